@@ -1,0 +1,51 @@
+# drbd_rs — see README.md. Everything runs as root on Debian 12.
+#   make deps       install build/test dependencies (idempotent)
+#   make kernel     build the cached test kernel (once per kernel version + fragment)
+#   make            module (drbd_rs.ko, tests-kunit/drbd_rs_kunit.ko) + userspace tools
+#   make check      every test layer; last line "N passed, N failed"
+#   make check-host host-only part (fmt, clippy, cargo test); no kernel needed
+#   make check-vm   module build, KUnit and VM scenarios
+#   make demo       two linked VMs running the classic scenario
+#   make vm-run SCRIPT=tests-vm/x.sh [V=1]   one VM test by hand
+
+SHELL := /bin/bash
+KDIR ?= $(shell scripts/kernel.sh path 2>/dev/null)
+KRUSTC ?= /usr/bin/rustc
+KBINDGEN ?= $(HOME)/.cargo/bin/bindgen
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 RUSTC=$(KRUSTC) BINDGEN=$(KBINDGEN)
+
+.PHONY: all deps kernel module tools check check-host check-vm demo vm-run clean
+
+all: module tools
+
+deps:
+	scripts/deps.sh
+
+kernel:
+	scripts/kernel.sh build
+
+module: kernel
+	$(KMAKE) modules
+
+tools:
+	cargo build --release --workspace
+
+check:
+	scripts/check.sh all
+
+check-host:
+	scripts/check.sh host
+
+check-vm:
+	scripts/check.sh vm
+
+demo: all
+	scripts/demo.sh
+
+vm-run:
+	scripts/vm.py $(if $(V),--verbose) $(SCRIPT)
+
+clean:
+	-[ -d "$(KDIR)" ] && $(KMAKE) clean
+	cargo clean
+	rm -rf build

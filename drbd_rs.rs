@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+//! drbd_rs: a DRBD 8.4 compatible replicated block device, in Rust.
+//!
+//! Module root: registration order on load, the reverse on unload. The protocol and format
+//! logic is in `rust/core` (shared with the host tools), kernel plumbing in `rust/glue`.
+
+use core::fmt;
+
+use kernel::prelude::*;
+
+#[path = "rust/core/mod.rs"]
+// The core is a library shared with the host tools: not all of it is used here, and its
+// `pub` items are public for those crates.
+#[allow(dead_code, unreachable_pub)]
+mod drbd_core;
+#[path = "rust/glue/mod.rs"]
+mod glue;
+
+use drbd_core::limits::{check_minor_count, ParamCheck};
+use drbd_core::proc_text::{self, BuildTag};
+use glue::procfs::{ProcEntry, ProcShow, SeqWriter};
+
+module! {
+    type: DrbdRs,
+    name: "drbd_rs",
+    author: "drbd_rs developers",
+    description: "DRBD 8.4 compatible replicated block device",
+    license: "GPL",
+}
+
+/// `version=` makes modpost compute the module's srcversion, shown in /proc/drbd like drbd's.
+const MODINFO_VERSION_TEXT: &str = concat!("version=", drbd_release!(), "\0");
+#[used]
+#[link_section = ".modinfo"]
+static MODINFO_VERSION: [u8; MODINFO_VERSION_TEXT.len()] = str_to_array(MODINFO_VERSION_TEXT);
+
+const fn str_to_array<const N: usize>(s: &str) -> [u8; N] {
+    let bytes = s.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
+/// Content of `/proc/drbd`.
+struct ProcDrbd {
+    srcversion: Option<&'static str>,
+}
+
+impl ProcShow for ProcDrbd {
+    fn show(&self, out: &mut SeqWriter<'_>) -> fmt::Result {
+        let build = match self.srcversion {
+            Some(src) => BuildTag::SrcVersion(src),
+            None => BuildTag::BuiltIn,
+        };
+        proc_text::write_header(out, build)
+    }
+}
+
+struct DrbdRs {
+    // Dropped in declaration order: netlink first (no new admin requests), then /proc.
+    _genl: glue::genl::Family,
+    _proc: ProcEntry<ProcDrbd>,
+}
+
+impl kernel::Module for DrbdRs {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let minor_count = match check_minor_count(glue::params::minor_count()) {
+            ParamCheck::Invalid { given, used } => {
+                pr_err!("invalid minor_count ({given}), using {used}\n");
+                used
+            }
+            ok => ok.value(),
+        };
+        glue::params::set_minor_count(minor_count);
+
+        let srcversion = glue::module_info::srcversion(module);
+        let proc = ProcEntry::new(c"drbd", KBox::pin(ProcDrbd { srcversion }, GFP_KERNEL)?)?;
+        let genl = glue::genl::Family::register(&glue::genl::FamilySpec {
+            name: drbd_core::genl::FAMILY_NAME,
+            version: drbd_core::genl::FAMILY_VERSION,
+            hdrsize: drbd_core::genl::USER_HEADER_SIZE,
+            maxattr: drbd_core::genl::MAX_TOP_LEVEL_ATTR,
+            mcgrp: drbd_core::genl::MCGRP_EVENTS,
+            resv_start_op: drbd_core::genl::RESV_START_OP,
+        })?;
+
+        pr_info!(
+            "drbd_rs: initialized. Version: {} (api:{}/proto:{}-{}), minor_count {}\n",
+            drbd_core::version::RELEASE,
+            drbd_core::version::GENL_API_VERSION,
+            drbd_core::version::PROTOCOL_MIN,
+            drbd_core::version::PROTOCOL_MAX,
+            minor_count
+        );
+        Ok(DrbdRs {
+            _genl: genl,
+            _proc: proc,
+        })
+    }
+}
+
+impl Drop for DrbdRs {
+    fn drop(&mut self) {
+        pr_info!("drbd_rs: module cleanup done.\n");
+    }
+}

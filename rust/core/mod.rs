@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The pure core of drbd_rs: formats, codecs and decisions, with no I/O.
+//!
+//! This tree is compiled twice: as the `drbd_core` cargo crate (host tests, tools, simulator;
+//! `lib.rs` beside this file) and as a module of the kernel crate via `#[path]`. Hence the
+//! rules: only `core::` items, siblings reached through `super::`, no `unsafe`, no allocation.
+
+pub mod genl;
+pub mod limits;
+pub mod proc_text;
+pub mod text_buf;
+pub mod version;

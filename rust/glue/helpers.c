@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C shim for the kernel interfaces Linux 6.12's Rust bindings lack: procfs single files,
+ * generic netlink and C-only module parameters. Mechanism only: every decision is made in
+ * Rust; each function here adapts C types, macros or static inlines to plain pointers and
+ * lengths. Rust declares these prototypes in rust/glue/ffi.rs (and helpers.h); keep them in step.
+ */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <net/genetlink.h>
+
+#include "helpers.h"
+
+/* ---- module parameters (6.12's Rust `module!` has none) ---- */
+
+/* 0 = not given; the Rust side validates it and stores the value in effect. */
+static unsigned int minor_count;
+module_param(minor_count, uint, 0444);
+MODULE_PARM_DESC(minor_count, "Approximate number of drbd devices (1-255)");
+
+unsigned int drbd_rs_param_minor_count(void)
+{
+	return minor_count;
+}
+
+void drbd_rs_param_set_minor_count(unsigned int value)
+{
+	minor_count = value;
+}
+
+/* ---- procfs ---- */
+
+/* A read-only file in /proc's root whose @show gets @data back from drbd_rs_seq_private(). */
+struct proc_dir_entry *drbd_rs_proc_create(const char *name,
+					   int (*show)(struct seq_file *, void *), void *data)
+{
+	return proc_create_single_data(name, 0444, NULL, show, data);
+}
+
+void *drbd_rs_seq_private(struct seq_file *m)
+{
+	return m->private;
+}
+
+void drbd_rs_proc_remove(struct proc_dir_entry *entry)
+{
+	proc_remove(entry);
+}
+
+/* Returns 0, or -1 when the seq_file buffer is full (seq_read then retries bigger). */
+int drbd_rs_seq_write(struct seq_file *m, const void *data, size_t len)
+{
+	return seq_write(m, data, len);
+}
+
+/* ---- generic netlink ---- */
+
+/*
+ * One family object, described by Rust at registration time. genl_register_family() keeps a
+ * pointer to it, so it must live as long as the registration: it is static here and Rust
+ * guarantees a single registration at a time.
+ */
+static struct genl_multicast_group drbd_rs_genl_mcgrps[1];
+static struct genl_family drbd_rs_genl_family;
+
+int drbd_rs_genl_register(const char *name, unsigned int version, unsigned int hdrsize,
+			  unsigned int maxattr, const char *mcgrp_name, u8 resv_start_op)
+{
+	memset(&drbd_rs_genl_family, 0, sizeof(drbd_rs_genl_family));
+	memset(drbd_rs_genl_mcgrps, 0, sizeof(drbd_rs_genl_mcgrps));
+	strscpy(drbd_rs_genl_family.name, name, sizeof(drbd_rs_genl_family.name));
+	strscpy(drbd_rs_genl_mcgrps[0].name, mcgrp_name, sizeof(drbd_rs_genl_mcgrps[0].name));
+	drbd_rs_genl_family.version = version;
+	drbd_rs_genl_family.hdrsize = hdrsize;
+	drbd_rs_genl_family.maxattr = maxattr;
+	drbd_rs_genl_family.resv_start_op = resv_start_op;
+	drbd_rs_genl_family.mcgrps = drbd_rs_genl_mcgrps;
+	drbd_rs_genl_family.n_mcgrps = ARRAY_SIZE(drbd_rs_genl_mcgrps);
+	drbd_rs_genl_family.module = THIS_MODULE;
+	return genl_register_family(&drbd_rs_genl_family);
+}
+
+void drbd_rs_genl_unregister(void)
+{
+	genl_unregister_family(&drbd_rs_genl_family);
+}

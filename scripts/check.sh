@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Run the test layers and count every result; the last line is "N passed, N failed".
+#   check.sh host   cargo fmt/clippy/test (host crates) + rustfmt of the module sources
+#   check.sh vm     module build, KUnit in a VM, VM scenarios (tests-vm/*.sh)
+#   check.sh all    both (what `make check` and CI run)
+# A layer that cannot run (e.g. the kernel build failed) counts as failed, never as skipped.
+set -uo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$REPO_ROOT"
+
+layer=${1:-all}
+LOGDIR="$REPO_ROOT/build/check"
+rm -rf "$LOGDIR"
+mkdir -p "$LOGDIR"
+RESULTS="$LOGDIR/results.txt"
+: >"$RESULTS"
+start_all=$(date +%s)
+
+record() { # record PASS|FAIL|SKIP NAME [COUNT]
+  local n=${3:-1}
+  for ((i = 0; i < n; i++)); do echo "$1 $2" >>"$RESULTS"; done
+}
+
+# step NAME CMD...: one check; its output goes to a log, shown (tail) only on failure.
+step() {
+  local name=$1; shift
+  local log="$LOGDIR/${name//[^A-Za-z0-9_.-]/_}.log" t0=$(date +%s)
+  if "$@" >"$log" 2>&1; then
+    record PASS "$name"
+    printf '  PASS  %-40s %4ds\n' "$name" $(($(date +%s) - t0))
+  else
+    record FAIL "$name"
+    printf '  FAIL  %-40s %4ds  (log: %s)\n' "$name" $(($(date +%s) - t0)) "$log"
+    tail -n 30 "$log" | sed 's/^/        | /'
+    return 1
+  fi
+}
+
+# Module sources are formatted like the host crates (rustup's rustfmt; the kernel's
+# rustfmtcheck needs a rustfmt matching its rustc, which Debian's rustc-web lacks).
+rustfmt_module() {
+  local files
+  mapfile -t files < <(git ls-files --cached --others --exclude-standard -- 'drbd_rs.rs' \
+    'rust/glue/*.rs' 'rust/engine/*.rs' 'tests-kunit/*.rs')
+  rustfmt --edition 2021 --check "${files[@]}"
+}
+
+run_host() {
+  echo "== host: format, lint, unit tests"
+  step cargo-fmt cargo fmt --all -- --check
+  step rustfmt-module rustfmt_module
+  step cargo-clippy cargo clippy --workspace --all-targets -- -D warnings
+
+  local log="$LOGDIR/cargo-test.log" t0=$(date +%s)
+  cargo test --workspace >"$log" 2>&1
+  local rc=$? passed failed
+  passed=$(awk '/^test result:/ {s += $4} END {print s+0}' "$log")
+  failed=$(awk '/^test result:/ {s += $6} END {print s+0}' "$log")
+  record PASS cargo-test "$passed"
+  record FAIL cargo-test "$failed"
+  if ((rc != 0 && failed == 0)); then
+    record FAIL cargo-test-build
+    failed=1
+  fi
+  printf '  %s  %-40s %4ds  (%d passed, %d failed)\n' "$( ((rc == 0)) && echo PASS || echo FAIL)" \
+    "cargo test" $(($(date +%s) - t0)) "$passed" "$failed"
+  ((rc == 0)) || grep -E "^(test .* FAILED|---- |error)" "$log" | head -20 | sed 's/^/        | /'
+}
+
+run_vm() {
+  echo "== kernel, module, tools"
+  if ! step kernel-build scripts/kernel.sh build; then
+    # Nothing below can run without a kernel; count what we could not run as failed.
+    record FAIL kunit-and-vm-tests
+    return
+  fi
+  step module-build make --no-print-directory module || { record FAIL kunit-and-vm-tests; return; }
+  step tools-build cargo build --release --workspace || { record FAIL vm-tests; return; }
+
+  echo "== KUnit (in a VM)"
+  local kout="$REPO_ROOT/build/vm/kunit" t0=$(date +%s)
+  scripts/vm.py --out "$kout" tests-kunit/run-in-guest.sh >"$LOGDIR/kunit.log" 2>&1
+  local vm_rc=$? kpass kfail
+  scripts/ktap.py "$kout/node-a/ktap.txt" >>"$LOGDIR/kunit.log" 2>&1
+  read -r kpass kfail < <(scripts/ktap.py --counts "$kout/node-a/ktap.txt" 2>/dev/null || echo "0 0")
+  record PASS kunit "$kpass"
+  record FAIL kunit "$kfail"
+  if ((vm_rc != 0 || kpass == 0)); then
+    record FAIL kunit-run
+    kfail=$((kfail + 1))
+  fi
+  printf '  %s  %-40s %4ds  (%d passed, %d failed)\n' "$( ((kfail == 0)) && echo PASS || echo FAIL)" \
+    "kunit" $(($(date +%s) - t0)) "$kpass" "$kfail"
+  ((kfail == 0)) || tail -n 30 "$LOGDIR/kunit.log" | sed 's/^/        | /'
+
+  echo "== VM scenarios"
+  local t
+  for t in tests-vm/*.sh; do
+    step "vm:$(basename "$t" .sh)" scripts/vm.py "$t"
+  done
+}
+
+case "$layer" in
+  host) run_host ;;
+  vm) run_vm ;;
+  all) run_host; run_vm ;;
+  *) die "usage: check.sh host|vm|all" ;;
+esac
+
+passed=$(grep -c '^PASS ' "$RESULTS")
+failed=$(grep -c '^FAIL ' "$RESULTS")
+skipped=$(grep -c '^SKIP ' "$RESULTS")
+echo "== done in $(($(date +%s) - start_all))s; results in $RESULTS"
+if ((skipped > 0)); then
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
+((failed == 0))

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: GPL-2.0
+//! KUnit suites exercising the drbd_rs core in kernel context (kernel target, kernel rustc
+//! flags, no std). Loading the module runs them; results appear as KTAP in the kernel log.
+//!
+//! Add a case: write `fn name()` using `check!`/`check_eq!` in a suite file, list it in that
+//! suite's `kunit_suite!` invocation. Add a suite: a new file with its own `kunit_suite!`, and
+//! its static in `kunit_suites!` below.
+
+use kernel::prelude::*;
+
+#[path = "../rust/core/mod.rs"]
+// The core is a library shared with the host tools: not all of it is used here, and its
+// `pub` items are public for those crates.
+#[allow(dead_code, unreachable_pub)]
+mod drbd_core;
+
+#[macro_use]
+mod kunit_macros;
+mod core_suites;
+
+module! {
+    type: DrbdRsKunit,
+    name: "drbd_rs_kunit",
+    author: "drbd_rs developers",
+    description: "KUnit tests for the drbd_rs core",
+    license: "GPL",
+}
+
+kunit_suites!(core_suites::TEXT_SUITE, core_suites::LIMITS_SUITE);
+
+struct DrbdRsKunit;
+
+impl kernel::Module for DrbdRsKunit {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        Ok(DrbdRsKunit)
+    }
+}
