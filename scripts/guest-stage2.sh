@@ -10,7 +10,8 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
+# /tmp stays the overlay's: writable here, yet the host's /tmp (where a CI clone may live)
+# remains visible.
 mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
 mkdir -p /run/lock /var/lock /var/run/drbd /var/lib/drbd
 
