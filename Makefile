@@ -30,7 +30,9 @@ module: kernel
 tools:
 	cargo build --release --workspace
 
+# The README's two commands work on a fresh machine: both install what is missing first.
 check:
+	$(MAKE) --no-print-directory deps
 	scripts/check.sh all
 
 check-host:
@@ -39,7 +41,9 @@ check-host:
 check-vm:
 	scripts/check.sh vm
 
-demo: all
+demo:
+	$(MAKE) --no-print-directory deps
+	$(MAKE) --no-print-directory all
 	scripts/demo.sh
 
 vm-run:
