@@ -4,21 +4,21 @@
 //! Module root: registration order on load, the reverse on unload. The protocol and format
 //! logic is in `rust/core` (shared with the host tools), kernel plumbing in `rust/glue`.
 
-use core::fmt;
-
 use kernel::prelude::*;
 
 #[path = "rust/core/mod.rs"]
 // The core is a library shared with the host tools: not all of it is used here, and its
-// `pub` items are public for those crates.
-#[allow(dead_code, unreachable_pub)]
+// `pub` items and re-exports are public for those crates.
+#[allow(dead_code, unreachable_pub, unused_imports)]
 mod drbd_core;
+#[path = "rust/engine/mod.rs"]
+mod engine;
 #[path = "rust/glue/mod.rs"]
 mod glue;
 
 use drbd_core::limits::{check_minor_count, ParamCheck};
-use drbd_core::proc_text::{self, BuildTag};
-use glue::procfs::{ProcEntry, ProcShow, SeqWriter};
+use glue::procfs::ProcEntry;
+use kernel::sync::Arc;
 
 module! {
     type: DrbdRs,
@@ -45,25 +45,12 @@ const fn str_to_array<const N: usize>(s: &str) -> [u8; N] {
     out
 }
 
-/// Content of `/proc/drbd`.
-struct ProcDrbd {
-    srcversion: Option<&'static str>,
-}
-
-impl ProcShow for ProcDrbd {
-    fn show(&self, out: &mut SeqWriter<'_>) -> fmt::Result {
-        let build = match self.srcversion {
-            Some(src) => BuildTag::SrcVersion(src),
-            None => BuildTag::BuiltIn,
-        };
-        proc_text::write_header(out, build)
-    }
-}
-
 struct DrbdRs {
-    // Dropped in declaration order: netlink first (no new admin requests), then /proc.
+    // Dropped in declaration order: netlink first (no new admin requests), then /proc, then
+    // the devices.
     _genl: glue::genl::Family,
-    _proc: ProcEntry<ProcDrbd>,
+    _proc: ProcEntry<engine::Drbd>,
+    drbd: Arc<engine::Drbd>,
 }
 
 impl kernel::Module for DrbdRs {
@@ -77,19 +64,27 @@ impl kernel::Module for DrbdRs {
         };
         glue::params::set_minor_count(minor_count);
 
-        let srcversion = glue::module_info::srcversion(module);
-        let proc = ProcEntry::new(c"drbd", KBox::pin(ProcDrbd { srcversion }, GFP_KERNEL)?)?;
-        let genl = glue::genl::Family::register(&glue::genl::FamilySpec {
-            name: drbd_core::genl::FAMILY_NAME,
-            version: drbd_core::genl::FAMILY_VERSION,
-            hdrsize: drbd_core::genl::USER_HEADER_SIZE,
-            maxattr: drbd_core::genl::MAX_TOP_LEVEL_ATTR,
-            mcgrp: drbd_core::genl::MCGRP_EVENTS,
-            resv_start_op: drbd_core::genl::RESV_START_OP,
-        })?;
+        let drbd = engine::Drbd::new(glue::module_info::srcversion(module))?;
+        let proc = ProcEntry::new(c"drbd", drbd.clone())?;
+        let mut commands = KVec::new();
+        for c in engine::commands() {
+            commands.push(c, GFP_KERNEL)?;
+        }
+        let genl = glue::genl::Family::register(
+            &glue::genl::FamilySpec {
+                name: drbd_core::genl::FAMILY_NAME,
+                version: drbd_core::genl::FAMILY_VERSION,
+                hdrsize: drbd_core::genl::USER_HEADER_SIZE,
+                maxattr: drbd_core::genl::MAX_TOP_LEVEL_ATTR,
+                mcgrp: drbd_core::genl::MCGRP_EVENTS,
+                resv_start_op: drbd_core::genl::RESV_START_OP,
+            },
+            &commands,
+            Arc::new(engine::Admin::new(drbd.clone()), GFP_KERNEL)?,
+        )?;
 
         pr_info!(
-            "drbd_rs: initialized. Version: {} (api:{}/proto:{}-{}), minor_count {}\n",
+            "initialized. Version: {} (api:{}/proto:{}-{}), minor_count {}\n",
             drbd_core::version::RELEASE,
             drbd_core::version::GENL_API_VERSION,
             drbd_core::version::PROTOCOL_MIN,
@@ -99,12 +94,14 @@ impl kernel::Module for DrbdRs {
         Ok(DrbdRs {
             _genl: genl,
             _proc: proc,
+            drbd,
         })
     }
 }
 
 impl Drop for DrbdRs {
     fn drop(&mut self) {
-        pr_info!("drbd_rs: module cleanup done.\n");
+        self.drbd.shutdown();
+        pr_info!("module cleanup done.\n");
     }
 }

@@ -10,8 +10,8 @@ use kernel::prelude::*;
 
 #[path = "../rust/core/mod.rs"]
 // The core is a library shared with the host tools: not all of it is used here, and its
-// `pub` items are public for those crates.
-#[allow(dead_code, unreachable_pub)]
+// `pub` items and re-exports are public for those crates.
+#[allow(dead_code, unreachable_pub, unused_imports)]
 mod drbd_core;
 
 #[macro_use]

@@ -5,8 +5,12 @@
 //! `lib.rs` beside this file) and as a module of the kernel crate via `#[path]`. Hence the
 //! rules: only `core::` items, siblings reached through `super::`, no `unsafe`, no allocation.
 
+pub mod bitmap;
 pub mod genl;
 pub mod limits;
+pub mod meta_data;
 pub mod proc_text;
+pub mod state;
 pub mod text_buf;
+pub mod uuid;
 pub mod version;

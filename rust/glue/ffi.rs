@@ -4,6 +4,8 @@
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
 
+use kernel::bindings;
+
 /// `struct seq_file`, opaque.
 #[repr(C)]
 pub(crate) struct SeqFileRaw {
@@ -16,9 +18,41 @@ pub(crate) struct ProcDirEntryRaw {
     _opaque: [u8; 0],
 }
 
+/// `struct genl_info`, opaque.
+#[repr(C)]
+pub(crate) struct GenlInfoRaw {
+    _opaque: [u8; 0],
+}
+
+/// `struct sk_buff`, opaque.
+#[repr(C)]
+pub(crate) struct SkBuffRaw {
+    _opaque: [u8; 0],
+}
+
+/// `struct netlink_callback`, opaque.
+#[repr(C)]
+pub(crate) struct NetlinkCallbackRaw {
+    _opaque: [u8; 0],
+}
+
+/// `struct drbd_rs_genl_cmd` of helpers.h.
+#[repr(C)]
+pub(crate) struct GenlCmd {
+    pub(crate) cmd: u8,
+    pub(crate) flags: u8,
+}
+pub(crate) const GENL_ADMIN: u8 = 0x01;
+pub(crate) const GENL_DOIT: u8 = 0x02;
+pub(crate) const GENL_DUMPIT: u8 = 0x04;
+pub(crate) const GENL_MAX_OPS: usize = 48;
+
 /// A `single_open` show callback.
 pub(crate) type ShowFn = unsafe extern "C" fn(*mut SeqFileRaw, *mut c_void) -> c_int;
 
+// Kernel structs are only passed by pointer; their layout is bindgen's, as in `bindings`
+// (which allows the same lint for the same reason).
+#[allow(improper_ctypes)]
 extern "C" {
     pub(crate) fn drbd_rs_param_minor_count() -> c_uint;
     pub(crate) fn drbd_rs_param_set_minor_count(value: c_uint);
@@ -39,6 +73,50 @@ extern "C" {
         maxattr: c_uint,
         mcgrp_name: *const c_char,
         resv_start_op: u8,
+        cmds: *const GenlCmd,
+        n_cmds: c_uint,
     ) -> c_int;
     pub(crate) fn drbd_rs_genl_unregister();
+    pub(crate) fn drbd_rs_genl_reply(
+        info: *mut GenlInfoRaw,
+        cmd: u8,
+        payload: *const c_void,
+        len: usize,
+    ) -> c_int;
+    pub(crate) fn drbd_rs_genl_dump_put(
+        skb: *mut SkBuffRaw,
+        cb: *mut NetlinkCallbackRaw,
+        cmd: u8,
+        payload: *const c_void,
+        len: usize,
+    ) -> c_int;
+
+    pub(crate) fn drbd_rs_disk_alloc(
+        major: c_int,
+        minor: c_int,
+        max_bio_sectors: c_uint,
+        private_data: *mut c_void,
+    ) -> *mut bindings::gendisk;
+    pub(crate) fn drbd_rs_disk_stack_limits(
+        disk: *mut bindings::gendisk,
+        lower: *mut bindings::block_device,
+        max_bio_sectors: c_uint,
+    ) -> c_int;
+    pub(crate) fn drbd_rs_bio_clone(
+        bdev: *mut bindings::block_device,
+        bio: *mut bindings::bio,
+        bs: *mut bindings::bio_set,
+    ) -> *mut bindings::bio;
+    pub(crate) fn drbd_rs_bdev_nr_sectors(bdev: *mut bindings::block_device) -> u64;
+    pub(crate) fn drbd_rs_bdev_open(
+        path: *const c_char,
+        holder: *mut c_void,
+    ) -> *mut bindings::file;
+    pub(crate) fn drbd_rs_bdev_rw_page(
+        bdev: *mut bindings::block_device,
+        sector: u64,
+        page: *mut bindings::page,
+        write: bool,
+        flush_fua: bool,
+    ) -> c_int;
 }

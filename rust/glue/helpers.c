@@ -5,6 +5,8 @@
  * Rust; each function here adapts C types, macros or static inlines to plain pointers and
  * lengths. Rust declares these prototypes in rust/glue/ffi.rs (and helpers.h); keep them in step.
  */
+#include <linux/blkdev.h>
+#include <linux/bio.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/proc_fs.h>
@@ -65,9 +67,43 @@ int drbd_rs_seq_write(struct seq_file *m, const void *data, size_t len)
 static struct genl_multicast_group drbd_rs_genl_mcgrps[1];
 static struct genl_family drbd_rs_genl_family;
 
-int drbd_rs_genl_register(const char *name, unsigned int version, unsigned int hdrsize,
-			  unsigned int maxattr, const char *mcgrp_name, u8 resv_start_op)
+static struct genl_ops drbd_rs_genl_ops[DRBD_RS_GENL_MAX_OPS];
+
+/* The whole request message goes to Rust, which parses and validates it itself. */
+static int drbd_rs_genl_doit_adapter(struct sk_buff *skb, struct genl_info *info)
 {
+	return drbd_rs_genl_doit(info, info->nlhdr, info->nlhdr->nlmsg_len);
+}
+
+/* Netlink dump protocol: return the bytes added by this call; 0 ends the dump. */
+static int drbd_rs_genl_dumpit_adapter(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	int err = drbd_rs_genl_dumpit(skb, cb, cb->nlh, cb->nlh->nlmsg_len, cb->args);
+
+	return err < 0 ? err : skb->len;
+}
+
+int drbd_rs_genl_register(const char *name, unsigned int version, unsigned int hdrsize,
+			  unsigned int maxattr, const char *mcgrp_name, u8 resv_start_op,
+			  const struct drbd_rs_genl_cmd *cmds, unsigned int n_cmds)
+{
+	unsigned int i;
+
+	if (n_cmds > DRBD_RS_GENL_MAX_OPS)
+		return -E2BIG;
+	memset(drbd_rs_genl_ops, 0, sizeof(drbd_rs_genl_ops));
+	for (i = 0; i < n_cmds; i++) {
+		struct genl_ops *op = &drbd_rs_genl_ops[i];
+
+		op->cmd = cmds[i].cmd;
+		op->validate = GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP;
+		if (cmds[i].flags & DRBD_RS_GENL_ADMIN)
+			op->flags |= GENL_ADMIN_PERM;
+		if (cmds[i].flags & DRBD_RS_GENL_DOIT)
+			op->doit = drbd_rs_genl_doit_adapter;
+		if (cmds[i].flags & DRBD_RS_GENL_DUMPIT)
+			op->dumpit = drbd_rs_genl_dumpit_adapter;
+	}
 	memset(&drbd_rs_genl_family, 0, sizeof(drbd_rs_genl_family));
 	memset(drbd_rs_genl_mcgrps, 0, sizeof(drbd_rs_genl_mcgrps));
 	strscpy(drbd_rs_genl_family.name, name, sizeof(drbd_rs_genl_family.name));
@@ -79,7 +115,155 @@ int drbd_rs_genl_register(const char *name, unsigned int version, unsigned int h
 	drbd_rs_genl_family.mcgrps = drbd_rs_genl_mcgrps;
 	drbd_rs_genl_family.n_mcgrps = ARRAY_SIZE(drbd_rs_genl_mcgrps);
 	drbd_rs_genl_family.module = THIS_MODULE;
+	drbd_rs_genl_family.ops = drbd_rs_genl_ops;
+	drbd_rs_genl_family.n_ops = n_cmds;
 	return genl_register_family(&drbd_rs_genl_family);
+}
+
+/* @payload = the family header (hdrsize bytes, reserved by genlmsg_put) + attributes. */
+static int drbd_rs_genl_fill(struct sk_buff *skb, void *hdr, const void *payload, size_t len)
+{
+	unsigned int hdrsize = drbd_rs_genl_family.hdrsize;
+
+	if (len < hdrsize || skb_tailroom(skb) < len - hdrsize)
+		return -EMSGSIZE;
+	memcpy(hdr, payload, hdrsize);
+	skb_put_data(skb, payload + hdrsize, len - hdrsize);
+	genlmsg_end(skb, hdr);
+	return 0;
+}
+
+int drbd_rs_genl_reply(struct genl_info *info, u8 cmd, const void *payload, size_t len)
+{
+	struct sk_buff *skb = genlmsg_new(len, GFP_KERNEL);
+	void *hdr;
+	int err;
+
+	if (!skb)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(skb, info, &drbd_rs_genl_family, 0, cmd);
+	err = hdr ? drbd_rs_genl_fill(skb, hdr, payload, len) : -EMSGSIZE;
+	if (err) {
+		nlmsg_free(skb);
+		return err;
+	}
+	return genlmsg_reply(skb, info);
+}
+
+int drbd_rs_genl_dump_put(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd,
+			  const void *payload, size_t len)
+{
+	void *hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+				&drbd_rs_genl_family, NLM_F_MULTI, cmd);
+	int err;
+
+	if (!hdr)
+		return -EMSGSIZE;
+	err = drbd_rs_genl_fill(skb, hdr, payload, len);
+	if (err)
+		genlmsg_cancel(skb, hdr);
+	return err;
+}
+
+/* ---- block devices ---- */
+
+static void drbd_rs_submit_bio_adapter(struct bio *bio)
+{
+	drbd_rs_submit_bio(bio->bi_bdev->bd_disk->private_data, bio);
+}
+
+static int drbd_rs_open_adapter(struct gendisk *disk, blk_mode_t mode)
+{
+	return drbd_rs_disk_open(disk->private_data, !!(mode & BLK_OPEN_WRITE));
+}
+
+static void drbd_rs_release_adapter(struct gendisk *disk)
+{
+	drbd_rs_disk_release(disk->private_data);
+}
+
+static const struct block_device_operations drbd_rs_fops = {
+	.owner = THIS_MODULE,
+	.submit_bio = drbd_rs_submit_bio_adapter,
+	.open = drbd_rs_open_adapter,
+	.release = drbd_rs_release_adapter,
+};
+
+struct gendisk *drbd_rs_disk_alloc(int major, int minor, unsigned int max_bio_sectors,
+				   void *private_data)
+{
+	struct queue_limits lim = {
+		.max_hw_sectors = max_bio_sectors,
+		.features = BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA,
+	};
+	struct gendisk *disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
+
+	if (IS_ERR(disk))
+		return disk;
+	disk->major = major;
+	disk->first_minor = minor;
+	disk->minors = 1;
+	disk->fops = &drbd_rs_fops;
+	disk->private_data = private_data;
+	disk->flags |= GENHD_FL_NO_PART;
+	snprintf(disk->disk_name, sizeof(disk->disk_name), "drbd%d", minor);
+	return disk;
+}
+
+/* Take over the lower device's limits (discard, block sizes, ...), capped at our bio size. */
+int drbd_rs_disk_stack_limits(struct gendisk *disk, struct block_device *lower,
+			      unsigned int max_bio_sectors)
+{
+	struct queue_limits lim = queue_limits_start_update(disk->queue);
+
+	blk_set_stacking_limits(&lim);
+	lim.max_hw_sectors = max_bio_sectors;
+	lim.features |= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
+	queue_limits_stack_bdev(&lim, lower, 0, disk->disk_name);
+	lim.max_hw_sectors = min(lim.max_hw_sectors, max_bio_sectors);
+	return queue_limits_commit_update(disk->queue, &lim);
+}
+
+/*
+ * A clone of @bio for @bdev from @bs. GFP_NOIO from the bio_set's mempool: waits for a free
+ * bio rather than fail, so I/O always makes progress.
+ */
+struct bio *drbd_rs_bio_clone(struct block_device *bdev, struct bio *bio, struct bio_set *bs)
+{
+	return bio_alloc_clone(bdev, bio, GFP_NOIO, bs);
+}
+
+sector_t drbd_rs_bdev_nr_sectors(struct block_device *bdev)
+{
+	return bdev_nr_sectors(bdev);
+}
+
+/* Open a lower device read-write and exclusively for @holder (one owner, like drbd). */
+struct file *drbd_rs_bdev_open(const char *path, void *holder)
+{
+	return bdev_file_open_by_path(path, BLK_OPEN_READ | BLK_OPEN_WRITE, holder, NULL);
+}
+
+/*
+ * Synchronous I/O of one page at @sector (meta-data). Writes may ask for PREFLUSH+FUA so
+ * that the block is on stable storage when this returns.
+ */
+int drbd_rs_bdev_rw_page(struct block_device *bdev, sector_t sector, struct page *page,
+			 bool write, bool flush_fua)
+{
+	struct bio_vec bvec;
+	struct bio bio;
+	blk_opf_t opf = write ? REQ_OP_WRITE | REQ_SYNC : REQ_OP_READ;
+	int err;
+
+	if (write && flush_fua)
+		opf |= REQ_PREFLUSH | REQ_FUA;
+	bio_init(&bio, bdev, &bvec, 1, opf | REQ_META);
+	bio.bi_iter.bi_sector = sector;
+	__bio_add_page(&bio, page, PAGE_SIZE, 0);
+	err = submit_bio_wait(&bio);
+	bio_uninit(&bio);
+	return err;
 }
 
 void drbd_rs_genl_unregister(void)

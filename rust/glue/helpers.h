@@ -10,6 +10,25 @@
 
 struct seq_file;
 struct proc_dir_entry;
+struct genl_info;
+struct sk_buff;
+struct netlink_callback;
+struct bio;
+struct gendisk;
+struct block_device;
+struct file;
+struct page;
+struct bio_set;
+
+/* One generic-netlink command as Rust describes it. */
+struct drbd_rs_genl_cmd {
+	u8 cmd;
+	u8 flags;
+};
+#define DRBD_RS_GENL_ADMIN  0x01 /* needs CAP_NET_ADMIN (GENL_ADMIN_PERM) */
+#define DRBD_RS_GENL_DOIT   0x02
+#define DRBD_RS_GENL_DUMPIT 0x04
+#define DRBD_RS_GENL_MAX_OPS 48
 
 unsigned int drbd_rs_param_minor_count(void);
 void drbd_rs_param_set_minor_count(unsigned int value);
@@ -21,7 +40,29 @@ void *drbd_rs_seq_private(struct seq_file *m);
 int drbd_rs_seq_write(struct seq_file *m, const void *data, size_t len);
 
 int drbd_rs_genl_register(const char *name, unsigned int version, unsigned int hdrsize,
-			  unsigned int maxattr, const char *mcgrp_name, u8 resv_start_op);
+			  unsigned int maxattr, const char *mcgrp_name, u8 resv_start_op,
+			  const struct drbd_rs_genl_cmd *cmds, unsigned int n_cmds);
 void drbd_rs_genl_unregister(void);
+int drbd_rs_genl_reply(struct genl_info *info, u8 cmd, const void *payload, size_t len);
+int drbd_rs_genl_dump_put(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd,
+			  const void *payload, size_t len);
+
+struct gendisk *drbd_rs_disk_alloc(int major, int minor, unsigned int max_bio_sectors,
+				   void *private_data);
+int drbd_rs_disk_stack_limits(struct gendisk *disk, struct block_device *lower,
+			      unsigned int max_bio_sectors);
+struct bio *drbd_rs_bio_clone(struct block_device *bdev, struct bio *bio, struct bio_set *bs);
+sector_t drbd_rs_bdev_nr_sectors(struct block_device *bdev);
+struct file *drbd_rs_bdev_open(const char *path, void *holder);
+int drbd_rs_bdev_rw_page(struct block_device *bdev, sector_t sector, struct page *page,
+			 bool write, bool flush_fua);
+
+/* Implemented in Rust (rust/glue/genl.rs, rust/glue/block.rs). */
+int drbd_rs_genl_doit(struct genl_info *info, const void *msg, unsigned int len);
+int drbd_rs_genl_dumpit(struct sk_buff *skb, struct netlink_callback *cb, const void *msg,
+			unsigned int len, long *cursor);
+void drbd_rs_submit_bio(void *disk_private, struct bio *bio);
+int drbd_rs_disk_open(void *disk_private, bool write);
+void drbd_rs_disk_release(void *disk_private);
 
 #endif

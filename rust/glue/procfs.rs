@@ -7,6 +7,7 @@ use core::ptr::NonNull;
 
 use kernel::error::code::ENOMEM;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 use super::ffi;
 
@@ -44,7 +45,8 @@ impl fmt::Write for SeqWriter<'_> {
 /// `drop` before `data` is freed.
 pub(crate) struct ProcEntry<T: ProcShow> {
     entry: NonNull<ffi::ProcDirEntryRaw>,
-    data: Pin<KBox<T>>,
+    /// Kept alive for `show`, which reaches it through the entry's private pointer.
+    _data: Arc<T>,
 }
 
 // SAFETY: the entry pointer is only used to remove the entry, which may happen from any
@@ -55,7 +57,7 @@ unsafe impl<T: ProcShow> Sync for ProcEntry<T> {}
 
 impl<T: ProcShow> ProcEntry<T> {
     /// Create `/proc/<name>` in procfs' root.
-    pub(crate) fn new(name: &'static CStr, data: Pin<KBox<T>>) -> Result<Self> {
+    pub(crate) fn new(name: &'static CStr, data: Arc<T>) -> Result<Self> {
         let data_ptr: *const T = &*data;
         // SAFETY: `name` is a NUL-terminated static string; `data_ptr` stays valid until the
         // entry is removed in `drop` (type invariant), and `show_trampoline::<T>` only reads it.
@@ -67,13 +69,7 @@ impl<T: ProcShow> ProcEntry<T> {
             )
         };
         let entry = NonNull::new(entry).ok_or(ENOMEM)?;
-        Ok(Self { entry, data })
-    }
-
-    /// The object behind the file.
-    #[allow(dead_code)]
-    pub(crate) fn data(&self) -> &T {
-        &self.data
+        Ok(Self { entry, _data: data })
     }
 }
 

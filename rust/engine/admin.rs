@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Admin requests over generic netlink, with DRBD 8.4's semantics: validation and target
+//! lookup as `drbd_adm_prepare` does them, one reply per request carrying the result code.
+
+use core::ffi::{c_int, c_long, CStr};
+use core::fmt::Write;
+
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+use super::device::{AttachParams, Device};
+use super::{Drbd, Failure, Registry, Resource, MINOR_MAX, VOLUME_MAX};
+use crate::drbd_core::genl::build::{write_reply, ReplyHeader};
+use crate::drbd_core::genl::commands::{command, Command};
+use crate::drbd_core::genl::msg::{
+    Message, GENL_HDRLEN, MINOR_NONE, NLMSG_HDRLEN, NLM_F_EXCL, NLM_F_MULTI,
+};
+use crate::drbd_core::genl::request::{error_reply, validate_message};
+use crate::drbd_core::genl::request::{RequestError, ValidRequest};
+use crate::drbd_core::genl::ret_code::{ReplyCode, RetCode};
+use crate::drbd_core::genl::sets::sib_reason;
+use crate::drbd_core::genl::typed::{
+    CfgContext, DiskConf, EncodeOpts, SetEncode, SetRoleParms, StateInfo,
+};
+use crate::drbd_core::genl::validate::Outcome;
+use crate::drbd_core::genl::writer::Writer;
+use crate::drbd_core::text_buf::TextBuf;
+use crate::glue::genl::{CommandSpec, DumpOut, GenlHandler, Reply};
+
+/// Commands this module answers (others get EOPNOTSUPP from the genetlink core).
+const SUPPORTED: &[Command] = &[
+    Command::GetStatus,
+    Command::NewMinor,
+    Command::DelMinor,
+    Command::NewResource,
+    Command::DelResource,
+    Command::Attach,
+    Command::Primary,
+    Command::Secondary,
+    Command::Detach,
+    Command::Down,
+];
+
+/// The genetlink ops to register, from the core's command table.
+pub(crate) fn commands() -> impl Iterator<Item = CommandSpec> {
+    SUPPORTED
+        .iter()
+        .filter_map(|c| command(*c as u8))
+        .map(|def| CommandSpec {
+            cmd: def.number(),
+            admin: def.admin_perm,
+            doit: def.doit,
+            dumpit: def.dumpit,
+        })
+}
+
+/// Size of one reply message (headers + a few sets); status replies are the largest.
+const REPLY_BUF: usize = 2048;
+
+/// Extra detail for the reply's `info_text`.
+type InfoText = TextBuf<256>;
+
+/// The generic-netlink handler of the module.
+pub(crate) struct Admin {
+    drbd: Arc<Drbd>,
+}
+
+impl Admin {
+    pub(crate) fn new(drbd: Arc<Drbd>) -> Self {
+        Self { drbd }
+    }
+}
+
+impl GenlHandler for Admin {
+    fn doit(&self, msg: &[u8], reply: &mut Reply<'_>) -> c_int {
+        let Ok(message) = Message::parse(msg) else {
+            return EINVAL.to_errno();
+        };
+        let mut buf = match KVec::from_elem(0u8, REPLY_BUF, GFP_KERNEL) {
+            Ok(b) => b,
+            Err(_) => return ENOMEM.to_errno(),
+        };
+        let mut info = InfoText::new();
+        let (code, echo) = match validate_message(message, false) {
+            Ok(req) => {
+                if req.cmd.cmd == Command::GetStatus {
+                    return self.drbd.get_status(&req, reply, &mut buf);
+                }
+                let code = match self.drbd.dispatch(&req, &mut info) {
+                    Ok(()) => ReplyCode::Ret(RetCode::NoError),
+                    Err(f) => {
+                        if info.as_bytes().is_empty() {
+                            let _ = write!(info, "{f}");
+                        }
+                        ReplyCode::from_raw(f.code())
+                    }
+                };
+                (code, req.context_attr)
+            }
+            Err(e) => match error_reply(&e) {
+                Some((code, text)) => {
+                    let _ = info.write_str(text);
+                    (ReplyCode::Ret(code), None)
+                }
+                None => return e.outcome_errno(),
+            },
+        };
+        let header = reply_header(message.cmd(), message.drbd.minor, 0, code);
+        let mut w = Writer::new(&mut buf);
+        let Ok(len) = write_reply(
+            &mut w,
+            &header,
+            echo.as_ref(),
+            Some(info.as_bytes()),
+            &[],
+            &EncodeOpts::KERNEL,
+        ) else {
+            return ENOMEM.to_errno();
+        };
+        send(reply, message.cmd(), &buf[..len])
+    }
+
+    fn dumpit(&self, msg: &[u8], cursor: &mut [c_long], out: &mut DumpOut<'_>) -> c_int {
+        let Ok(req) = Message::parse(msg)
+            .map_err(|_| ())
+            .and_then(|m| validate_message(m, false).map_err(|_| ()))
+        else {
+            return EINVAL.to_errno();
+        };
+        if req.cmd.cmd != Command::GetStatus {
+            return crate::glue::errno::eopnotsupp().to_errno();
+        }
+        self.drbd.dump_status(&req, cursor, out)
+    }
+}
+
+fn reply_header(cmd: u8, minor: u32, nl_flags: u16, ret: ReplyCode) -> ReplyHeader {
+    // Family, sequence and port id are filled in by the netlink layer (genlmsg_put*).
+    ReplyHeader {
+        family: 0,
+        cmd,
+        nl_flags,
+        seq: 0,
+        pid: 0,
+        minor,
+        ret,
+    }
+}
+
+/// The glue takes the part after `genlmsghdr` (family header + attributes).
+fn family_payload(message: &[u8]) -> &[u8] {
+    message.get(NLMSG_HDRLEN + GENL_HDRLEN..).unwrap_or(&[])
+}
+
+fn send(reply: &mut Reply<'_>, cmd: u8, message: &[u8]) -> c_int {
+    match reply.send(cmd, family_payload(message)) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+trait OutcomeErrno {
+    fn outcome_errno(&self) -> c_int;
+}
+
+impl OutcomeErrno for RequestError {
+    fn outcome_errno(&self) -> c_int {
+        match self.outcome() {
+            Outcome::Netlink { errno } => -errno.abs(),
+            Outcome::Reply { .. } => EINVAL.to_errno(),
+        }
+    }
+}
+
+/// `path` from a netlink string attribute, as a C string (the attribute is NUL-terminated
+/// after validation; the NUL is part of the bytes or directly follows them).
+fn c_str_of<'s>(bytes: &[u8], storage: &'s mut [u8; 128]) -> Option<&'s CStr> {
+    let bytes = bytes.split(|b| *b == 0).next().unwrap_or(&[]);
+    if bytes.is_empty() || bytes.len() >= storage.len() {
+        return None;
+    }
+    storage[..bytes.len()].copy_from_slice(bytes);
+    storage[bytes.len()] = 0;
+    CStr::from_bytes_with_nul(&storage[..=bytes.len()]).ok()
+}
+
+impl Drbd {
+    /// Run one validated admin request (not GET_STATUS).
+    fn dispatch(&self, req: &ValidRequest<'_>, info: &mut InfoText) -> Result<(), Failure> {
+        let mut reg = self.registry.lock();
+        let ctx_name = req.context.and_then(|c| c.ctx_resource_name).map(trim_nul);
+        match req.cmd.cmd {
+            Command::NewResource => {
+                let name = ctx_name.ok_or(Failure::Ret(RetCode::ErrMandatoryTag))?;
+                if reg.resource_id(name).is_some() {
+                    return if req.msg.nl.flags & NLM_F_EXCL != 0 {
+                        let _ = info.write_str("resource exists");
+                        Err(Failure::Ret(RetCode::ErrInvalidRequest))
+                    } else {
+                        Ok(())
+                    };
+                }
+                let resource = Resource::new(name).ok_or_else(|| {
+                    let _ = info.write_str("invalid resource name");
+                    Failure::Ret(RetCode::ErrInvalidRequest)
+                })?;
+                let id = reg.next_resource;
+                reg.next_resource = reg.next_resource.wrapping_add(1);
+                reg.resources
+                    .try_create_and_insert(id, resource, GFP_KERNEL)
+                    .map_err(|_| Failure::NoMemory)?;
+                Ok(())
+            }
+            Command::NewMinor => {
+                let res = lookup_resource(&reg, ctx_name, info)?;
+                let minor = req.minor();
+                let volume = req.context.and_then(|c| c.ctx_volume).unwrap_or(u32::MAX);
+                if minor > MINOR_MAX {
+                    let _ = info.write_str("requested minor out of range");
+                    return Err(Failure::Ret(RetCode::ErrInvalidRequest));
+                }
+                if volume > VOLUME_MAX {
+                    let _ = info.write_str("requested volume id out of range");
+                    return Err(Failure::Ret(RetCode::ErrInvalidRequest));
+                }
+                if let Some((r, dev)) = reg.devices.get(&minor) {
+                    let same = *r == res && dev.volume == volume;
+                    return if same && req.msg.nl.flags & NLM_F_EXCL == 0 {
+                        Ok(())
+                    } else {
+                        Err(Failure::Ret(RetCode::ErrMinorOrVolumeExists))
+                    };
+                }
+                if reg.devices_of(res).any(|d| d.volume == volume) {
+                    return Err(Failure::Ret(RetCode::ErrMinorOrVolumeExists));
+                }
+                let dev = Device::new(&self.major, &self.pool, minor, volume)
+                    .map_err(|_| Failure::NoMemory)?;
+                reg.devices
+                    .try_create_and_insert(minor, (res, dev), GFP_KERNEL)
+                    .map_err(|_| Failure::NoMemory)?;
+                Ok(())
+            }
+            Command::DelMinor => {
+                let minor = lookup_minor(&reg, req, info)?;
+                let dev = device(&mut reg, minor)?;
+                if dev.has_disk() || dev.state.role == crate::drbd_core::state::Role::Primary {
+                    return Err(Failure::Ret(RetCode::ErrMinorConfigured));
+                }
+                reg.devices.remove(&minor);
+                Ok(())
+            }
+            Command::DelResource => {
+                let res = lookup_resource(&reg, ctx_name, info)?;
+                if reg.devices_of(res).next().is_some() {
+                    return Err(Failure::Ret(RetCode::ErrResInUse));
+                }
+                reg.resources.remove(&res);
+                Ok(())
+            }
+            Command::Attach => {
+                let minor = lookup_minor(&reg, req, info)?;
+                let conf: DiskConf<'_> = req.get().ok_or(Failure::Ret(RetCode::ErrMandatoryTag))?;
+                let mut backing_storage = [0u8; 128];
+                let mut meta_storage = [0u8; 128];
+                let backing_dev = conf
+                    .backing_dev
+                    .and_then(|b| c_str_of(b, &mut backing_storage))
+                    .ok_or(Failure::OpenDisk)?;
+                let meta_dev = conf
+                    .meta_dev
+                    .and_then(|b| c_str_of(b, &mut meta_storage))
+                    .ok_or(Failure::OpenMdDisk)?;
+                let params = AttachParams {
+                    backing_dev,
+                    meta_dev,
+                    meta_dev_idx: conf.meta_dev_idx.unwrap_or(-1),
+                    disk_size: conf.disk_size.unwrap_or(0),
+                    // FP_DONT_CARE = 0 is the default fencing policy.
+                    fencing_dont_care: conf.fencing.unwrap_or(0) == 0,
+                };
+                device(&mut reg, minor)?.attach(&params)
+            }
+            Command::Primary => {
+                let minor = lookup_minor(&reg, req, info)?;
+                let force = req
+                    .get::<SetRoleParms>()
+                    .and_then(|p| p.assume_uptodate)
+                    .unwrap_or(false);
+                device(&mut reg, minor)?.promote(force)
+            }
+            Command::Secondary => {
+                let minor = lookup_minor(&reg, req, info)?;
+                device(&mut reg, minor)?.demote()
+            }
+            Command::Detach => {
+                let minor = lookup_minor(&reg, req, info)?;
+                device(&mut reg, minor)?.detach()
+            }
+            Command::Down => {
+                let res = lookup_resource(&reg, ctx_name, info)?;
+                // Every volume to Secondary first: one still open stops the whole `down`.
+                let minors = minors_of(&reg, res)?;
+                for minor in minors.iter() {
+                    device(&mut reg, *minor)?.demote()?;
+                }
+                for minor in minors.iter() {
+                    device(&mut reg, *minor)?.detach()?;
+                    reg.devices.remove(minor);
+                }
+                reg.resources.remove(&res);
+                Ok(())
+            }
+            _ => Err(Failure::Ret(RetCode::ErrInvalidRequest)),
+        }
+    }
+
+    /// GET_STATUS for one minor: its context and state.
+    fn get_status(&self, req: &ValidRequest<'_>, reply: &mut Reply<'_>, buf: &mut [u8]) -> c_int {
+        let reg = self.registry.lock();
+        let minor = req.minor();
+        let mut info = InfoText::new();
+        let result = lookup_minor(&reg, req, &mut info);
+        let mut w = Writer::new(buf);
+        let len = match result {
+            Ok(minor) => status_message(&reg, minor, 0, &mut w),
+            Err(f) => write_reply(
+                &mut w,
+                &reply_header(
+                    Command::GetStatus as u8,
+                    minor,
+                    0,
+                    ReplyCode::from_raw(f.code()),
+                ),
+                None,
+                Some(info.as_bytes()),
+                &[],
+                &EncodeOpts::KERNEL,
+            )
+            .ok(),
+        };
+        drop(reg);
+        match len {
+            Some(len) => send(reply, Command::GetStatus as u8, &buf[..len]),
+            None => ENOMEM.to_errno(),
+        }
+    }
+
+    /// GET_STATUS dump: every minor (of the resource in `cfg_context`, if given), in order;
+    /// `cursor[0]` is the next minor to report.
+    fn dump_status(
+        &self,
+        req: &ValidRequest<'_>,
+        cursor: &mut [c_long],
+        out: &mut DumpOut<'_>,
+    ) -> c_int {
+        let reg = self.registry.lock();
+        let filter = match req.context.and_then(|c| c.ctx_resource_name).map(trim_nul) {
+            Some(name) => match reg.resource_id(name) {
+                Some(id) => Some(id),
+                None => return 0,
+            },
+            None => None,
+        };
+        let mut buf = match KVec::from_elem(0u8, REPLY_BUF, GFP_KERNEL) {
+            Ok(b) => b,
+            Err(_) => return ENOMEM.to_errno(),
+        };
+        let start = cursor.first().copied().unwrap_or(0).max(0) as u32;
+        for (minor, (res, _)) in reg.devices.iter() {
+            if *minor < start || filter.is_some_and(|f| f != *res) {
+                continue;
+            }
+            let mut w = Writer::new(&mut buf);
+            let Some(len) = status_message(&reg, *minor, NLM_F_MULTI, &mut w) else {
+                return ENOMEM.to_errno();
+            };
+            if out
+                .put(Command::GetStatus as u8, family_payload(&buf[..len]))
+                .is_err()
+            {
+                // Full: continue with this minor in the next call.
+                break;
+            }
+            if let Some(c) = cursor.first_mut() {
+                *c = c_long::from(*minor) + 1;
+            }
+        }
+        0
+    }
+}
+
+/// One GET_STATUS message for `minor`: context, then state_info.
+fn status_message(reg: &Registry, minor: u32, nl_flags: u16, w: &mut Writer<'_>) -> Option<usize> {
+    let (res, dev) = reg.devices.get(&minor)?;
+    let resource = reg.resources.get(res)?;
+    let context = CfgContext {
+        ctx_volume: Some(dev.volume),
+        ctx_resource_name: Some(resource.name()),
+        ..CfgContext::default()
+    };
+    let uuids = dev.uuids();
+    let mut uuid_bytes = [0u8; 32];
+    for (i, u) in uuids.iter().enumerate() {
+        uuid_bytes[i * 8..i * 8 + 8].copy_from_slice(&u.to_ne_bytes());
+    }
+    let status = dev.status();
+    let state_word = dev.state.pack();
+    let c = &status.counters;
+    let state = StateInfo {
+        sib_reason: Some(sib_reason::GET_STATUS_REPLY),
+        current_state: Some(state_word),
+        capacity: Some(dev.capacity()),
+        ed_uuid: Some(uuids[0]),
+        send_cnt: Some(u64::from(c.send_sectors)),
+        recv_cnt: Some(u64::from(c.recv_sectors)),
+        read_cnt: Some(u64::from(c.read_sectors)),
+        writ_cnt: Some(u64::from(c.write_sectors)),
+        al_writ_cnt: Some(u64::from(c.al_writes)),
+        bm_writ_cnt: Some(0),
+        ap_bio_cnt: Some(c.ap_bio as u32),
+        ap_pending_cnt: Some(0),
+        rs_pending_cnt: Some(0),
+        uuids: dev.has_disk().then_some(&uuid_bytes[..]),
+        disk_flags: dev.has_disk().then_some(dev.md_flags()),
+        bits_total: dev.has_disk().then_some(dev.capacity().div_ceil(8)),
+        bits_oos: dev.has_disk().then_some(0),
+        ..StateInfo::default()
+    };
+    let sets: [&dyn SetEncode; 2] = [&context, &state];
+    write_reply(
+        w,
+        &reply_header(
+            Command::GetStatus as u8,
+            minor,
+            nl_flags,
+            ReplyCode::Ret(RetCode::NoError),
+        ),
+        None,
+        None,
+        &sets,
+        &EncodeOpts::KERNEL,
+    )
+    .ok()
+}
+
+fn trim_nul(s: &[u8]) -> &[u8] {
+    s.split(|b| *b == 0).next().unwrap_or(&[])
+}
+
+fn lookup_resource(
+    reg: &Registry,
+    name: Option<&[u8]>,
+    info: &mut InfoText,
+) -> Result<u32, Failure> {
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        let _ = info.write_str("resource name missing");
+        return Err(Failure::Ret(RetCode::ErrInvalidRequest));
+    };
+    reg.resource_id(name)
+        .ok_or(Failure::Ret(RetCode::ErrResNotKnown))
+}
+
+fn lookup_minor(
+    reg: &Registry,
+    req: &ValidRequest<'_>,
+    info: &mut InfoText,
+) -> Result<u32, Failure> {
+    let minor = req.minor();
+    if minor == MINOR_NONE || reg.devices.get(&minor).is_none() {
+        let _ = info.write_str("unknown minor");
+        return Err(Failure::Ret(RetCode::ErrMinorInvalid));
+    }
+    // A resource name given along with the minor must agree with it.
+    if let Some(name) = req.context.and_then(|c| c.ctx_resource_name).map(trim_nul) {
+        if !name.is_empty() {
+            let (res, _) = reg
+                .devices
+                .get(&minor)
+                .ok_or(Failure::Ret(RetCode::ErrMinorInvalid))?;
+            if reg.resource_id(name) != Some(*res) {
+                let _ = info.write_str("minor exists in different resource");
+                return Err(Failure::Ret(RetCode::ErrInvalidRequest));
+            }
+        }
+    }
+    Ok(minor)
+}
+
+fn device(reg: &mut Registry, minor: u32) -> Result<&mut Device, Failure> {
+    reg.devices
+        .get_mut(&minor)
+        .map(|(_, d)| d)
+        .ok_or(Failure::Ret(RetCode::ErrMinorInvalid))
+}
+
+fn minors_of(reg: &Registry, res: u32) -> Result<KVec<u32>, Failure> {
+    let mut v = KVec::new();
+    for (minor, (r, _)) in reg.devices.iter() {
+        if *r == res {
+            v.push(*minor, GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+        }
+    }
+    Ok(v)
+}

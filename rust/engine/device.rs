@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0
+//! One DRBD device (minor): its `/dev/drbdN`, its lower devices and meta data, its state.
+//!
+//! Admin operations run serialized (generic netlink is not `parallel_ops` and the registry
+//! lock is held); the I/O path only sees [`DeviceIo`].
+
+use core::ffi::CStr;
+
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+use crate::drbd_core::meta_data::{
+    self, AttachDisk, FlagState, MdError, MdGeometry, MdLayout, Superblock, MD_BLOCK_SIZE,
+};
+use crate::drbd_core::proc_text::{Counters as ProcCounters, DeviceStatus, WriteOrdering};
+use crate::drbd_core::state::{DiskState, Role, State, StateError};
+use crate::engine::io::DeviceIo;
+use crate::engine::worker::Worker;
+use crate::engine::Failure;
+use crate::glue::block::{BioSet, Disk, LowerDevice, Major};
+use crate::glue::sys;
+
+/// What `attach` needs (from the `disk_conf` of the request).
+pub(crate) struct AttachParams<'a> {
+    /// Backing device path.
+    pub(crate) backing_dev: &'a CStr,
+    /// Meta-data device path (the backing device for internal meta data).
+    pub(crate) meta_dev: &'a CStr,
+    /// `meta_dev_idx`.
+    pub(crate) meta_dev_idx: i32,
+    /// Explicit size in sectors (0 = all the backing device offers).
+    pub(crate) disk_size: u64,
+    /// `fencing dont-care` (the default).
+    pub(crate) fencing_dont_care: bool,
+}
+
+/// An attached backing device with its meta data.
+struct Backing {
+    lower: Arc<LowerDevice>,
+    /// External meta device; `None` for internal meta data.
+    meta: Option<LowerDevice>,
+    geometry: MdGeometry,
+    superblock: Superblock,
+}
+
+impl Backing {
+    fn meta_device(&self) -> &LowerDevice {
+        self.meta.as_ref().unwrap_or(&self.lower)
+    }
+
+    /// Write the superblock now, durably. Every write by an attached node marks the meta data
+    /// unclean until user space's `apply-al` (as drbd.ko does).
+    fn write_superblock(&mut self) -> Result<(), Failure> {
+        self.superblock.mark_unclean();
+        let mut block =
+            KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+        self.superblock.encode(&mut block);
+        self.meta_device()
+            .write_block(self.geometry.md_offset, &block, true)
+            .map_err(|_| Failure::MdIo)
+    }
+}
+
+/// A minor.
+pub(crate) struct Device {
+    /// Minor number (`/dev/drbd<minor>`).
+    pub(crate) minor: u32,
+    /// Volume number within the resource.
+    pub(crate) volume: u32,
+    /// What the I/O path reads.
+    pub(crate) io: Arc<DeviceIo>,
+    /// Replicated state (roles, disks, connection) as DRBD defines it.
+    pub(crate) state: State,
+    backing: Option<Backing>,
+    disk: Disk,
+    worker: Worker,
+}
+
+impl Device {
+    /// Create `/dev/drbd<minor>`: Secondary, diskless, unconnected.
+    pub(crate) fn new(
+        major: &Major,
+        pool: &Arc<Pin<KBox<BioSet>>>,
+        minor: u32,
+        volume: u32,
+    ) -> Result<Self> {
+        let io = Arc::pin_init(DeviceIo::new(pool.clone()), GFP_KERNEL)?;
+        let worker = Worker::start(minor)?;
+        let mut disk = Disk::new(major, minor, io.clone())?;
+        disk.add()?;
+        Ok(Self {
+            minor,
+            volume,
+            io,
+            state: State::UNCONFIGURED,
+            backing: None,
+            disk,
+            worker,
+        })
+    }
+
+    /// Whether a backing device is attached.
+    pub(crate) fn has_disk(&self) -> bool {
+        self.backing.is_some()
+    }
+
+    /// Current size of `/dev/drbdN` in sectors.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.backing
+            .as_ref()
+            .map_or(0, |b| b.superblock.la_size_sect)
+    }
+
+    /// The generation UUIDs (zero when diskless).
+    pub(crate) fn uuids(&self) -> [u64; 4] {
+        self.backing
+            .as_ref()
+            .map_or([0; 4], |b| b.superblock.uuids.to_array())
+    }
+
+    /// The meta-data flags (zero when diskless).
+    pub(crate) fn md_flags(&self) -> u32 {
+        self.backing
+            .as_ref()
+            .map_or(0, |b| b.superblock.flags.bits())
+    }
+
+    /// Attach a backing device: open it (and the meta device), validate the meta data in the
+    /// kernel's order, derive the disk state from its flags, then publish the size.
+    pub(crate) fn attach(&mut self, p: &AttachParams<'_>) -> Result<(), Failure> {
+        if self.backing.is_some() {
+            return Err(Failure::DiskConfigured);
+        }
+        let layout = MdLayout::from_index(p.meta_dev_idx).map_err(Failure::Md)?;
+        let holder = (self as *mut Self).cast();
+        let lower = LowerDevice::open(p.backing_dev, holder).map_err(|_| Failure::OpenDisk)?;
+        let meta = if layout.is_internal() {
+            if p.meta_dev != p.backing_dev {
+                return Err(Failure::Md(MdError::IndexInvalid {
+                    index: p.meta_dev_idx,
+                }));
+            }
+            None
+        } else {
+            let meta = LowerDevice::open(p.meta_dev, holder).map_err(|_| Failure::OpenMdDisk)?;
+            layout
+                .check_device(meta.same_device(&lower))
+                .map_err(Failure::Md)?;
+            Some(meta)
+        };
+        let backing_sectors = lower.sectors();
+        let meta_sectors = meta.as_ref().map_or(backing_sectors, |m| m.sectors());
+        layout
+            .check_meta_device_size(meta_sectors)
+            .map_err(Failure::Md)?;
+
+        let mut block =
+            KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+        let md_sector = layout.superblock_sector(meta_sectors);
+        meta.as_ref()
+            .unwrap_or(&lower)
+            .read_block(md_sector, &mut block)
+            .map_err(|_| Failure::MdIo)?;
+        let (mut superblock, geometry) =
+            meta_data::attach_check(&block, layout, meta_sectors).map_err(Failure::Md)?;
+
+        let capacity = if p.disk_size != 0 {
+            geometry
+                .check_user_size(backing_sectors, p.disk_size)
+                .map_err(Failure::Md)?;
+            p.disk_size
+        } else {
+            geometry.max_capacity(backing_sectors)
+        };
+
+        let attach = superblock.flags.on_attach(p.fencing_dont_care, false);
+        let mut new_state = self.state;
+        new_state.disk = match attach.disk {
+            AttachDisk::Inconsistent => DiskState::Inconsistent,
+            AttachDisk::Outdated => DiskState::Outdated,
+            AttachDisk::Consistent => DiskState::Consistent,
+            AttachDisk::UpToDate => DiskState::UpToDate,
+        };
+        superblock.la_size_sect = capacity;
+        superblock.flags = superblock
+            .flags
+            .recompute(flag_state(&new_state, attach.crashed_primary));
+
+        let mut backing = Backing {
+            lower: Arc::new(lower, GFP_KERNEL).map_err(|_| Failure::NoMemory)?,
+            meta,
+            geometry,
+            superblock,
+        };
+        backing.write_superblock()?;
+
+        self.disk
+            .stack_limits(&backing.lower)
+            .map_err(|_| Failure::OpenDisk)?;
+        self.io.counters.reset_traffic();
+        *self.io.backing.lock() = Some(backing.lower.clone());
+        self.disk.set_capacity(capacity);
+        self.state = new_state;
+        self.backing = Some(backing);
+        pr_info!(
+            "drbd{}: attached, {} sectors, disk {}\n",
+            self.minor,
+            capacity,
+            new_state.disk.name()
+        );
+        Ok(())
+    }
+
+    /// Become Primary; `force` promotes data that is not known to be UpToDate (`primary
+    /// --force`, the first promotion after create-md). Diskless without a peer is refused.
+    pub(crate) fn promote(&mut self, force: bool) -> Result<(), Failure> {
+        if self.state.role == Role::Primary {
+            return Ok(());
+        }
+        let Some(backing) = self.backing.as_mut() else {
+            return Err(Failure::State(StateError::NoUpToDateDisk));
+        };
+        let mut ns = self.state;
+        ns.role = Role::Primary;
+        if ns.disk < DiskState::UpToDate {
+            if !force || ns.disk < DiskState::Inconsistent {
+                return Err(Failure::State(StateError::NoUpToDateDisk));
+            }
+            ns.disk = DiskState::UpToDate;
+        }
+        // No peer can have our data: a new current UUID tells it apart from what any former
+        // peer has (drbd's "new current UUID" on promotion while disconnected).
+        backing
+            .superblock
+            .uuids
+            .promote(false, force, sys::random_u64());
+        backing.superblock.flags = backing.superblock.flags.recompute(flag_state(&ns, false));
+        backing.write_superblock()?;
+        self.io
+            .set_primary(true)
+            .map_err(|_| Failure::State(StateError::DeviceInUse))?;
+        self.state = ns;
+        Ok(())
+    }
+
+    /// Become Secondary; refused while `/dev/drbdN` is open.
+    pub(crate) fn demote(&mut self) -> Result<(), Failure> {
+        if self.state.role != Role::Primary {
+            return Ok(());
+        }
+        self.io
+            .set_primary(false)
+            .map_err(|_| Failure::State(StateError::DeviceInUse))?;
+        let mut ns = self.state;
+        ns.role = Role::Secondary;
+        if let Some(backing) = self.backing.as_mut() {
+            backing.superblock.uuids.demote();
+            backing.superblock.flags = backing.superblock.flags.recompute(flag_state(&ns, false));
+            backing.write_superblock()?;
+        }
+        self.state = ns;
+        Ok(())
+    }
+
+    /// Detach the backing device. A Primary without a peer would lose its only data and is
+    /// refused.
+    pub(crate) fn detach(&mut self) -> Result<(), Failure> {
+        if self.backing.is_none() {
+            return Ok(());
+        }
+        if self.state.role == Role::Primary {
+            return Err(Failure::State(StateError::NoUpToDateDisk));
+        }
+        if let Some(backing) = self.backing.as_mut() {
+            backing.superblock.flags = backing
+                .superblock
+                .flags
+                .recompute(flag_state(&self.state, false));
+            // Best effort: the disk is going away either way; drbd.ko logs and continues.
+            if backing.write_superblock().is_err() {
+                pr_warn!("drbd{}: meta-data write failed on detach\n", self.minor);
+            }
+        }
+        *self.io.backing.lock() = None;
+        // Requests in flight still hold the lower device; wait for them so that the device
+        // is closed (and can be attached again) when detach returns.
+        let mut waited = 0;
+        while self
+            .io
+            .counters
+            .local_pending
+            .load(core::sync::atomic::Ordering::Acquire)
+            > 0
+            && waited < 30_000
+        {
+            sys::sleep_ms(10);
+            waited += 10;
+        }
+        self.worker.flush();
+        self.backing = None;
+        self.disk.set_capacity(0);
+        self.state.disk = DiskState::Diskless;
+        pr_info!("drbd{}: detached\n", self.minor);
+        Ok(())
+    }
+
+    /// What /proc/drbd shows for this minor.
+    pub(crate) fn status(&self) -> DeviceStatus {
+        use core::sync::atomic::Ordering::Relaxed;
+        let c = &self.io.counters;
+        DeviceStatus {
+            minor: self.minor,
+            state: self.state,
+            protocol: None,
+            al_suspended: false,
+            counters: ProcCounters {
+                send_sectors: c.net_sent.load(Relaxed),
+                recv_sectors: c.net_received.load(Relaxed),
+                write_sectors: c.disk_written.load(Relaxed),
+                read_sectors: c.disk_read.load(Relaxed),
+                al_writes: c.al_writes.load(Relaxed),
+                bm_writes: 0,
+                local: c.local_pending.load(Relaxed) as i32,
+                ap_pending: 0,
+                rs_pending: 0,
+                unacked: 0,
+                ap_bio: c.app_pending.load(Relaxed) as i32,
+                epochs: 1,
+                write_ordering: WriteOrdering::Flush,
+            },
+            oos_bits: 0,
+            ..DeviceStatus::default()
+        }
+    }
+}
+
+/// The state-derived meta-data flags for `state` (no peer yet).
+fn flag_state(state: &State, crashed_primary: bool) -> FlagState {
+    FlagState {
+        crashed_primary,
+        primary_ind: state.role == Role::Primary,
+        connected_ind: false,
+        consistent: state.disk > DiskState::Inconsistent,
+        was_up_to_date: state.disk > DiskState::Outdated,
+        peer_outdated: false,
+    }
+}

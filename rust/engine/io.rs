@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The I/O side of a device: what `/dev/drbdN` does with opens and bios.
+//!
+//! Local only for now: a bio is cloned to the lower device and the upper bio completes with
+//! the clone's result. Replication hooks in here later (a request then waits for both the
+//! local completion and the peer's acknowledgement, as the protocol demands).
+
+use core::ffi::c_int;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use kernel::error::code::{EIO, EROFS};
+use kernel::prelude::*;
+use kernel::sync::{Arc, ArcBorrow, SpinLock};
+
+use crate::glue::block::{Bio, BioOp, BioSet, CloneDone, DiskOps, LowerDevice};
+use crate::glue::errno::{emediumtype, eopnotsupp};
+
+/// Counters shown in /proc/drbd; bytes are accumulated in sectors and shown in KiB.
+#[derive(Default)]
+pub(crate) struct Counters {
+    /// Sectors sent to the peer (`ns`).
+    pub(crate) net_sent: AtomicU32,
+    /// Sectors received from the peer (`nr`).
+    pub(crate) net_received: AtomicU32,
+    /// Sectors written to the lower device (`dw`).
+    pub(crate) disk_written: AtomicU32,
+    /// Sectors read from the lower device (`dr`).
+    pub(crate) disk_read: AtomicU32,
+    /// Activity-log transactions written (`al`).
+    pub(crate) al_writes: AtomicU32,
+    /// Lower-device I/Os in flight (`lo`).
+    pub(crate) local_pending: AtomicU32,
+    /// Application bios accepted, not yet completed (`ap`).
+    pub(crate) app_pending: AtomicU32,
+}
+
+impl Counters {
+    /// Start over (on attach), as drbd does for `ns nr dw dr`.
+    pub(crate) fn reset_traffic(&self) {
+        for c in [
+            &self.net_sent,
+            &self.net_received,
+            &self.disk_written,
+            &self.disk_read,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Role and openers, changed together: a demotion must see every opener, and an open must
+/// see every demotion.
+pub(crate) struct Openers {
+    /// This node is Primary.
+    pub(crate) primary: bool,
+    /// Number of openers of `/dev/drbdN`.
+    pub(crate) count: u32,
+}
+
+/// State of a device the I/O path reads on every bio.
+#[pin_data]
+pub(crate) struct DeviceIo {
+    /// Mirror of `openers.primary` for the bio path (no lock per bio).
+    primary: AtomicBool,
+    /// Role and open count.
+    #[pin]
+    openers: SpinLock<Openers>,
+    /// Counters for /proc/drbd.
+    pub(crate) counters: Counters,
+    /// The attached lower device, if any.
+    #[pin]
+    pub(crate) backing: SpinLock<Option<Arc<LowerDevice>>>,
+    /// Pool for clones (module-wide).
+    pub(crate) pool: Arc<Pin<KBox<BioSet>>>,
+}
+
+impl DeviceIo {
+    /// A device that is Secondary and diskless.
+    pub(crate) fn new(pool: Arc<Pin<KBox<BioSet>>>) -> impl PinInit<Self> {
+        pin_init!(Self {
+            primary: AtomicBool::new(false),
+            openers <- kernel::new_spinlock!(Openers { primary: false, count: 0 }, "drbd_rs:openers"),
+            counters: Counters::default(),
+            backing <- kernel::new_spinlock!(None, "drbd_rs:backing"),
+            pool,
+        })
+    }
+
+    fn backing(&self) -> Option<Arc<LowerDevice>> {
+        self.backing.lock().clone()
+    }
+
+    /// Become Primary (`true`) or Secondary; demotion fails with the open count while
+    /// anyone has the device open.
+    pub(crate) fn set_primary(&self, primary: bool) -> Result<(), u32> {
+        let mut openers = self.openers.lock();
+        if !primary && openers.count > 0 {
+            return Err(openers.count);
+        }
+        openers.primary = primary;
+        self.primary.store(primary, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// One upper bio in flight to the lower device.
+struct LocalRequest {
+    device: Arc<DeviceIo>,
+    op: BioOp,
+    sectors: u32,
+}
+
+impl LocalRequest {
+    fn finish(self, upper: Bio, errno: c_int) {
+        let counters = &self.device.counters;
+        if errno == 0 {
+            match self.op {
+                BioOp::Write | BioOp::WriteZeroes => {
+                    counters
+                        .disk_written
+                        .fetch_add(self.sectors, Ordering::Relaxed);
+                }
+                BioOp::Read => {
+                    counters
+                        .disk_read
+                        .fetch_add(self.sectors, Ordering::Relaxed);
+                }
+                BioOp::Flush | BioOp::Discard | BioOp::Other => {}
+            }
+        }
+        counters.local_pending.fetch_sub(1, Ordering::Relaxed);
+        counters.app_pending.fetch_sub(1, Ordering::Relaxed);
+        upper.end(errno);
+    }
+}
+
+impl CloneDone for LocalRequest {
+    fn done(self, upper: Bio, errno: c_int) {
+        self.finish(upper, errno);
+    }
+}
+
+impl DiskOps for DeviceIo {
+    fn submit_bio(self: ArcBorrow<'_, Self>, bio: Bio) {
+        // Secondary refuses to be opened, but a bio may still race with a demotion.
+        if !self.primary.load(Ordering::Acquire) {
+            bio.end(EIO.to_errno());
+            return;
+        }
+        let Some(backing) = self.backing() else {
+            // Diskless without a peer: nowhere to read or write.
+            bio.end(EIO.to_errno());
+            return;
+        };
+        let op = bio.op();
+        if op == BioOp::Other {
+            bio.end(eopnotsupp().to_errno());
+            return;
+        }
+        self.counters.app_pending.fetch_add(1, Ordering::Relaxed);
+        self.counters.local_pending.fetch_add(1, Ordering::Relaxed);
+        let request = LocalRequest {
+            device: self.into(),
+            op,
+            sectors: bio.size() >> 9,
+        };
+        let device: Arc<DeviceIo> = self.into();
+        if let Err((bio, err)) = bio.submit_clone(&backing, &device.pool, request) {
+            // The request was consumed; account for it as a failed local I/O.
+            device
+                .counters
+                .local_pending
+                .fetch_sub(1, Ordering::Relaxed);
+            device.counters.app_pending.fetch_sub(1, Ordering::Relaxed);
+            bio.end(err.to_errno());
+        }
+    }
+
+    fn open(self: ArcBorrow<'_, Self>, write: bool) -> c_int {
+        // As drbd 8.4: only a Primary can be opened; a Secondary refuses writers with
+        // EROFS and readers with EMEDIUMTYPE.
+        let mut openers = self.openers.lock();
+        if !openers.primary {
+            return if write {
+                EROFS.to_errno()
+            } else {
+                emediumtype().to_errno()
+            };
+        }
+        openers.count += 1;
+        0
+    }
+
+    fn release(self: ArcBorrow<'_, Self>) {
+        let mut openers = self.openers.lock();
+        openers.count = openers.count.saturating_sub(1);
+    }
+}
