@@ -17,6 +17,7 @@ mod drbd_core;
 #[macro_use]
 mod kunit_macros;
 mod core_suites;
+mod md_suites;
 
 module! {
     type: DrbdRsKunit,
@@ -26,7 +27,12 @@ module! {
     license: "GPL",
 }
 
-kunit_suites!(core_suites::TEXT_SUITE, core_suites::LIMITS_SUITE);
+kunit_suites!(
+    core_suites::TEXT_SUITE,
+    core_suites::LIMITS_SUITE,
+    md_suites::MD_SUITE,
+    md_suites::BITMAP_STATE_SUITE
+);
 
 struct DrbdRsKunit;
 
