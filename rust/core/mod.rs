@@ -5,7 +5,9 @@
 //! `lib.rs` beside this file) and as a module of the kernel crate via `#[path]`. Hence the
 //! rules: only `core::` items, siblings reached through `super::`, no `unsafe`, no allocation.
 
+pub mod activity_log;
 pub mod bitmap;
+pub mod crc32c;
 pub mod genl;
 pub mod limits;
 pub mod meta_data;

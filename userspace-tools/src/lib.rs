@@ -2,7 +2,13 @@
 //! 8.4-compatible replicated block device).
 //!
 //! * [`config`]: reading, checking, evaluating and dumping drbd.conf.
+//! * [`netlink`]: the generic-netlink transport to the kernel's `drbd` family.
+//! * [`admin`]: the requests the tool makes (new-resource, attach, primary, status, ...).
+//! * [`meta`]: meta data on lower devices (create-md, apply-al).
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod config;
+pub mod meta;
+pub mod netlink;
