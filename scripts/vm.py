@@ -132,7 +132,7 @@ def qemu_command(kdir: Path, initramfs: Path, node: str, script: Path, disks: li
     else:
         cmd += ["-accel", "tcg,thread=multi", "-cpu", "max"]
     for disk in disks:
-        cmd += ["-drive", f"file={disk},format=raw,if=virtio,cache=unsafe"]
+        cmd += ["-drive", f"file={disk},format=raw,if=virtio,cache=unsafe,discard=unmap"]
     if net:
         cmd += ["-netdev", f"socket,id=link,udp=127.0.0.1:{net['peer_port']},"
                            f"localaddr=127.0.0.1:{net['my_port']}",

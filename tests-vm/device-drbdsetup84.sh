@@ -42,8 +42,17 @@ if $SETUP primary 0 2>/tmp/err; then fail "primary on Inconsistent data worked";
 cat /tmp/err
 grep -q "Need access to UpToDate data" /tmp/err || fail "primary error text"
 
-log "primary --force, file system, files"
+log "primary --force; flush, FUA and discard are passed on to the lower device"
 $SETUP primary 0 --force
+expect_eq "write cache" "write back" "$(cat /sys/block/drbd0/queue/write_cache)"
+expect_eq "fua" 1 "$(cat /sys/block/drbd0/queue/fua)"
+(( $(cat /sys/block/vda/queue/discard_max_bytes) > 0 )) || fail "lower device has no discard (QEMU discard=unmap)"
+(( $(cat /sys/block/drbd0/queue/discard_max_bytes) > 0 )) || fail "discard not stacked onto drbd0"
+blockdev --flushbufs /dev/drbd0
+dd if=/dev/urandom of=/dev/drbd0 bs=4k count=1 seek=100 oflag=direct,dsync status=none
+blkdiscard -o $((1 << 20)) -l $((4 << 20)) /dev/drbd0
+
+log "file system, files"
 expect_eq "state after primary --force" "cs:StandAlone ro:Primary/Unknown ds:UpToDate/DUnknown   r-----" "$(proc_line 0)"
 mkfs.ext4 -q /dev/drbd0
 mount /dev/drbd0 $MNT
