@@ -24,7 +24,7 @@ expect_eq "unconfigured line" "cs:Unconfigured" "$(proc_line 0)"
 log "attach: fresh meta data is Inconsistent"
 $SETUP attach 0 /dev/vda /dev/vda internal
 cat /proc/drbd
-expect_eq "state after attach" "cs:StandAlone ro:Secondary/Unknown ds:Inconsistent/DUnknown   r-----" "$(proc_line 0)"
+expect_eq "state after attach" "cs:StandAlone ro:Secondary/Unknown ds:Inconsistent/DUnknown   r----s" "$(proc_line 0)"
 expect_eq "role" "Secondary/Unknown" "$($SETUP role 0)"
 expect_eq "dstate" "Inconsistent/DUnknown" "$($SETUP dstate 0)"
 expect_eq "cstate" "StandAlone" "$($SETUP cstate 0)"
@@ -53,7 +53,7 @@ dd if=/dev/urandom of=/dev/drbd0 bs=4k count=1 seek=100 oflag=direct,dsync statu
 blkdiscard -o $((1 << 20)) -l $((4 << 20)) /dev/drbd0
 
 log "file system, files"
-expect_eq "state after primary --force" "cs:StandAlone ro:Primary/Unknown ds:UpToDate/DUnknown   r-----" "$(proc_line 0)"
+expect_eq "state after primary --force" "cs:StandAlone ro:Primary/Unknown ds:UpToDate/DUnknown   r----s" "$(proc_line 0)"
 mkfs.ext4 -q /dev/drbd0
 mount /dev/drbd0 $MNT
 for i in 1 2 3; do head -c $((i * 1024 * 1024 + 123)) /dev/urandom >$MNT/file$i; done

@@ -42,8 +42,8 @@ log "up all"
 insmod "$MODULE_KO"
 adm up all
 cat /proc/drbd
-expect_eq "r0 after up" "cs:StandAlone ro:Secondary/Unknown ds:Inconsistent/DUnknown   r-----" "$(proc_line 0)"
-expect_eq "r1 after up" "cs:StandAlone ro:Secondary/Unknown ds:Inconsistent/DUnknown   r-----" "$(proc_line 1)"
+expect_eq "r0 after up" "cs:StandAlone ro:Secondary/Unknown ds:Inconsistent/DUnknown   r----s" "$(proc_line 0)"
+expect_eq "r1 after up" "cs:StandAlone ro:Secondary/Unknown ds:Inconsistent/DUnknown   r----s" "$(proc_line 1)"
 expect_eq "role r0" "Secondary/Unknown" "$(adm role r0)"
 expect_eq "dstate r1" "Inconsistent/DUnknown" "$(adm dstate r1)"
 expect_eq "cstate r0" "StandAlone" "$(adm cstate r0)"
@@ -56,7 +56,7 @@ grep -q "Need access to UpToDate data" /tmp/err || fail "primary error: $(cat /t
 adm primary r0 -- --overwrite-data-of-peer
 adm primary --force r1
 expect_eq "role r0 primary" "Primary/Unknown" "$(adm role r0)"
-expect_eq "r0 after primary" "cs:StandAlone ro:Primary/Unknown ds:UpToDate/DUnknown   r-----" "$(proc_line 0)"
+expect_eq "r0 after primary" "cs:StandAlone ro:Primary/Unknown ds:UpToDate/DUnknown   r----s" "$(proc_line 0)"
 
 log "file systems and checksums"
 for m in 0 1; do

@@ -423,8 +423,8 @@ fn status_message(reg: &Registry, minor: u32, nl_flags: u16, w: &mut Writer<'_>)
         rs_pending_cnt: Some(0),
         uuids: dev.has_disk().then_some(&uuid_bytes[..]),
         disk_flags: dev.has_disk().then_some(dev.md_flags()),
-        bits_total: dev.has_disk().then_some(dev.capacity().div_ceil(8)),
-        bits_oos: dev.has_disk().then_some(0),
+        bits_total: dev.has_disk().then_some(dev.bitmap_weight().1),
+        bits_oos: dev.has_disk().then_some(dev.bitmap_weight().0),
         ..StateInfo::default()
     };
     let sets: [&dyn SetEncode; 2] = [&context, &state];

@@ -9,11 +9,13 @@ use core::ffi::CStr;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
+use crate::drbd_core::bitmap::BM_PAGE_SIZE;
 use crate::drbd_core::meta_data::{
     self, AttachDisk, FlagState, MdError, MdGeometry, MdLayout, Superblock, MD_BLOCK_SIZE,
 };
 use crate::drbd_core::proc_text::{Counters as ProcCounters, DeviceStatus, WriteOrdering};
 use crate::drbd_core::state::{DiskState, Role, State, StateError};
+use crate::engine::bitmap::DeviceBitmap;
 use crate::engine::io::DeviceIo;
 use crate::engine::worker::Worker;
 use crate::engine::Failure;
@@ -173,7 +175,20 @@ impl Device {
             geometry.max_capacity(backing_sectors)
         };
 
+        // The bitmap covers the size the meta data knew; a larger device gets its new blocks
+        // marked out of sync (fresh meta data: the whole device, as drbd.ko does).
+        let mut bitmap = DeviceBitmap::load(
+            meta.as_ref().unwrap_or(&lower),
+            geometry.bm_sector(),
+            superblock.la_size_sect,
+            capacity,
+        )
+        .map_err(|_| Failure::MdIo)?;
         let attach = superblock.flags.on_attach(p.fencing_dont_care, false);
+        if attach.full_sync {
+            // An interrupted "set all bits" (MDF_FULL_SYNC) or a crashed primary without AL.
+            bitmap.set_all();
+        }
         let mut new_state = self.state;
         new_state.disk = match attach.disk {
             AttachDisk::Inconsistent => DiskState::Inconsistent,
@@ -192,7 +207,14 @@ impl Device {
             geometry,
             superblock,
         };
-        backing.write_superblock()?;
+        *self.io.bitmap.lock() = Some(bitmap);
+        if let Err(e) = self
+            .write_bitmap(&backing)
+            .and_then(|()| backing.write_superblock())
+        {
+            *self.io.bitmap.lock() = None;
+            return Err(e);
+        }
 
         self.disk
             .stack_limits(&backing.lower)
@@ -253,6 +275,9 @@ impl Device {
             .map_err(|_| Failure::State(StateError::DeviceInUse))?;
         let mut ns = self.state;
         ns.role = Role::Secondary;
+        if let Some(backing) = self.backing.as_ref() {
+            self.write_bitmap(backing)?;
+        }
         if let Some(backing) = self.backing.as_mut() {
             backing.superblock.uuids.demote();
             backing.superblock.flags = backing.superblock.flags.recompute(flag_state(&ns, false));
@@ -271,16 +296,6 @@ impl Device {
         if self.state.role == Role::Primary {
             return Err(Failure::State(StateError::NoUpToDateDisk));
         }
-        if let Some(backing) = self.backing.as_mut() {
-            backing.superblock.flags = backing
-                .superblock
-                .flags
-                .recompute(flag_state(&self.state, false));
-            // Best effort: the disk is going away either way; drbd.ko logs and continues.
-            if backing.write_superblock().is_err() {
-                pr_warn!("drbd{}: meta-data write failed on detach\n", self.minor);
-            }
-        }
         *self.io.backing.lock() = None;
         // Requests in flight still hold the lower device; wait for them so that the device
         // is closed (and can be attached again) when detach returns.
@@ -297,11 +312,51 @@ impl Device {
             waited += 10;
         }
         self.worker.flush();
+        if let Some(backing) = self.backing.as_ref() {
+            // Best effort: the disk is going away either way; drbd.ko logs and continues.
+            if self.write_bitmap(backing).is_err() {
+                pr_warn!("drbd{}: bitmap write failed on detach\n", self.minor);
+            }
+        }
+        if let Some(backing) = self.backing.as_mut() {
+            backing.superblock.flags = backing
+                .superblock
+                .flags
+                .recompute(flag_state(&self.state, false));
+            if backing.write_superblock().is_err() {
+                pr_warn!("drbd{}: meta-data write failed on detach\n", self.minor);
+            }
+        }
+        *self.io.bitmap.lock() = None;
         self.backing = None;
         self.disk.set_capacity(0);
         self.state.disk = DiskState::Diskless;
         pr_info!("drbd{}: detached\n", self.minor);
         Ok(())
+    }
+
+    /// Write the in-memory bitmap to the meta data (every page; the superblock write that
+    /// follows flushes them to stable storage).
+    fn write_bitmap(&self, backing: &Backing) -> Result<(), Failure> {
+        let Some(pages) = self.io.bitmap.lock().as_ref().map(|b| b.pages()) else {
+            return Ok(());
+        };
+        let mut page = KBox::new([0u8; BM_PAGE_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+        for p in 0..pages {
+            if let Some(bm) = self.io.bitmap.lock().as_ref() {
+                bm.page(p, &mut page);
+            }
+            backing
+                .meta_device()
+                .write_block(backing.geometry.bm_sector() + p * 8, &page, false)
+                .map_err(|_| Failure::MdIo)?;
+        }
+        Ok(())
+    }
+
+    /// Out-of-sync and total bits of the bitmap (zero when diskless).
+    pub(crate) fn bitmap_weight(&self) -> (u64, u64) {
+        self.io.bitmap_weight().unwrap_or((0, 0))
     }
 
     /// What /proc/drbd shows for this minor.
@@ -312,7 +367,12 @@ impl Device {
             minor: self.minor,
             state: self.state,
             protocol: None,
-            al_suspended: false,
+            // AL updates are pointless while every block is out of sync anyway (and no peer
+            // is connected): drbd.ko shows them suspended then.
+            al_suspended: self.has_disk() && {
+                let (set, bits) = self.bitmap_weight();
+                set == bits
+            },
             counters: ProcCounters {
                 send_sectors: c.net_sent.load(Relaxed),
                 recv_sectors: c.net_received.load(Relaxed),
@@ -328,7 +388,7 @@ impl Device {
                 epochs: 1,
                 write_ordering: WriteOrdering::Flush,
             },
-            oos_bits: 0,
+            oos_bits: self.bitmap_weight().0,
             ..DeviceStatus::default()
         }
     }

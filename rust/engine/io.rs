@@ -12,6 +12,7 @@ use kernel::error::code::{EIO, EROFS};
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, SpinLock};
 
+use crate::engine::bitmap::DeviceBitmap;
 use crate::glue::block::{Bio, BioOp, BioSet, CloneDone, DiskOps, LowerDevice};
 use crate::glue::errno::{emediumtype, eopnotsupp};
 
@@ -70,6 +71,9 @@ pub(crate) struct DeviceIo {
     /// The attached lower device, if any.
     #[pin]
     pub(crate) backing: SpinLock<Option<Arc<LowerDevice>>>,
+    /// The quick-sync bitmap while attached.
+    #[pin]
+    pub(crate) bitmap: SpinLock<Option<DeviceBitmap>>,
     /// Pool for clones (module-wide).
     pub(crate) pool: Arc<Pin<KBox<BioSet>>>,
 }
@@ -82,12 +86,18 @@ impl DeviceIo {
             openers <- kernel::new_spinlock!(Openers { primary: false, count: 0 }, "drbd_rs:openers"),
             counters: Counters::default(),
             backing <- kernel::new_spinlock!(None, "drbd_rs:backing"),
+            bitmap <- kernel::new_spinlock!(None, "drbd_rs:bitmap"),
             pool,
         })
     }
 
     fn backing(&self) -> Option<Arc<LowerDevice>> {
         self.backing.lock().clone()
+    }
+
+    /// Out-of-sync bits and total bits of the attached device's bitmap.
+    pub(crate) fn bitmap_weight(&self) -> Option<(u64, u64)> {
+        self.bitmap.lock().as_ref().map(|b| (b.weight(), b.bits()))
     }
 
     /// Become Primary (`true`) or Secondary; demotion fails with the open count while
@@ -156,6 +166,14 @@ impl DiskOps for DeviceIo {
         if op == BioOp::Other {
             bio.end(eopnotsupp().to_errno());
             return;
+        }
+        if matches!(op, BioOp::Write | BioOp::WriteZeroes | BioOp::Discard) {
+            // No peer sees this write (replication is not there yet): the blocks now differ
+            // from any peer's copy. Marked before the write is submitted, so the bitmap never
+            // claims "in sync" for data that reached the disk.
+            if let Some(bm) = self.bitmap.lock().as_mut() {
+                bm.set_out_of_sync(bio.sector(), u64::from(bio.size() >> 9));
+            }
         }
         self.counters.app_pending.fetch_add(1, Ordering::Relaxed);
         self.counters.local_pending.fetch_add(1, Ordering::Relaxed);

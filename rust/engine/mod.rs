@@ -4,6 +4,7 @@
 //! the core.
 
 mod admin;
+mod bitmap;
 mod device;
 mod io;
 mod worker;

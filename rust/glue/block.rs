@@ -133,6 +133,11 @@ impl Bio {
         unsafe { self.bio.as_ref() }
     }
 
+    /// First sector.
+    pub(crate) fn sector(&self) -> u64 {
+        self.raw().bi_iter.bi_sector
+    }
+
     /// Size in bytes.
     pub(crate) fn size(&self) -> u32 {
         self.raw().bi_iter.bi_size
