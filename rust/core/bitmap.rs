@@ -195,29 +195,9 @@ impl<W: AsRef<[u64]>> Bitmap<W> {
 
     /// Number of set bits in `range` (clipped to the bitmap).
     pub fn count_range(&self, range: Range<u64>) -> u64 {
-        let end = if range.end < self.bits {
-            range.end
-        } else {
-            self.bits
-        };
-        let start = range.start;
-        if start >= end {
-            return 0;
-        }
-        let (fw, lw) = (start / BITS_PER_WORD, (end - 1) / BITS_PER_WORD);
-        let mut n = 0u64;
-        let mut w = fw;
-        while w <= lw {
-            let lo = if w == fw { start % BITS_PER_WORD } else { 0 };
-            let hi = if w == lw {
-                (end - 1) % BITS_PER_WORD + 1
-            } else {
-                BITS_PER_WORD
-            };
-            n += u64::from((self.word(w) & mask(lo, hi)).count_ones());
-            w += 1;
-        }
-        n
+        word_spans(range, self.bits)
+            .map(|(w, m)| u64::from((self.word(w) & m).count_ones()))
+            .sum()
     }
 
     /// Number of set bits within the sectors `sector .. sector + nr_sectors` (every block
@@ -311,29 +291,10 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<W> {
         self.words.as_mut()
     }
 
-    /// Apply `f(old, mask) -> new` to the bits of `range` (clipped); returns how many bits
-    /// changed.
+    /// Set (or clear) the bits of `range` (clipped); returns how many bits changed.
     fn update_range(&mut self, range: Range<u64>, set: bool) -> u64 {
-        let end = if range.end < self.bits {
-            range.end
-        } else {
-            self.bits
-        };
-        let start = range.start;
-        if start >= end {
-            return 0;
-        }
-        let (fw, lw) = (start / BITS_PER_WORD, (end - 1) / BITS_PER_WORD);
         let mut changed = 0u64;
-        let mut w = fw;
-        while w <= lw {
-            let lo = if w == fw { start % BITS_PER_WORD } else { 0 };
-            let hi = if w == lw {
-                (end - 1) % BITS_PER_WORD + 1
-            } else {
-                BITS_PER_WORD
-            };
-            let m = mask(lo, hi);
+        for (w, m) in word_spans(range, self.bits) {
             if let Some(v) = usize::try_from(w)
                 .ok()
                 .and_then(|i| self.words_mut().get_mut(i))
@@ -346,7 +307,6 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<W> {
                     *v &= !m;
                 }
             }
-            w += 1;
         }
         changed
     }
@@ -473,6 +433,26 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<W> {
     pub fn read_page(&mut self, page: u64, input: &[u8; BM_PAGE_SIZE]) {
         self.read_le_bytes(page.saturating_mul(BM_PAGE_SIZE as u64), input);
     }
+}
+
+/// The words `range` (clipped to `bits`) touches, each with the mask of its bits in range.
+fn word_spans(range: Range<u64>, bits: u64) -> impl Iterator<Item = (u64, u64)> {
+    let end = range.end.min(bits);
+    let start = range.start;
+    let (first, last) = if start < end {
+        (start / BITS_PER_WORD, (end - 1) / BITS_PER_WORD)
+    } else {
+        (1, 0) // empty
+    };
+    (first..=last).map(move |w| {
+        let lo = if w == first { start % BITS_PER_WORD } else { 0 };
+        let hi = if w == last {
+            (end - 1) % BITS_PER_WORD + 1
+        } else {
+            BITS_PER_WORD
+        };
+        (w, mask(lo, hi))
+    })
 }
 
 /// Iterator over the runs of set bits of a [`Bitmap`] (see [`Bitmap::runs`]).
