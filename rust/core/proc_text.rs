@@ -583,14 +583,7 @@ mod tests {
     const NOW: u64 = 10_000_000;
 
     fn state(role: Role, peer: Role, conn: C, disk: D, pdsk: D) -> State {
-        State {
-            role,
-            peer,
-            conn,
-            disk,
-            pdsk,
-            ..State::UNCONFIGURED
-        }
+        State::new(role, peer, conn, disk, pdsk)
     }
 
     fn idle_counters() -> Counters {

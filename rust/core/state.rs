@@ -375,6 +375,24 @@ pub struct State {
 }
 
 impl State {
+    /// A state with these roles and connection/disk states, no suspend or pause flags.
+    pub const fn new(
+        role: Role,
+        peer: Role,
+        conn: ConnState,
+        disk: DiskState,
+        pdsk: DiskState,
+    ) -> Self {
+        State {
+            role,
+            peer,
+            conn,
+            disk,
+            pdsk,
+            ..State::UNCONFIGURED
+        }
+    }
+
     /// The state of a freshly created minor: Secondary/Unknown StandAlone Diskless/DUnknown.
     pub const UNCONFIGURED: State = State {
         role: Role::Secondary,
@@ -1301,14 +1319,7 @@ mod tests {
     use StateError as E;
 
     fn st(role: Role, peer: Role, conn: ConnState, disk: DiskState, pdsk: DiskState) -> State {
-        State {
-            role,
-            peer,
-            conn,
-            disk,
-            pdsk,
-            ..State::UNCONFIGURED
-        }
+        State::new(role, peer, conn, disk, pdsk)
     }
 
     const P: Role = Role::Primary;

@@ -107,14 +107,7 @@ pub(crate) fn parse_family(msg: &[u8]) -> Result<FamilyInfo, String> {
         return Err(format!("nlctrl reply with command {}", genl.cmd));
     }
     let attrs = body.get(GENL_HDRLEN..).unwrap_or(&[]);
-    let mut info = FamilyInfo {
-        id: 0,
-        name: String::new(),
-        version: 0,
-        hdrsize: 0,
-        maxattr: 0,
-        mcast_groups: Vec::new(),
-    };
+    let mut info = FamilyInfo::default();
     let mut have_id = false;
     for a in Attrs::new(attrs) {
         let a = a.map_err(|e| format!("nlctrl reply: {e}"))?;

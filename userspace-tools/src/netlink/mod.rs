@@ -233,7 +233,7 @@ pub struct McastGroup {
 }
 
 /// A generic-netlink family as `nlctrl` describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FamilyInfo {
     /// Family id: the `nlmsg_type` of its messages.
     pub id: u16,
@@ -391,14 +391,7 @@ impl<T: Transport> DrbdGenl<T> {
     pub fn with_transport(transport: T, timeout: Duration) -> Result<Self, NlError> {
         let mut genl = Self {
             transport,
-            family: FamilyInfo {
-                id: 0,
-                name: String::new(),
-                version: 0,
-                hdrsize: 0,
-                maxattr: 0,
-                mcast_groups: Vec::new(),
-            },
+            family: FamilyInfo::default(),
             seq: initial_seq().wrapping_sub(1),
             timeout,
             send_buf: vec![0; INITIAL_REQUEST_BUFFER],
