@@ -20,7 +20,7 @@ use crate::drbd_core::genl::request::{RequestError, ValidRequest};
 use crate::drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use crate::drbd_core::genl::sets::sib_reason;
 use crate::drbd_core::genl::typed::{
-    CfgContext, DiskConf, EncodeOpts, SetEncode, SetRoleParms, StateInfo,
+    CfgContext, DiskConf, EncodeOpts, ResizeParms, SetEncode, SetRoleParms, StateInfo,
 };
 use crate::drbd_core::genl::validate::Outcome;
 use crate::drbd_core::genl::writer::Writer;
@@ -39,6 +39,7 @@ const SUPPORTED: &[Command] = &[
     Command::Secondary,
     Command::Detach,
     Command::Down,
+    Command::Resize,
 ];
 
 /// The genetlink ops to register, from the core's command table.
@@ -292,6 +293,21 @@ impl Drbd {
             Command::Secondary => {
                 let minor = lookup_minor(&reg, req, info)?;
                 device(&mut reg, minor)?.demote()
+            }
+            Command::Resize => {
+                let minor = lookup_minor(&reg, req, info)?;
+                let parms = req.get::<ResizeParms>().unwrap_or_default();
+                let geometry_change = parms.al_stripes.is_some_and(|s| s != 1)
+                    || parms.al_stripe_size.is_some_and(|s| s != 32);
+                if geometry_change {
+                    let _ = info.write_str("changing the activity-log layout is not supported");
+                    return Err(Failure::Ret(RetCode::ErrInvalidRequest));
+                }
+                device(&mut reg, minor)?.resize(
+                    parms.resize_size.unwrap_or(0),
+                    parms.resize_force.unwrap_or(false),
+                    parms.no_resync.unwrap_or(false),
+                )
             }
             Command::Detach => {
                 let minor = lookup_minor(&reg, req, info)?;

@@ -70,6 +70,27 @@ impl DeviceBitmap {
         newly
     }
 
+    /// The same bits for a device of `sectors` (after a resize): blocks beyond the old end
+    /// are marked out of sync when `mark_new`, bits beyond a new, smaller end are dropped.
+    pub(crate) fn resized(&self, sectors: u64, mark_new: bool) -> Result<Self> {
+        let bits = bits_for_sectors(sectors);
+        let old_bits = self.bm.bits();
+        let mut words = KVVec::from_elem(0u64, words_for_bits(bits) as usize, GFP_KERNEL)?;
+        let keep = words.len().min(self.bm.storage().0.len());
+        words.as_mut_slice()[..keep].copy_from_slice(&self.bm.storage().0.as_slice()[..keep]);
+        let mut bm = Bitmap::new(Words(words), bits).map_err(|_| EINVAL)?;
+        // Words copied whole may carry bits past the new end or past the old end.
+        bm.clear_surplus();
+        if bits > old_bits {
+            bm.clear_range(old_bits..bits);
+            if mark_new {
+                bm.set_range(old_bits..bits);
+            }
+        }
+        let set = bm.count();
+        Ok(Self { bm, set })
+    }
+
     /// Mark every block out of sync (a full sync is due).
     pub(crate) fn set_all(&mut self) {
         self.bm.set_all();

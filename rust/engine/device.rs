@@ -9,7 +9,9 @@ use core::ffi::CStr;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
+use crate::drbd_core::activity_log;
 use crate::drbd_core::bitmap::BM_PAGE_SIZE;
+use crate::drbd_core::genl::ret_code::RetCode;
 use crate::drbd_core::meta_data::{
     self, AttachDisk, FlagState, MdError, MdGeometry, MdLayout, Superblock, MD_BLOCK_SIZE,
 };
@@ -166,14 +168,24 @@ impl Device {
         let (mut superblock, geometry) =
             meta_data::attach_check(&block, layout, meta_sectors).map_err(Failure::Md)?;
 
-        let capacity = if p.disk_size != 0 {
-            geometry
-                .check_user_size(backing_sectors, p.disk_size)
-                .map_err(Failure::Md)?;
-            p.disk_size
-        } else {
-            geometry.max_capacity(backing_sectors)
-        };
+        // As drbd: the size the meta data last knew, unless the device is now smaller; an
+        // explicit `size` wins if it fits. Growing is `resize`'s job.
+        let my_max = geometry.max_capacity(backing_sectors);
+        let (capacity, too_big) =
+            meta_data::new_dev_size(my_max, 0, superblock.la_size_sect, p.disk_size);
+        if too_big {
+            return Err(Failure::Md(MdError::DiskTooSmall {
+                need_sectors: p.disk_size,
+                have_sectors: my_max,
+            }));
+        }
+        meta_data::check_implicit_shrink(
+            superblock.flags,
+            superblock.la_size_sect,
+            capacity,
+            p.disk_size,
+        )
+        .map_err(Failure::Md)?;
 
         // The bitmap covers the size the meta data knew; a larger device gets its new blocks
         // marked out of sync (fresh meta data: the whole device, as drbd.ko does).
@@ -229,6 +241,100 @@ impl Device {
             self.minor,
             capacity,
             new_state.disk.name()
+        );
+        Ok(())
+    }
+
+    /// Resize (`drbdsetup resize`): `size` in sectors (0 = as large as possible);
+    /// `assume_peer_has_space` lets a node without a peer grow (there is nobody to agree with);
+    /// `no_resync` (`--assume-clean`) leaves new blocks in sync. Internal meta data moves to the
+    /// new end of a grown lower device.
+    pub(crate) fn resize(
+        &mut self,
+        size: u64,
+        assume_peer_has_space: bool,
+        no_resync: bool,
+    ) -> Result<(), Failure> {
+        let Some(backing) = self.backing.as_ref() else {
+            return Err(Failure::Ret(RetCode::ErrNoDisk));
+        };
+        let lower_sectors = backing.lower.sectors();
+        let geometry = if backing.geometry.layout.is_internal() {
+            MdGeometry::compute(
+                MdLayout::Internal,
+                lower_sectors,
+                lower_sectors,
+                backing.geometry.al,
+            )
+            .map_err(Failure::Md)?
+        } else {
+            backing.geometry
+        };
+        let my_max = geometry.max_capacity(lower_sectors);
+        let peer = if assume_peer_has_space { my_max } else { 0 };
+        let la_size = backing.superblock.la_size_sect;
+        let (new_size, too_big) = meta_data::new_dev_size(my_max, peer, la_size, size);
+        if too_big {
+            return Err(Failure::Md(MdError::DiskTooSmall {
+                need_sectors: size,
+                have_sectors: my_max,
+            }));
+        }
+        meta_data::check_implicit_shrink(backing.superblock.flags, la_size, new_size, size)
+            .map_err(Failure::Md)?;
+        if new_size == la_size && geometry == backing.geometry {
+            return Ok(());
+        }
+        let resized = {
+            let guard = self.io.bitmap.lock();
+            let Some(bm) = guard.as_ref() else {
+                return Err(Failure::Ret(RetCode::ErrNoDisk));
+            };
+            bm.resized(new_size, !no_resync)
+                .map_err(|_| Failure::NoMemory)?
+        };
+        // Shrinking: stop I/O to the cut-off part before the meta data says so.
+        if new_size < la_size {
+            self.disk.set_capacity(new_size);
+        }
+        *self.io.bitmap.lock() = Some(resized);
+        let Some(backing) = self.backing.as_mut() else {
+            return Err(Failure::Ret(RetCode::ErrNoDisk));
+        };
+        let moved = geometry != backing.geometry;
+        backing.geometry = geometry;
+        backing.superblock.la_size_sect = new_size;
+        backing.superblock.md_size_sect = geometry.md_size_sect;
+        backing.superblock.al_offset = geometry.al_offset;
+        backing.superblock.bm_offset = geometry.bm_offset;
+        if moved {
+            // The activity log at its new place, initialized (nothing to replay: it is not
+            // written yet).
+            let mut slot =
+                KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+            activity_log::encode_initialized_slot(&mut slot);
+            for i in 0..geometry.al.size_4k() {
+                backing
+                    .meta_device()
+                    .write_block(geometry.al_sector() + i * 8, &slot, false)
+                    .map_err(|_| Failure::MdIo)?;
+            }
+        }
+        let backing = self
+            .backing
+            .as_ref()
+            .ok_or(Failure::Ret(RetCode::ErrNoDisk))?;
+        self.write_bitmap(backing)?;
+        self.backing
+            .as_mut()
+            .ok_or(Failure::Ret(RetCode::ErrNoDisk))?
+            .write_superblock()?;
+        self.disk.set_capacity(new_size);
+        pr_info!(
+            "drbd{}: resized from {} to {} sectors\n",
+            self.minor,
+            la_size,
+            new_size
         );
         Ok(())
     }

@@ -6,7 +6,7 @@ use drbd_core::genl::msg::{MINOR_NONE, NLM_F_DUMP};
 use drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use drbd_core::genl::sets::{self, FieldType, SetDef};
 use drbd_core::genl::typed::{
-    CfgContext, DiskConf, FieldValues, SetEncode, SetRoleParms, StateInfo,
+    CfgContext, DiskConf, FieldValues, ResizeParms, SetEncode, SetRoleParms, StateInfo,
 };
 use drbd_core::genl::value::Value;
 use drbd_core::state::{State, StateError};
@@ -176,6 +176,25 @@ impl Kernel {
             assume_uptodate: force.then_some(true),
         };
         self.call(Command::Primary, minor, &minor.to_string(), &[&parms])
+            .map(drop)
+    }
+
+    /// `resize MINOR [--size S] [--assume-peer-has-space] [--assume-clean]` (size in sectors,
+    /// 0 = as large as possible).
+    pub fn resize(
+        &mut self,
+        minor: u32,
+        size: u64,
+        assume_peer_has_space: bool,
+        assume_clean: bool,
+    ) -> Result<(), AdminError> {
+        let parms = ResizeParms {
+            resize_size: Some(size),
+            resize_force: assume_peer_has_space.then_some(true),
+            no_resync: assume_clean.then_some(true),
+            ..ResizeParms::default()
+        };
+        self.call(Command::Resize, minor, &minor.to_string(), &[&parms])
             .map(drop)
     }
 

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use drbd_core::proc_text::parse_release;
 use drbd_core::version;
 use drbd_rs_tools::admin::{AdminError, Kernel, MinorStatus};
-use drbd_rs_tools::config::{self, Config, HostView};
+use drbd_rs_tools::config::{self, units, Config, HostView};
 use drbd_rs_tools::meta::{self, AlOutcome, MetaTarget};
 
 const PROC_DRBD: &str = "/proc/drbd";
@@ -62,6 +62,19 @@ enum Command {
     },
     /// Become Secondary.
     Secondary { resource: String },
+    /// Resize the DRBD device after its lower device changed size.
+    Resize {
+        /// New size (sectors, or with K/M/G/T suffix); default: as large as possible.
+        #[arg(long)]
+        size: Option<String>,
+        /// Grow without a peer (there is nobody to agree on the size with).
+        #[arg(long)]
+        assume_peer_has_space: bool,
+        /// Do not mark the new space out of sync.
+        #[arg(long)]
+        assume_clean: bool,
+        resource: String,
+    },
     /// Show roles: local/peer.
     Role { resource: String },
     /// Show disk states: local/peer.
@@ -222,6 +235,25 @@ fn run(cli: Cli, legacy_force: bool) -> Result<(), Failure> {
         }),
         Command::Secondary { resource } => {
             for_minors(&cfg, &host, &resource, |k, m| Ok(k.secondary(m)?))
+        }
+        Command::Resize {
+            size,
+            assume_peer_has_space,
+            assume_clean,
+            resource,
+        } => {
+            let sectors = match size.as_deref() {
+                None => 0,
+                Some(text) => {
+                    units::parse_number(text, units::Unit::Sectors).map_err(|e| Failure {
+                        message: format!("--size {text}: {e}"),
+                        code: 10,
+                    })?
+                }
+            };
+            for_minors(&cfg, &host, &resource, |k, m| {
+                Ok(k.resize(m, sectors, assume_peer_has_space, assume_clean)?)
+            })
         }
         Command::Role { resource } => show_state(&cfg, &host, &resource, |s| {
             format!("{}/{}", s.state.role.name(), s.state.peer.name())
