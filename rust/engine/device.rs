@@ -67,6 +67,11 @@ impl Backing {
 
 /// A minor.
 pub(crate) struct Device {
+    // Dropped in declaration order: the gendisk goes first (no new openers or bios), then the
+    // worker (its jobs may touch the lower device), then the lower devices.
+    disk: Disk,
+    worker: Worker,
+    backing: Option<Backing>,
     /// Minor number (`/dev/drbd<minor>`).
     pub(crate) minor: u32,
     /// Volume number within the resource.
@@ -75,9 +80,6 @@ pub(crate) struct Device {
     pub(crate) io: Arc<DeviceIo>,
     /// Replicated state (roles, disks, connection) as DRBD defines it.
     pub(crate) state: State,
-    backing: Option<Backing>,
-    disk: Disk,
-    worker: Worker,
 }
 
 impl Device {
