@@ -17,6 +17,7 @@ mod drbd_core;
 #[macro_use]
 mod kunit_macros;
 mod core_suites;
+mod genl_suites;
 mod md_suites;
 
 module! {
@@ -31,7 +32,8 @@ kunit_suites!(
     core_suites::TEXT_SUITE,
     core_suites::LIMITS_SUITE,
     md_suites::MD_SUITE,
-    md_suites::BITMAP_STATE_SUITE
+    md_suites::BITMAP_STATE_SUITE,
+    genl_suites::GENL_SUITE
 );
 
 struct DrbdRsKunit;
