@@ -6,6 +6,7 @@
 #   make check-host host-only part (fmt, clippy, cargo test); no kernel needed
 #   make check-vm   module build, KUnit and VM scenarios
 #   make demo       two linked VMs running the classic scenario
+#   make bench      fio on the raw disk, drbd_rs and drbd.ko in a VM, with ratios
 #   make vm-run SCRIPT=tests-vm/x.sh [V=1]   one VM test by hand
 
 SHELL := /bin/bash
@@ -14,7 +15,7 @@ KRUSTC ?= /usr/bin/rustc
 KBINDGEN ?= $(HOME)/.cargo/bin/bindgen
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 RUSTC=$(KRUSTC) BINDGEN=$(KBINDGEN)
 
-.PHONY: all deps kernel module tools check check-host check-vm demo vm-run clean
+.PHONY: all deps kernel module tools check check-host check-vm demo bench vm-run clean
 
 all: module tools
 
@@ -45,6 +46,9 @@ demo:
 	$(MAKE) --no-print-directory deps
 	$(MAKE) --no-print-directory all
 	scripts/demo.sh
+
+bench: all
+	scripts/bench.sh
 
 vm-run:
 	scripts/vm.py $(if $(V),--verbose) $(SCRIPT)
