@@ -100,11 +100,11 @@ impl Kthread {
 
 impl Drop for Kthread {
     fn drop(&mut self) {
+        // `Task` is a transparent wrapper of `task_struct`.
+        let task: *const Task = &*self.task;
         // SAFETY: the task is a kthread we created and still hold a reference on (type
         // invariant); kthread_stop() wakes it, and waits for the body to return if it has
         // not yet.
-        // `Task` is a transparent wrapper of `task_struct`.
-        let task: *const Task = &*self.task;
         unsafe { kernel::bindings::kthread_stop(task.cast_mut().cast()) };
     }
 }
