@@ -405,8 +405,8 @@ impl Device {
             return Err(Failure::State(StateError::NoUpToDateDisk));
         }
         *self.io.backing.lock() = None;
-        // Requests in flight still hold the lower device; wait for them so that the device
-        // is closed (and can be attached again) when detach returns.
+        // Requests in flight keep the lower device open (each holds a reference); wait for
+        // them so that it is closed, and can be attached again, when detach returns.
         let mut waited = 0;
         while self
             .io

@@ -116,6 +116,9 @@ impl DeviceIo {
 /// One upper bio in flight to the lower device.
 struct LocalRequest {
     device: Arc<DeviceIo>,
+    /// Keeps the lower device open until the clone has completed, even if it is detached
+    /// meanwhile.
+    _lower: Arc<LowerDevice>,
     op: BioOp,
     sectors: u32,
 }
@@ -179,17 +182,14 @@ impl DiskOps for DeviceIo {
         self.counters.local_pending.fetch_add(1, Ordering::Relaxed);
         let request = LocalRequest {
             device: self.into(),
+            _lower: backing.clone(),
             op,
             sectors: bio.size() >> 9,
         };
-        let device: Arc<DeviceIo> = self.into();
-        if let Err((bio, err)) = bio.submit_clone(&backing, &device.pool, request) {
+        if let Err((bio, err)) = bio.submit_clone(&backing, &self.pool, request) {
             // The request was consumed; account for it as a failed local I/O.
-            device
-                .counters
-                .local_pending
-                .fetch_sub(1, Ordering::Relaxed);
-            device.counters.app_pending.fetch_sub(1, Ordering::Relaxed);
+            self.counters.local_pending.fetch_sub(1, Ordering::Relaxed);
+            self.counters.app_pending.fetch_sub(1, Ordering::Relaxed);
             bio.end(err.to_errno());
         }
     }
