@@ -46,9 +46,9 @@ const fn str_to_array<const N: usize>(s: &str) -> [u8; N] {
 }
 
 struct DrbdRs {
-    // Dropped in declaration order: netlink first (no new admin requests), then /proc, then
-    // the devices.
-    _genl: glue::genl::Family,
+    // Teardown: netlink first (taken in `drop`, so no admin request can race with the
+    // devices going away), then the devices (`shutdown`), then /proc.
+    genl: Option<glue::genl::Family>,
     _proc: ProcEntry<engine::Drbd>,
     drbd: Arc<engine::Drbd>,
 }
@@ -92,7 +92,7 @@ impl kernel::Module for DrbdRs {
             minor_count
         );
         Ok(DrbdRs {
-            _genl: genl,
+            genl: Some(genl),
             _proc: proc,
             drbd,
         })
@@ -101,6 +101,8 @@ impl kernel::Module for DrbdRs {
 
 impl Drop for DrbdRs {
     fn drop(&mut self) {
+        // Unregistering waits for requests in progress.
+        drop(self.genl.take());
         self.drbd.shutdown();
         pr_info!("module cleanup done.\n");
     }

@@ -94,6 +94,16 @@ $SETUP primary 0
 mount /dev/drbd0 $MNT
 (cd $MNT && sha256sum -c /tmp/sums)
 umount $MNT
+
+log "rmmod with the resource still up and Primary: the module takes it down itself"
+rmmod drbd_rs
+[[ ! -e /dev/drbd0 ]] || fail "/dev/drbd0 still there after rmmod"
+drbdmeta 0 v08 /dev/vda internal apply-al
+insmod "$MODULE_KO"
+$SETUP new-resource r0
+$SETUP new-minor r0 0 0
+$SETUP attach 0 /dev/vda /dev/vda internal
+expect_eq "dstate after rmmod with a Primary" "UpToDate/DUnknown" "$($SETUP dstate 0)"
 $SETUP down r0
 rmmod drbd_rs
 expect_clean_dmesg
