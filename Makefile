@@ -10,6 +10,8 @@
 #   make vm-run SCRIPT=tests-vm/x.sh [V=1]   one VM test by hand
 
 SHELL := /bin/bash
+# rustup's cargo (host crates, bindgen-cli) may not be on a non-login PATH.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 KDIR ?= $(shell scripts/kernel.sh path 2>/dev/null)
 KRUSTC ?= /usr/bin/rustc
 KBINDGEN ?= $(HOME)/.cargo/bin/bindgen

@@ -3,6 +3,9 @@
 # shellcheck shell=bash
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# rustup's cargo (host crates, bindgen-cli) may not be on a non-login PATH.
+[[ -d "${CARGO_HOME:-$HOME/.cargo}/bin" ]] && PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export PATH
 export REPO_ROOT
 
 # The kernel's Rust support needs Debian's rustc-web (it ships rust-src); rustup's rustc on

@@ -2,6 +2,7 @@
 # Install everything the build and the tests need: Debian packages and bindgen-cli.
 # Idempotent: re-running only installs what is missing. Needs root (apt-get).
 set -euo pipefail
+source "$(dirname "$0")/common.sh"
 
 PACKAGES=(
   # kernel + Rust-for-Linux toolchain
