@@ -359,6 +359,25 @@ impl Parser {
         )
     }
 
+    /// The keyword that starts the next statement of a `{ ... }` block, or `None` at the
+    /// block's closing '}'. `what` names the block in the end-of-file error; `expected`
+    /// completes "expected … got X" for anything but a word.
+    fn block_keyword(
+        &mut self,
+        what: &str,
+        expected: &str,
+        open: &Location,
+    ) -> Result<Option<(String, Location)>, ConfigError> {
+        self.begin_statement()?;
+        let t = self.next();
+        match t.tok {
+            Tok::RBrace => Ok(None),
+            Tok::Eof => Err(self.eof_in(&t.loc, what, open)),
+            Tok::Word(w) => Ok(Some((w, t.loc))),
+            other => Err(perr(&t.loc, format!("expected {expected}, got {other}"))),
+        }
+    }
+
     // ---------------------------------------------------------------- top level
 
     fn parse_config(&mut self) -> Result<RawConfig, ConfigError> {
@@ -555,21 +574,8 @@ impl Parser {
         } else {
             format!("resource {}", raw.name)
         };
-        loop {
-            self.begin_statement()?;
-            let t = self.next();
-            let w = match t.tok {
-                Tok::RBrace => return Ok(()),
-                Tok::Eof => return Err(self.eof_in(&t.loc, &what, open)),
-                Tok::Word(w) => w,
-                other => {
-                    return Err(perr(
-                        &t.loc,
-                        format!("expected a keyword or '}}' in {what}, got {other}"),
-                    ))
-                }
-            };
-            let loc = t.loc;
+        let expected = format!("a keyword or '}}' in {what}");
+        while let Some((w, loc)) = self.block_keyword(&what, &expected, open)? {
             if is_common && !COMMON_KEYWORDS.contains(&w.as_str()) && w != "disk" {
                 let hint = if RESOURCE_KEYWORDS.contains(&w.as_str()) {
                     format!(
@@ -660,6 +666,7 @@ impl Parser {
                 }
             }
         }
+        Ok(())
     }
 
     /// Skip everything up to and including a balanced `{ … }` (for `proxy`).
@@ -747,23 +754,12 @@ impl Parser {
         list: &mut OptionList,
     ) -> Result<(), ConfigError> {
         let open = self.expect_lbrace(section.name())?;
-        loop {
-            self.begin_statement()?;
-            let t = self.next();
-            match t.tok {
-                Tok::RBrace => return Ok(()),
-                Tok::Eof => return Err(self.eof_in(&t.loc, &format!("section {section}"), &open)),
-                Tok::Word(w) => self.option_statement(section, &w, &t.loc, list)?,
-                other => {
-                    return Err(perr(
-                        &t.loc,
-                        format!(
-                            "expected an option name or '}}' in section {section}, got {other}"
-                        ),
-                    ))
-                }
-            }
+        let what = format!("section {section}");
+        let expected = format!("an option name or '}}' in section {section}");
+        while let Some((w, loc)) = self.block_keyword(&what, &expected, &open)? {
+            self.option_statement(section, &w, &loc, list)?;
         }
+        Ok(())
     }
 
     fn option_statement(
@@ -979,21 +975,9 @@ impl Parser {
 
     fn syncer_block(&mut self, sections: &mut Sections) -> Result<(), ConfigError> {
         let open = self.expect_lbrace("syncer")?;
-        loop {
-            self.begin_statement()?;
-            let t = self.next();
-            let w = match t.tok {
-                Tok::RBrace => return Ok(()),
-                Tok::Eof => return Err(self.eof_in(&t.loc, "section syncer", &open)),
-                Tok::Word(w) => w,
-                other => {
-                    return Err(perr(
-                        &t.loc,
-                        format!("expected a syncer option keyword or '}}', got {other}"),
-                    ))
-                }
-            };
-            let loc = t.loc;
+        while let Some((w, loc)) =
+            self.block_keyword("section syncer", "a syncer option keyword or '}'", &open)?
+        {
             if let Some((section, name)) = syncer_target(&w) {
                 let Some(spec) = option_spec(section, name) else {
                     return Err(perr(&loc, format!("internal error: no option {name}")));
@@ -1034,6 +1018,7 @@ impl Parser {
                 ));
             }
         }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- hosts and volumes
@@ -1102,27 +1087,9 @@ impl Parser {
             HostKind::Floating => "floating".to_string(),
         };
         let what = format!("resource {resource}, {label}");
-        loop {
-            self.begin_statement()?;
-            let t = self.next();
-            let w = match t.tok {
-                Tok::RBrace => return Ok(()),
-                Tok::Eof => {
-                    return Err(self.eof_in(
-                        &t.loc,
-                        &format!("'{label}' of resource {resource}"),
-                        open,
-                    ))
-                }
-                Tok::Word(w) => w,
-                other => {
-                    return Err(perr(
-                        &t.loc,
-                        format!("expected a keyword or '}}' in {what}, got {other}"),
-                    ))
-                }
-            };
-            let loc = t.loc;
+        let eof_what = format!("'{label}' of resource {resource}");
+        let expected = format!("a keyword or '}}' in {what}");
+        while let Some((w, loc)) = self.block_keyword(&eof_what, &expected, open)? {
             match w.as_str() {
                 "address" => {
                     if host.kind == HostKind::Floating {
@@ -1172,6 +1139,7 @@ impl Parser {
                 }
             }
         }
+        Ok(())
     }
 
     fn volume_block(
