@@ -15,8 +15,7 @@ use crate::drbd_core::genl::commands::{command, Command};
 use crate::drbd_core::genl::msg::{
     Message, GENL_HDRLEN, MINOR_NONE, NLMSG_HDRLEN, NLM_F_EXCL, NLM_F_MULTI,
 };
-use crate::drbd_core::genl::request::{error_reply, validate_message};
-use crate::drbd_core::genl::request::{RequestError, ValidRequest};
+use crate::drbd_core::genl::request::{validate_message, ValidRequest};
 use crate::drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use crate::drbd_core::genl::sets::sib_reason;
 use crate::drbd_core::genl::typed::{
@@ -98,12 +97,16 @@ impl GenlHandler for Admin {
                 };
                 (code, req.context_attr)
             }
-            Err(e) => match error_reply(&e) {
-                Some((code, text)) => {
-                    let _ = info.write_str(text);
-                    (ReplyCode::Ret(code), None)
+            // As 6.12: most refusals are drbd replies, broken framing is a netlink error.
+            Err(e) => match e.outcome() {
+                Outcome::Reply {
+                    ret_code,
+                    info_text,
+                } => {
+                    let _ = info.write_str(info_text);
+                    (ReplyCode::Ret(ret_code), None)
                 }
-                None => return e.outcome_errno(),
+                Outcome::Netlink { errno } => return -errno.abs(),
             },
         };
         let header = reply_header(message.cmd(), message.drbd.minor, 0, code);
@@ -157,19 +160,6 @@ fn send(reply: &mut Reply<'_>, cmd: u8, message: &[u8]) -> c_int {
     match reply.send(cmd, family_payload(message)) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
-    }
-}
-
-trait OutcomeErrno {
-    fn outcome_errno(&self) -> c_int;
-}
-
-impl OutcomeErrno for RequestError {
-    fn outcome_errno(&self) -> c_int {
-        match self.outcome() {
-            Outcome::Netlink { errno } => -errno.abs(),
-            Outcome::Reply { .. } => EINVAL.to_errno(),
-        }
     }
 }
 

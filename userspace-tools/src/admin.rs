@@ -2,7 +2,7 @@
 //! result codes turned into the messages drbdsetup prints.
 
 use drbd_core::genl::commands::Command;
-use drbd_core::genl::msg::{MINOR_NONE, NLM_F_DUMP};
+use drbd_core::genl::msg::MINOR_NONE;
 use drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use drbd_core::genl::sets::{self, FieldType, SetDef};
 use drbd_core::genl::typed::{
@@ -235,7 +235,6 @@ impl Kernel {
     /// Status of every configured minor, in minor order.
     pub fn status_all(&mut self) -> Result<Vec<MinorStatus>, AdminError> {
         let replies = self.nl.dump(Command::GetStatus, MINOR_NONE, &[])?;
-        let _ = NLM_F_DUMP;
         let mut all: Vec<MinorStatus> = replies
             .iter()
             .filter_map(|r| r.message().and_then(|m| parse_status(r, m.drbd.minor)))

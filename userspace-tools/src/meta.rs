@@ -151,6 +151,16 @@ impl Dev {
             .map_err(io_err(&self.path, "write failed"))
     }
 
+    /// Every activity-log slot initialized, as drbdmeta writes it.
+    fn initialize_al(&mut self, geometry: &MdGeometry) -> Result<(), MetaError> {
+        let mut slot = [0u8; MD_BLOCK_SIZE];
+        activity_log::encode_initialized_slot(&mut slot);
+        for i in 0..geometry.al.size_4k() {
+            self.write_at(geometry.al_sector() + i * 8, &slot)?;
+        }
+        Ok(())
+    }
+
     fn sync(&mut self) -> Result<(), MetaError> {
         self.file
             .sync_all()
@@ -234,27 +244,21 @@ pub fn create_md(target: &MetaTarget, force: bool) -> Result<Created, MetaError>
         }
         // Internal meta data takes the end of the lower device; external meta data takes the
         // whole meta device (or its slot): any file system there would be damaged.
-        let probe_path = &target.meta;
         let mut head = vec![0u8; 68 * 1024];
         let n = head.len().min((meta.sectors * 512) as usize);
         meta.read_at(
-            if internal { 0 } else { slot_start(&geometry) },
+            if internal { 0 } else { geometry.md_offset },
             &mut head[..n],
         )?;
         if let Some(found) = probe_signature(&head[..n]) {
             return Err(MetaError::WouldDestroy {
-                path: probe_path.clone(),
+                path: target.meta.clone(),
                 found: format!("contains {found}"),
             });
         }
     }
 
-    // Activity log: every slot initialized, as drbdmeta writes it.
-    let mut slot = [0u8; MD_BLOCK_SIZE];
-    activity_log::encode_initialized_slot(&mut slot);
-    for i in 0..geometry.al.size_4k() {
-        meta.write_at(geometry.al_sector() + i * 8, &slot)?;
-    }
+    meta.initialize_al(&geometry)?;
     // Bitmap: all clear (nothing to resync against a peer that has never been seen).
     let zero = vec![0u8; 1 << 20];
     let mut left = geometry.bitmap_area_sectors() * 512;
@@ -275,11 +279,6 @@ pub fn create_md(target: &MetaTarget, force: bool) -> Result<Created, MetaError>
         geometry,
         capacity: geometry.max_capacity(lower_sectors),
     })
-}
-
-/// First sector of an external layout's area on the meta device.
-fn slot_start(g: &MdGeometry) -> u64 {
-    g.md_offset
 }
 
 fn random_u64() -> std::io::Result<u64> {
@@ -351,11 +350,7 @@ pub fn apply_al(target: &MetaTarget) -> Result<AlOutcome, MetaError> {
         meta.write_at(sector, &buf)?;
     }
     if plan.reinitialize_al {
-        let mut slot = [0u8; MD_BLOCK_SIZE];
-        activity_log::encode_initialized_slot(&mut slot);
-        for i in 0..al.size_4k() {
-            meta.write_at(geometry.al_sector() + i * 8, &slot)?;
-        }
+        meta.initialize_al(&geometry)?;
     }
     if let Some(clean) = plan.superblock {
         clean.encode(&mut block);
