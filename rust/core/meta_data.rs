@@ -195,6 +195,174 @@ pub enum OffsetError {
     BitmapMisaligned,
     /// Bitmap area too small for `la_size_sect`.
     BitmapTooSmall,
+    // The tests below go beyond the kernel's `check_offsets_and_sizes`: they make sure that
+    // every region the offsets describe lies on the meta device (see [`MdGeometry::regions`]).
+    /// External layout whose bitmap would start beyond the end of the meta-data area
+    /// (`md_size_sect` < `bm_offset`; the kernel's size test takes the negative bitmap size
+    /// for a huge unsigned one and lets it pass).
+    BitmapBeyondMdArea {
+        /// `bm_offset`.
+        bm_offset: i32,
+        /// `md_size_sect`.
+        md_size_sect: u32,
+    },
+    /// A region starts before sector 0 of the meta device or ends beyond its last sector.
+    RegionOutsideDevice {
+        /// The region.
+        region: MdRegion,
+        /// Absolute sector of the superblock the offset is relative to.
+        md_offset: u64,
+        /// The region's offset from the superblock, sectors (0 for the superblock itself).
+        offset: i32,
+        /// The region's size, sectors.
+        sectors: u64,
+        /// Size of the meta device, sectors.
+        device_sectors: u64,
+    },
+    /// Two regions share sectors.
+    RegionsOverlap {
+        /// One region.
+        first: MdRegion,
+        /// The other.
+        second: MdRegion,
+    },
+}
+
+impl core::fmt::Display for OffsetError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::InternalBitmapAfterAl => {
+                f.write_str("internal meta data with the bitmap after the activity log")
+            }
+            Self::ExternalAlOffset => {
+                f.write_str("external meta data with an activity-log offset other than 8")
+            }
+            Self::ExternalBitmapOverlapsAl => {
+                f.write_str("external meta data with the bitmap inside the activity log")
+            }
+            Self::IndexedNotFixed => {
+                f.write_str("indexed meta data without the fixed 128 MiB layout")
+            }
+            Self::LargerThanDevice => f.write_str("md_size_sect larger than the meta device"),
+            Self::OverlapsData => f.write_str("the meta-data area overlaps the data area"),
+            Self::AlAreaMisaligned => {
+                f.write_str("activity-log area not a multiple of 4 KiB or smaller than 32 KiB")
+            }
+            Self::AlAreaSizeMismatch => {
+                f.write_str("activity-log area size differs from al_stripes × al_stripe_size")
+            }
+            Self::BitmapMisaligned => f.write_str("bm_offset not a multiple of 8 sectors"),
+            Self::BitmapTooSmall => f.write_str("bitmap area too small for the device size"),
+            Self::BitmapBeyondMdArea {
+                bm_offset,
+                md_size_sect,
+            } => write!(
+                f,
+                "bitmap at offset {bm_offset} lies beyond the end of the meta-data area \
+                 ({md_size_sect} sectors)"
+            ),
+            Self::RegionOutsideDevice {
+                region,
+                md_offset,
+                offset,
+                sectors,
+                device_sectors,
+            } => match md_offset.checked_add_signed(*offset as i64) {
+                Some(start) => write!(
+                    f,
+                    "{} at sector {start} ({sectors} sectors, offset {offset:+} from the \
+                     superblock at sector {md_offset}) lies outside the meta device \
+                     ({device_sectors} sectors)",
+                    region.name()
+                ),
+                None => write!(
+                    f,
+                    "{} at offset {offset:+} from the superblock at sector {md_offset} \
+                     ({sectors} sectors) lies before the start of the meta device",
+                    region.name()
+                ),
+            },
+            Self::RegionsOverlap { first, second } => {
+                write!(f, "{} and {} overlap", first.name(), second.name())
+            }
+        }
+    }
+}
+
+/// A region of the meta data (see [`MdRegions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MdRegion {
+    /// The 4 KiB superblock.
+    Superblock,
+    /// The activity log.
+    ActivityLog,
+    /// The on-disk bitmap.
+    Bitmap,
+}
+
+impl MdRegion {
+    /// Its name in messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Superblock => "superblock",
+            Self::ActivityLog => "activity log",
+            Self::Bitmap => "bitmap",
+        }
+    }
+}
+
+/// Sectors `start .. end` of the meta device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SectorRange {
+    /// First sector.
+    pub start: u64,
+    /// One past the last sector (`start <= end`).
+    pub end: u64,
+}
+
+impl SectorRange {
+    /// Number of sectors.
+    pub const fn sectors(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// Whether the range has no sectors.
+    pub const fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+
+    /// Whether both ranges have a sector in common.
+    pub const fn overlaps(&self, other: &SectorRange) -> bool {
+        !self.is_empty() && !other.is_empty() && self.start < other.end && other.start < self.end
+    }
+
+    /// The `len` sectors at `offset` sectors into this range, if they lie wholly inside it
+    /// (checked arithmetic: `None` rather than a wrapped sector).
+    pub const fn sub_range(&self, offset: u64, len: u64) -> Option<SectorRange> {
+        let Some(start) = self.start.checked_add(offset) else {
+            return None;
+        };
+        let Some(end) = start.checked_add(len) else {
+            return None;
+        };
+        if end > self.end {
+            None
+        } else {
+            Some(SectorRange { start, end })
+        }
+    }
+}
+
+/// Where the superblock, the activity log and the bitmap of an [`MdGeometry`] lie on the
+/// meta device, in absolute sectors; see [`MdGeometry::regions`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MdRegions {
+    /// The superblock (8 sectors).
+    pub superblock: SectorRange,
+    /// The activity log (`al_stripes × al_stripe_size_4k × 8` sectors).
+    pub activity_log: SectorRange,
+    /// The on-disk bitmap area (see [`MdGeometry::bitmap_area_sectors`]).
+    pub bitmap: SectorRange,
 }
 
 impl MdError {
@@ -258,7 +426,7 @@ impl core::fmt::Display for MdError {
                 f,
                 "invalid activity log striping: al_stripes={stripes}, al_stripe_size_4k={stripe_size_4k}"
             ),
-            Self::BadOffsets(e) => write!(f, "meta data offsets don't make sense ({e:?})"),
+            Self::BadOffsets(e) => write!(f, "meta data offsets don't make sense: {e}"),
             Self::LayoutOverflow => f.write_str("device too large for this meta-data layout"),
             Self::ImplicitShrink {
                 la_size_sect,
@@ -624,6 +792,25 @@ impl MdLayout {
         }
     }
 
+    /// Where to read the superblock on a meta device of `meta_dev_sectors`: the attach checks
+    /// that come before that read ([`MdLayout::check_meta_device_size`]), then
+    /// [`MdLayout::superblock_sector`]. Never a wrapped sector: the 4 KiB superblock lies on
+    /// the device when this succeeds.
+    pub const fn checked_superblock_sector(self, meta_dev_sectors: u64) -> Result<u64, MdError> {
+        if let Err(e) = self.check_meta_device_size(meta_dev_sectors) {
+            return Err(e);
+        }
+        let sector = self.superblock_sector(meta_dev_sectors);
+        // Implied by the minimum size; kept so that no layout can hand out a wrapped sector.
+        match sector.checked_add(MD_4KB_SECT as u64) {
+            Some(end) if end <= meta_dev_sectors => Ok(sector),
+            _ => Err(MdError::MetaDeviceTooSmall {
+                need_sectors: self.min_meta_device_sectors(),
+                have_sectors: meta_dev_sectors,
+            }),
+        }
+    }
+
     /// The largest device size the kernel would allow for this layout
     /// (`DRBD_MAX_SECTORS_FLEX` or `DRBD_MAX_SECTORS_FIXED_BM`).
     pub const fn max_possible_sectors(self) -> u64 {
@@ -840,6 +1027,81 @@ impl MdGeometry {
         } else {
             s as u64
         }
+    }
+
+    /// Where the superblock, the activity log and the bitmap lie on a meta device of
+    /// `meta_dev_sectors`, in absolute sectors, with checked arithmetic: an error if a region
+    /// would start before sector 0, end beyond the device, or overlap another region, or if
+    /// the bitmap area has a negative size. Every geometry [`Superblock::check_attach`]
+    /// accepts passes (it ends with this test), so after attach checks every read and write of
+    /// meta data can be bounded by these regions.
+    pub fn regions(&self, meta_dev_sectors: u64) -> Result<MdRegions, OffsetError> {
+        let bitmap_sectors = if self.al_offset < 0 {
+            // Internal: the bitmap ends where the AL starts.
+            let s = self.al_offset as i64 - self.bm_offset as i64;
+            if s < 0 {
+                return Err(OffsetError::InternalBitmapAfterAl);
+            }
+            s as u64
+        } else {
+            // External: the bitmap ends with the meta-data area.
+            let s = self.md_size_sect as i64 - self.bm_offset as i64;
+            if s < 0 {
+                return Err(OffsetError::BitmapBeyondMdArea {
+                    bm_offset: self.bm_offset,
+                    md_size_sect: self.md_size_sect,
+                });
+            }
+            s as u64
+        };
+        let region = |region: MdRegion, offset: i32, sectors: u64| {
+            let err = OffsetError::RegionOutsideDevice {
+                region,
+                md_offset: self.md_offset,
+                offset,
+                sectors,
+                device_sectors: meta_dev_sectors,
+            };
+            let start = self
+                .md_offset
+                .checked_add_signed(offset as i64)
+                .ok_or(err)?;
+            match start.checked_add(sectors) {
+                Some(end) if end <= meta_dev_sectors => Ok(SectorRange { start, end }),
+                _ => Err(err),
+            }
+        };
+        let r = MdRegions {
+            superblock: region(MdRegion::Superblock, 0, MD_4KB_SECT as u64)?,
+            activity_log: region(MdRegion::ActivityLog, self.al_offset, self.al.size_sect())?,
+            bitmap: region(MdRegion::Bitmap, self.bm_offset, bitmap_sectors)?,
+        };
+        let pairs = [
+            (
+                MdRegion::Superblock,
+                r.superblock,
+                MdRegion::ActivityLog,
+                r.activity_log,
+            ),
+            (
+                MdRegion::Superblock,
+                r.superblock,
+                MdRegion::Bitmap,
+                r.bitmap,
+            ),
+            (
+                MdRegion::ActivityLog,
+                r.activity_log,
+                MdRegion::Bitmap,
+                r.bitmap,
+            ),
+        ];
+        for (first, a, second, b) in pairs {
+            if a.overlaps(&b) {
+                return Err(OffsetError::RegionsOverlap { first, second });
+            }
+        }
+        Ok(r)
     }
 
     /// First sector the meta data occupies on its device (`drbd_md_first_sector`): for
@@ -1163,9 +1425,10 @@ impl Superblock {
 
     /// Attach-time validation in the Linux 6.12 order (`drbd_md_read` steps 2–6 of
     /// on-disk-metadata.md §3.2): unclean → magic → `bm_bytes_per_bit` → AL striping →
-    /// offsets and sizes. `layout` is the configured layout, `meta_dev_sectors` the size of the
-    /// meta device (for internal meta data: the backing device). On success returns the
-    /// geometry the stored offsets describe (the kernel trusts them at this point).
+    /// offsets and sizes, the last step extended by a test the kernel lacks: every region the
+    /// offsets describe lies on the meta device ([`MdGeometry::regions`]). `layout` is the
+    /// configured layout, `meta_dev_sectors` the size of the meta device (for internal meta
+    /// data: the backing device). On success returns the geometry the stored offsets describe.
     pub fn check_attach(
         &self,
         layout: MdLayout,
@@ -1185,6 +1448,19 @@ impl Superblock {
                 MdError::BadMagic { found: self.magic }
             });
         }
+        self.check_geometry(layout, meta_dev_sectors)
+    }
+
+    /// Attach steps 4–6 alone (`bm_bytes_per_bit`, AL striping, offsets and sizes, and that
+    /// every region lies on the device: [`MdGeometry::regions`]), for a superblock whose
+    /// magic is known to be 8.4 but which may be unclean: what `apply-al` must validate before
+    /// it reads or writes anything the offsets point to. [`Superblock::check_attach`] is
+    /// steps 2 and 3 followed by this.
+    pub fn check_geometry(
+        &self,
+        layout: MdLayout,
+        meta_dev_sectors: u64,
+    ) -> Result<MdGeometry, MdError> {
         // Step 4.
         if self.bm_bytes_per_bit != BM_BYTES_PER_BIT {
             return Err(MdError::BadBytesPerBit {
@@ -1278,6 +1554,9 @@ fn check_offsets_and_sizes(
     if (on_disk_bm_sect as i64 as u64) < la_size_sect.wrapping_add(7) / 8 / 8 / 512 {
         return Err(OffsetError::BitmapTooSmall);
     }
+    // Beyond the kernel's tests: an external layout with a negative bitmap size, or offsets
+    // of a flexible external layout that point before sector 0, pass the tests above.
+    g.regions(capacity)?;
     Ok(())
 }
 
@@ -2035,6 +2314,232 @@ mod tests {
     }
 
     #[test]
+    fn regions_of_valid_layouts() {
+        let r = |start, end| SectorRange { start, end };
+        let n = 2_097_152;
+        assert_eq!(
+            g(MdLayout::Internal, n).regions(n),
+            Ok(MdRegions {
+                superblock: r(2_097_144, n),
+                activity_log: r(2_097_080, 2_097_144),
+                bitmap: r(2_097_016, 2_097_080),
+            })
+        );
+        let ext =
+            MdGeometry::compute(MdLayout::FlexExternal, n, 4100, AlGeometry::DEFAULT).unwrap();
+        assert_eq!(
+            ext.regions(4100),
+            Ok(MdRegions {
+                superblock: r(0, 8),
+                activity_log: r(8, 72),
+                bitmap: r(72, 4100),
+            })
+        );
+        let idx =
+            MdGeometry::compute(MdLayout::Indexed(2), n, 3 * 262_144, AlGeometry::DEFAULT).unwrap();
+        let regions = idx.regions(3 * 262_144).unwrap();
+        assert_eq!(regions.superblock, r(524_288, 524_296));
+        assert_eq!(regions.activity_log, r(524_296, 524_360));
+        assert_eq!(regions.bitmap, r(524_360, 786_432));
+        assert_eq!(regions.bitmap.sectors(), idx.bitmap_area_sectors());
+        // The same geometry on a smaller device.
+        assert_eq!(
+            idx.regions(786_431),
+            Err(OffsetError::RegionOutsideDevice {
+                region: MdRegion::Bitmap,
+                md_offset: 524_288,
+                offset: 72,
+                sectors: 262_072,
+                device_sectors: 786_431,
+            })
+        );
+        // Range helpers.
+        let a = r(8, 72);
+        assert_eq!(a.sub_range(0, 64), Some(a));
+        assert_eq!(a.sub_range(56, 8), Some(r(64, 72)));
+        assert_eq!(a.sub_range(57, 8), None);
+        assert_eq!(a.sub_range(u64::MAX, 1), None);
+        assert_eq!(r(u64::MAX - 1, u64::MAX).sub_range(1, u64::MAX), None);
+        assert!(a.overlaps(&r(71, 80)) && !a.overlaps(&r(72, 80)));
+        assert!(!a.overlaps(&r(10, 10)), "empty ranges overlap nothing");
+        assert!(r(5, 3).is_empty() && r(5, 3).sectors() == 0);
+    }
+
+    /// Superblocks that pass every test of the kernel's `check_offsets_and_sizes` but point
+    /// outside the device; the region test refuses them (and attach with them).
+    #[test]
+    fn regions_refuse_what_the_kernel_checks_miss() {
+        let m = 2048;
+        let ext = Superblock::create_md(
+            &MdGeometry::compute(MdLayout::FlexExternal, 1 << 30, m, AlGeometry::DEFAULT).unwrap(),
+        );
+        // Internal-style offsets on flexible external meta data: AL at sector −64.
+        let mut s = ext;
+        s.al_offset = -64;
+        s.bm_offset = -128;
+        let e = s.check_attach(MdLayout::FlexExternal, m).unwrap_err();
+        assert_eq!(
+            e,
+            MdError::BadOffsets(OffsetError::RegionOutsideDevice {
+                region: MdRegion::ActivityLog,
+                md_offset: 0,
+                offset: -64,
+                sectors: 64,
+                device_sectors: m,
+            })
+        );
+        assert_eq!(e.ret_code(), 119);
+        assert_eq!(
+            std::string::ToString::to_string(&e),
+            "meta data offsets don't make sense: activity log at offset -64 from the \
+             superblock at sector 0 (64 sectors) lies before the start of the meta device"
+        );
+        // A 16 GiB AL with a small md_size_sect: negative bitmap size.
+        let mut s = ext;
+        s.al_stripes = 1024;
+        s.al_stripe_size_4k = 4096;
+        s.bm_offset = 8 + (1 << 25);
+        assert_eq!(
+            s.check_attach(MdLayout::FlexExternal, m),
+            Err(MdError::BadOffsets(OffsetError::BitmapBeyondMdArea {
+                bm_offset: 8 + (1 << 25),
+                md_size_sect: 2048,
+            }))
+        );
+        // Direct: overlapping regions, and offsets that overflow.
+        let geo = |al_offset, bm_offset, md_size_sect, md_offset| MdGeometry {
+            layout: MdLayout::FlexExternal,
+            md_offset,
+            md_size_sect,
+            al_offset,
+            bm_offset,
+            al: AlGeometry::DEFAULT,
+        };
+        assert_eq!(
+            geo(0, 64, 2048, 0).regions(m),
+            Err(OffsetError::RegionsOverlap {
+                first: MdRegion::Superblock,
+                second: MdRegion::ActivityLog,
+            })
+        );
+        assert_eq!(
+            geo(8, 16, 2048, 0).regions(m),
+            Err(OffsetError::RegionsOverlap {
+                first: MdRegion::ActivityLog,
+                second: MdRegion::Bitmap,
+            })
+        );
+        assert!(matches!(
+            geo(8, 72, u32::MAX, u64::MAX - 4).regions(u64::MAX),
+            Err(OffsetError::RegionOutsideDevice {
+                region: MdRegion::Superblock,
+                ..
+            })
+        ));
+        assert!(matches!(
+            geo(i32::MAX, i32::MAX, u32::MAX, u64::MAX - 8).regions(u64::MAX),
+            Err(OffsetError::RegionOutsideDevice {
+                region: MdRegion::ActivityLog,
+                ..
+            })
+        ));
+        let mut internal = g(MdLayout::Internal, 1 << 21);
+        internal.bm_offset = internal.al_offset + 8;
+        assert_eq!(
+            internal.regions(1 << 21),
+            Err(OffsetError::InternalBitmapAfterAl)
+        );
+        // Every message names the problem.
+        for e in [
+            OffsetError::InternalBitmapAfterAl,
+            OffsetError::ExternalAlOffset,
+            OffsetError::ExternalBitmapOverlapsAl,
+            OffsetError::IndexedNotFixed,
+            OffsetError::LargerThanDevice,
+            OffsetError::OverlapsData,
+            OffsetError::AlAreaMisaligned,
+            OffsetError::AlAreaSizeMismatch,
+            OffsetError::BitmapMisaligned,
+            OffsetError::BitmapTooSmall,
+        ] {
+            assert!(std::string::ToString::to_string(&e).len() > 20, "{e:?}");
+        }
+        assert_eq!(
+            std::string::ToString::to_string(&OffsetError::RegionOutsideDevice {
+                region: MdRegion::Bitmap,
+                md_offset: 100,
+                offset: -72,
+                sectors: 8,
+                device_sectors: 20,
+            }),
+            "bitmap at sector 28 (8 sectors, offset -72 from the superblock at sector 100) lies \
+             outside the meta device (20 sectors)"
+        );
+    }
+
+    #[test]
+    fn checked_superblock_sector_small_devices() {
+        for cap in [0, 1, 7, 8, 9, 2047] {
+            assert_eq!(
+                MdLayout::Internal.checked_superblock_sector(cap),
+                Err(MdError::MetaDeviceTooSmall {
+                    need_sectors: 2048,
+                    have_sectors: cap
+                })
+            );
+            assert!(MdLayout::FlexExternal
+                .checked_superblock_sector(cap)
+                .is_err());
+        }
+        assert_eq!(MdLayout::Internal.checked_superblock_sector(2048), Ok(2040));
+        assert_eq!(MdLayout::Internal.checked_superblock_sector(2055), Ok(2040));
+        assert_eq!(
+            MdLayout::FlexExternal.checked_superblock_sector(2048),
+            Ok(0)
+        );
+        assert_eq!(
+            MdLayout::Indexed(1).checked_superblock_sector(2 * 262_144),
+            Ok(262_144)
+        );
+        assert!(MdLayout::Indexed(1)
+            .checked_superblock_sector(2 * 262_144 - 1)
+            .is_err());
+        assert_eq!(
+            MdLayout::Indexed(u32::MAX).checked_superblock_sector(u64::MAX),
+            Ok(u64::from(u32::MAX) * 262_144)
+        );
+    }
+
+    /// apply-al validates unclean meta data with the attach checks minus the cleanliness and
+    /// magic steps.
+    #[test]
+    fn check_geometry_accepts_unclean_meta_data() {
+        let n = 16384;
+        let tail = md_tail('a');
+        let sb = Superblock::decode(&block_at(&tail, 16376)).unwrap();
+        assert!(matches!(
+            sb.check_attach(MdLayout::Internal, n),
+            Err(MdError::Unclean { .. })
+        ));
+        assert_eq!(
+            sb.check_geometry(MdLayout::Internal, n),
+            Ok(g(MdLayout::Internal, n))
+        );
+        let mut bad = sb;
+        bad.bm_bytes_per_bit = 512;
+        assert_eq!(
+            bad.check_geometry(MdLayout::Internal, n),
+            Err(MdError::BadBytesPerBit { found: 512 })
+        );
+        let mut bad = sb;
+        bad.al_offset = -72;
+        assert_eq!(
+            bad.check_geometry(MdLayout::Internal, n),
+            Err(MdError::BadOffsets(OffsetError::AlAreaSizeMismatch))
+        );
+    }
+
+    #[test]
     fn create_md_contents() {
         let geom = g(MdLayout::Internal, 2_097_152);
         let s = Superblock::create_md(&geom);
@@ -2300,6 +2805,61 @@ mod tests {
             sb.flags.insert(MdFlags::AL_CLEAN);
             if let Ok(layout) = MdLayout::from_index(idx) {
                 let _ = sb.check_attach(layout, cap);
+            }
+        }
+
+        /// Whatever the superblock block holds (random, or a valid one with fields replaced
+        /// by random or boundary values) and whatever the device size: a geometry the attach
+        /// checks accept has every region on the device, the regions do not overlap, and the
+        /// AL region is exactly the AL's size. `check_geometry` agrees with `check_attach`.
+        #[test]
+        fn accepted_geometry_lies_on_the_device(
+            n in prop_oneof![0u64..4096, 2048u64..(1 << 24), any::<u64>()],
+            idx in -3i32..3,
+            raw in prop::collection::vec(any::<u8>(), 96),
+            keep in prop::array::uniform8(prop::bool::weighted(0.8)),
+            words in prop::array::uniform8(prop_oneof![
+                prop::sample::select(vec![0u32, 1, 7, 8, 64, 72, 80, 136, 4096, 262_144,
+                    4_194_304, 0x8000_0000, 0xFFFF_FFC0, 0xFFFF_FFB8, 0xFFFF_FF80, u32::MAX]),
+                any::<u32>(),
+            ]),
+            la in prop_oneof![Just(0u64), 0u64..(1 << 30), any::<u64>()],
+        ) {
+            let layout = MdLayout::from_index(idx).unwrap();
+            let mut b = [0u8; 4096];
+            if let Ok(geom) = MdGeometry::compute(layout, n, n, AlGeometry::DEFAULT) {
+                Superblock::create_md(&geom).encode(&mut b);
+                // Replace md_size, al_offset, al_nr, bm_offset, bpb, peer bio, stripes, size.
+                for (i, (k, w)) in keep.iter().zip(words).enumerate() {
+                    if !k {
+                        b[64 + 4 * i..68 + 4 * i].copy_from_slice(&w.to_be_bytes());
+                    }
+                }
+                b[..8].copy_from_slice(&la.to_be_bytes());
+            } else {
+                b[..96].copy_from_slice(&raw);
+                b[60..64].copy_from_slice(&DRBD_MD_MAGIC_08.to_be_bytes());
+                b[56..60].copy_from_slice(&MdFlags::AL_CLEAN.bits().to_be_bytes());
+            }
+            let sb = Superblock::decode_fields(&b);
+            let attach = attach_check(&b, layout, n);
+            prop_assert_eq!(attach.map(|(_, g)| g), sb.check_geometry(layout, n));
+            if let Ok((_, geom)) = attach {
+                let r = geom.regions(n);
+                prop_assert!(r.is_ok(), "{:?}", r);
+                let r = r.unwrap();
+                for x in [r.superblock, r.activity_log, r.bitmap] {
+                    prop_assert!(x.start <= x.end && x.end <= n, "{:?} on {}", x, n);
+                }
+                prop_assert_eq!(r.superblock.start, geom.md_offset);
+                prop_assert_eq!(r.superblock.sectors(), 8);
+                prop_assert_eq!(r.activity_log.sectors(), geom.al.size_sect());
+                prop_assert_eq!(r.bitmap.sectors(), geom.bitmap_area_sectors());
+                prop_assert!(!r.superblock.overlaps(&r.activity_log));
+                prop_assert!(!r.superblock.overlaps(&r.bitmap));
+                prop_assert!(!r.activity_log.overlaps(&r.bitmap));
+                // Before the superblock read, the layout's own check vouches for it too.
+                prop_assert_eq!(layout.checked_superblock_sector(n), Ok(geom.md_offset));
             }
         }
 

@@ -7,9 +7,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use drbd_core::activity_log;
+use drbd_core::activity_log::{self, AlBlockSource, AL_EXTENTS_MAX};
 use drbd_core::meta_data::{
-    AlGeometry, MdError, MdGeometry, MdLayout, MdMagic, Superblock, MD_BLOCK_SIZE,
+    AlGeometry, MdError, MdGeometry, MdLayout, MdMagic, MdRegion, MdRegions, SectorRange,
+    Superblock, BM_SECT_PER_EXT, MD_4KB_SECT, MD_BLOCK_SIZE,
 };
 
 use crate::config::model::MetaDisk;
@@ -60,6 +61,22 @@ pub enum MetaError {
         /// The problem.
         err: MdError,
     },
+    /// A read or write that would not lie on the device (or inside the meta-data region it
+    /// belongs to), or whose byte offset would overflow: refused before any I/O.
+    OutOfBounds {
+        /// The device.
+        path: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// The first sector of the access (as computed, before any check).
+        sector: u64,
+        /// Bytes accessed.
+        bytes: u64,
+        /// The limit that was exceeded, absolute sectors.
+        limit: SectorRange,
+        /// What the limit is ("the device", "the activity log", ...).
+        within: &'static str,
+    },
     /// Existing data would be destroyed.
     WouldDestroy {
         /// The device.
@@ -82,7 +99,24 @@ impl std::fmt::Display for MetaError {
             MetaError::Io { path, what, err } => {
                 write!(f, "{}: {what}: {err}", path.display())
             }
-            MetaError::Layout { path, err } => write!(f, "{}: {err}", path.display()),
+            MetaError::Layout { path, err } => {
+                write!(f, "meta data on {}: {err}", path.display())
+            }
+            MetaError::OutOfBounds {
+                path,
+                what,
+                sector,
+                bytes,
+                limit,
+                within,
+            } => write!(
+                f,
+                "{}: refusing to {what} {bytes} bytes at sector {sector}: outside {within} \
+                 (sectors {}..{})",
+                path.display(),
+                limit.start,
+                limit.end
+            ),
             MetaError::WouldDestroy { path, found } => write!(
                 f,
                 "{}: {found}; refusing to overwrite it. Use --force (create-md --force) if \
@@ -104,7 +138,9 @@ fn io_err<'p>(path: &'p Path, what: &'static str) -> impl FnOnce(std::io::Error)
     }
 }
 
-/// An open device (or image file) with block I/O in 4 KiB units.
+/// An open device (or image file) with sector-addressed I/O. Every access is bounds-checked
+/// against the device size with checked arithmetic: an offset that would overflow or lie
+/// beyond the end is an error, never a wrapped seek.
 struct Dev {
     file: File,
     path: PathBuf,
@@ -137,26 +173,119 @@ impl Dev {
         })
     }
 
-    fn read_at(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), MetaError> {
+    /// The whole device.
+    fn whole(&self) -> SectorRange {
+        SectorRange {
+            start: 0,
+            end: self.sectors,
+        }
+    }
+
+    /// The byte offset of `len` bytes at `sector`, if they lie wholly inside `limit` (and
+    /// `limit` on the device).
+    fn checked_offset(
+        &self,
+        what: &'static str,
+        sector: u64,
+        len: usize,
+        limit: SectorRange,
+        within: &'static str,
+    ) -> Result<u64, MetaError> {
+        let err = || MetaError::OutOfBounds {
+            path: self.path.clone(),
+            what,
+            sector,
+            bytes: len as u64,
+            limit,
+            within,
+        };
+        let dev_end = self.sectors.checked_mul(512).ok_or_else(err)?;
+        let lim_start = limit.start.checked_mul(512).ok_or_else(err)?;
+        let lim_end = limit.end.checked_mul(512).ok_or_else(err)?.min(dev_end);
+        let start = sector.checked_mul(512).ok_or_else(err)?;
+        let end = start.checked_add(len as u64).ok_or_else(err)?;
+        if start < lim_start || end > lim_end {
+            return Err(err());
+        }
+        Ok(start)
+    }
+
+    /// Read `buf.len()` bytes at `sector`, inside `limit`.
+    fn read_in(
+        &mut self,
+        limit: SectorRange,
+        within: &'static str,
+        sector: u64,
+        buf: &mut [u8],
+    ) -> Result<(), MetaError> {
+        let off = self.checked_offset("read", sector, buf.len(), limit, within)?;
         self.file
-            .seek(SeekFrom::Start(sector * 512))
+            .seek(SeekFrom::Start(off))
             .and_then(|_| self.file.read_exact(buf))
             .map_err(io_err(&self.path, "read failed"))
     }
 
-    fn write_at(&mut self, sector: u64, buf: &[u8]) -> Result<(), MetaError> {
+    /// Write `buf` at `sector`, inside `limit`.
+    fn write_in(
+        &mut self,
+        limit: SectorRange,
+        within: &'static str,
+        sector: u64,
+        buf: &[u8],
+    ) -> Result<(), MetaError> {
+        let off = self.checked_offset("write", sector, buf.len(), limit, within)?;
         self.file
-            .seek(SeekFrom::Start(sector * 512))
+            .seek(SeekFrom::Start(off))
             .and_then(|_| self.file.write_all(buf))
             .map_err(io_err(&self.path, "write failed"))
     }
 
+    /// Read anywhere on the device.
+    fn read_at(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), MetaError> {
+        self.read_in(self.whole(), "the device", sector, buf)
+    }
+
+    /// Read inside one region of validated meta data.
+    fn read_region(
+        &mut self,
+        regions: &MdRegions,
+        region: MdRegion,
+        sector: u64,
+        buf: &mut [u8],
+    ) -> Result<(), MetaError> {
+        self.read_in(
+            region_range(regions, region),
+            region_name(region),
+            sector,
+            buf,
+        )
+    }
+
+    /// Write inside one region of validated meta data.
+    fn write_region(
+        &mut self,
+        regions: &MdRegions,
+        region: MdRegion,
+        sector: u64,
+        buf: &[u8],
+    ) -> Result<(), MetaError> {
+        self.write_in(
+            region_range(regions, region),
+            region_name(region),
+            sector,
+            buf,
+        )
+    }
+
     /// Every activity-log slot initialized, as drbdmeta writes it.
-    fn initialize_al(&mut self, geometry: &MdGeometry) -> Result<(), MetaError> {
+    fn initialize_al(&mut self, regions: &MdRegions) -> Result<(), MetaError> {
         let mut slot = [0u8; MD_BLOCK_SIZE];
         activity_log::encode_initialized_slot(&mut slot);
-        for i in 0..geometry.al.size_4k() {
-            self.write_at(geometry.al_sector() + i * 8, &slot)?;
+        let al = regions.activity_log;
+        let mut sector = al.start;
+        while sector < al.end {
+            self.write_region(regions, MdRegion::ActivityLog, sector, &slot)?;
+            sector += u64::from(MD_4KB_SECT);
         }
         Ok(())
     }
@@ -165,6 +294,53 @@ impl Dev {
         self.file
             .sync_all()
             .map_err(io_err(&self.path, "sync failed"))
+    }
+}
+
+fn region_range(regions: &MdRegions, region: MdRegion) -> SectorRange {
+    match region {
+        MdRegion::Superblock => regions.superblock,
+        MdRegion::ActivityLog => regions.activity_log,
+        MdRegion::Bitmap => regions.bitmap,
+    }
+}
+
+fn region_name(region: MdRegion) -> &'static str {
+    match region {
+        MdRegion::Superblock => "the superblock",
+        MdRegion::ActivityLog => "the activity log",
+        MdRegion::Bitmap => "the bitmap",
+    }
+}
+
+/// The activity log of validated meta data, read block by block for the replay (an AL may be
+/// up to 16 GiB; only one block is held in memory).
+struct AlReader<'d> {
+    dev: &'d mut Dev,
+    regions: MdRegions,
+    blocks: u64,
+    buf: [u8; MD_BLOCK_SIZE],
+}
+
+impl AlBlockSource for AlReader<'_> {
+    type Error = MetaError;
+
+    fn block_count(&self) -> u64 {
+        self.blocks
+    }
+
+    fn block(&mut self, index: u64) -> Result<Option<&[u8; MD_BLOCK_SIZE]>, MetaError> {
+        if index >= self.blocks {
+            return Ok(None);
+        }
+        // Out-of-range values fall through to the bounds check as u64::MAX.
+        let sector = index
+            .checked_mul(u64::from(MD_4KB_SECT))
+            .and_then(|s| s.checked_add(self.regions.activity_log.start))
+            .unwrap_or(u64::MAX);
+        self.dev
+            .read_region(&self.regions, MdRegion::ActivityLog, sector, &mut self.buf)?;
+        Ok(Some(&self.buf))
     }
 }
 
@@ -229,10 +405,24 @@ pub fn create_md(target: &MetaTarget, force: bool) -> Result<Created, MetaError>
         AlGeometry::DEFAULT,
     )
     .map_err(layout_err)?;
+    let mut sb = Superblock::create_md(&geometry);
+    // What is written must pass the module's attach checks (one source of truth for what
+    // valid meta data is); the regions they vouch for bound every write below.
+    let checked = sb
+        .check_attach(target.layout, meta.sectors)
+        .map_err(layout_err)?;
+    let regions = checked
+        .regions(meta.sectors)
+        .map_err(|e| layout_err(MdError::BadOffsets(e)))?;
 
     if !force {
         let mut block = [0u8; MD_BLOCK_SIZE];
-        meta.read_at(geometry.md_offset, &mut block)?;
+        meta.read_region(
+            &regions,
+            MdRegion::Superblock,
+            regions.superblock.start,
+            &mut block,
+        )?;
         match MdMagic::of_block(&block) {
             MdMagic::Unknown(_) => {}
             kind => {
@@ -245,11 +435,10 @@ pub fn create_md(target: &MetaTarget, force: bool) -> Result<Created, MetaError>
         // Internal meta data takes the end of the lower device; external meta data takes the
         // whole meta device (or its slot): any file system there would be damaged.
         let mut head = vec![0u8; 68 * 1024];
-        let n = head.len().min((meta.sectors * 512) as usize);
-        meta.read_at(
-            if internal { 0 } else { geometry.md_offset },
-            &mut head[..n],
-        )?;
+        let start = if internal { 0 } else { geometry.md_offset };
+        let avail = meta.sectors.saturating_sub(start).saturating_mul(512);
+        let n = usize::try_from(avail).map_or(head.len(), |a| a.min(head.len()));
+        meta.read_at(start, &mut head[..n])?;
         if let Some(found) = probe_signature(&head[..n]) {
             return Err(MetaError::WouldDestroy {
                 path: target.meta.clone(),
@@ -258,22 +447,26 @@ pub fn create_md(target: &MetaTarget, force: bool) -> Result<Created, MetaError>
         }
     }
 
-    meta.initialize_al(&geometry)?;
+    meta.initialize_al(&regions)?;
     // Bitmap: all clear (nothing to resync against a peer that has never been seen).
     let zero = vec![0u8; 1 << 20];
-    let mut left = geometry.bitmap_area_sectors() * 512;
-    let mut sector = geometry.bm_sector();
-    while left > 0 {
-        let n = left.min(zero.len() as u64);
-        meta.write_at(sector, &zero[..n as usize])?;
-        sector += n / 512;
-        left -= n;
+    let chunk = zero.len() as u64 / 512;
+    let mut sector = regions.bitmap.start;
+    while sector < regions.bitmap.end {
+        let n = (regions.bitmap.end - sector).min(chunk);
+        let len = (n * 512) as usize; // n <= 2048
+        meta.write_region(&regions, MdRegion::Bitmap, sector, &zero[..len])?;
+        sector += n;
     }
-    let mut sb = Superblock::create_md(&geometry);
     sb.device_uuid = random_u64().map_err(io_err(Path::new("/dev/urandom"), "read failed"))?;
     let mut block = [0u8; MD_BLOCK_SIZE];
     sb.encode(&mut block);
-    meta.write_at(geometry.md_offset, &block)?;
+    meta.write_region(
+        &regions,
+        MdRegion::Superblock,
+        regions.superblock.start,
+        &block,
+    )?;
     meta.sync()?;
     Ok(Created {
         geometry,
@@ -301,16 +494,29 @@ pub enum AlOutcome {
 
 /// Make the meta data clean before an attach: replay the activity log into the bitmap (for
 /// a node that was Primary) and mark the superblock clean, exactly as `drbdmeta apply-al`.
+///
+/// Nothing the superblock says is trusted before the module's own attach checks accepted it
+/// ([`MdLayout::checked_superblock_sector`] before the superblock is read,
+/// [`Superblock::check_geometry`] before anything it points to is): every later read and write
+/// is bounded by the [`MdRegions`] those checks vouch for. The AL is read block by block, so
+/// memory use does not grow with its size, and nothing is written before everything has been
+/// read and planned.
 pub fn apply_al(target: &MetaTarget) -> Result<AlOutcome, MetaError> {
     let mut meta = Dev::open(&target.meta)?;
-    let md_sector = target.layout.superblock_sector(meta.sectors);
-    let mut block = [0u8; MD_BLOCK_SIZE];
-    meta.read_at(md_sector, &mut block)?;
-    let sb = Superblock::decode_fields(&block);
+    let layout_err = |err| MetaError::Layout {
+        path: target.meta.clone(),
+        err,
+    };
     let unclean = |why: String| MetaError::Unclean {
         path: target.meta.clone(),
         why,
     };
+    let md_sector = target
+        .layout
+        .checked_superblock_sector(meta.sectors)
+        .map_err(layout_err)?;
+    let mut block = [0u8; MD_BLOCK_SIZE];
+    meta.read_at(md_sector, &mut block)?;
     if !matches!(
         MdMagic::of_block(&block),
         MdMagic::V08 | MdMagic::V84Unclean
@@ -319,42 +525,78 @@ pub fn apply_al(target: &MetaTarget) -> Result<AlOutcome, MetaError> {
             "no DRBD 8.4 meta data found; run create-md first".into(),
         ));
     }
-    let al = sb.al_geometry().map_err(|err| MetaError::Layout {
-        path: target.meta.clone(),
-        err,
-    })?;
-    let geometry = MdGeometry {
-        layout: target.layout,
-        md_offset: md_sector,
-        md_size_sect: sb.md_size_sect,
-        al_offset: sb.al_offset,
-        bm_offset: sb.bm_offset,
-        al,
+    let sb = Superblock::decode_fields(&block);
+    let geometry = sb
+        .check_geometry(target.layout, meta.sectors)
+        .map_err(layout_err)?;
+    let regions = geometry
+        .regions(meta.sectors)
+        .map_err(|e| layout_err(MdError::BadOffsets(e)))?;
+
+    // drbdmeta clips the last agreed size to what the device can hold before planning; clip
+    // it to what the on-disk bitmap covers, so that no extent maps beyond the bitmap area.
+    // (The attach checks round that coverage down; the superblock keeps its value.)
+    let mut planned = sb;
+    planned.la_size_sect = sb
+        .la_size_sect
+        .min(regions.bitmap.sectors().saturating_mul(BM_SECT_PER_EXT));
+    let mut slots = vec![0u32; AL_EXTENTS_MAX];
+    let mut al = AlReader {
+        dev: &mut meta,
+        regions,
+        blocks: geometry.al.size_4k(),
+        buf: [0u8; MD_BLOCK_SIZE],
     };
-    let mut blocks = vec![[0u8; MD_BLOCK_SIZE]; al.size_4k() as usize];
-    for (i, b) in blocks.iter_mut().enumerate() {
-        meta.read_at(geometry.al_sector() + i as u64 * 8, b)?;
-    }
-    let mut slots = vec![0u32; activity_log::AL_EXTENTS_MAX];
-    let plan = activity_log::plan_apply_al(&sb, &blocks, &mut slots)
+    let plan = activity_log::plan_apply_al_from(&planned, &mut al, &mut slots)?
         .map_err(|e| unclean(e.to_string()))?;
     if !plan.writes_anything() {
         return Ok(AlOutcome::AlreadyClean);
     }
     let extents = plan.extents_to_mark();
+
+    // Bitmap pages: read and marked first, written only when every one is in bounds. A last
+    // partial page (an external bitmap area that is not a multiple of 4 KiB) is read and
+    // written only up to the end of the area.
+    let mut pages = Vec::new();
     for page in plan.bitmap_pages() {
-        let sector = geometry.bm_sector() + page * 8;
+        let at = page.checked_mul(u64::from(MD_4KB_SECT));
+        let sectors = at.map_or(0, |at| {
+            regions
+                .bitmap
+                .sectors()
+                .saturating_sub(at)
+                .min(u64::from(MD_4KB_SECT))
+        });
+        let sector = at
+            .and_then(|at| at.checked_add(regions.bitmap.start))
+            .unwrap_or(u64::MAX);
+        if sectors == 0 {
+            // Cannot happen with the clipped size; refuse rather than write past the area.
+            return Err(MetaError::OutOfBounds {
+                path: target.meta.clone(),
+                what: "mark",
+                sector,
+                bytes: MD_BLOCK_SIZE as u64,
+                limit: regions.bitmap,
+                within: "the bitmap",
+            });
+        }
+        let len = (sectors * 512) as usize; // 512 ..= 4096
         let mut buf = [0u8; MD_BLOCK_SIZE];
-        meta.read_at(sector, &mut buf)?;
+        meta.read_region(&regions, MdRegion::Bitmap, sector, &mut buf[..len])?;
         activity_log::mark_al_extents_in_page(page, &mut buf, extents);
-        meta.write_at(sector, &buf)?;
+        pages.push((sector, len, buf));
+    }
+    for (sector, len, buf) in &pages {
+        meta.write_region(&regions, MdRegion::Bitmap, *sector, &buf[..*len])?;
     }
     if plan.reinitialize_al {
-        meta.initialize_al(&geometry)?;
+        meta.initialize_al(&regions)?;
     }
-    if let Some(clean) = plan.superblock {
+    if let Some(mut clean) = plan.superblock {
+        clean.la_size_sect = sb.la_size_sect;
         clean.encode(&mut block);
-        meta.write_at(md_sector, &block)?;
+        meta.write_region(&regions, MdRegion::Superblock, md_sector, &block)?;
     }
     meta.sync()?;
     Ok(AlOutcome::Applied {
