@@ -1,12 +1,12 @@
 # drbd_rs — see README.md. Everything runs as root on Debian 12.
 #   make deps       install build/test dependencies (idempotent)
-#   make kernel     build the cached test kernel (once per kernel version + fragment)
+#   make kernel     build the cached debug test kernel (once per kernel version + fragments)
 #   make            module (drbd_rs.ko, tests-kunit/drbd_rs_kunit.ko) + userspace tools
 #   make check      every test layer; last line "N passed, N failed"
 #   make check-host host-only part (fmt, clippy, cargo test); no kernel needed
 #   make check-vm   module build, KUnit and VM scenarios
 #   make demo       two linked VMs running the classic scenario
-#   make bench      fio on the raw disk, drbd_rs and drbd.ko in a VM, with ratios
+#   make bench      fio on the raw disk, drbd_rs and drbd.ko in a VM, with ratios (release kernel)
 #   make vm-run SCRIPT=tests-vm/x.sh [V=1]   one VM test by hand
 
 SHELL := /bin/bash
@@ -49,7 +49,8 @@ demo:
 	$(MAKE) --no-print-directory all
 	scripts/demo.sh
 
-bench: all
+# The benchmark builds its own module for the release kernel (scripts/bench.sh).
+bench: tools
 	scripts/bench.sh
 
 vm-run:

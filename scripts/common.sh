@@ -16,6 +16,21 @@ KMAKE_ARGS=(LLVM=1 "RUSTC=$KRUSTC" "BINDGEN=$KBINDGEN")
 
 CACHE_ROOT="${DRBD_RS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drbd_rs}"
 KERNEL_FRAGMENT="$REPO_ROOT/kernel/fragment.config"
+# Two test kernels: "debug" (the default; lockdep, atomic-sleep, hung-task, kmemleak, KASAN and
+# fault injection on top of the fragment) for make check and make demo, "release" (the
+# fragment alone) for make bench, so that performance numbers stay comparable.
+KERNEL_VARIANT="${DRBD_RS_KERNEL:-debug}"
+case "$KERNEL_VARIANT" in
+  debug | release) ;;
+  *) echo "error: DRBD_RS_KERNEL must be debug or release, not '$KERNEL_VARIANT'" >&2; exit 1 ;;
+esac
+
+# The config fragments of the selected variant, merged in this order.
+kernel_fragments() {
+  echo "$KERNEL_FRAGMENT"
+  [[ $KERNEL_VARIANT == debug ]] && echo "$REPO_ROOT/kernel/debug.config"
+  return 0
+}
 
 die() { echo "error: $*" >&2; exit 1; }
 
@@ -24,11 +39,11 @@ kernel_key() {
   local src_ver frag_hash tool_hash
   src_ver=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null) ||
     die "linux-source-6.12 is not installed; run 'make deps'"
-  frag_hash=$(sha256sum "$KERNEL_FRAGMENT" | cut -c1-12)
+  frag_hash=$(kernel_fragments | xargs cat | sha256sum | cut -c1-12)
   tool_hash=$( { "$KRUSTC" --version; "$KBINDGEN" --version; clang --version | head -1; } 2>/dev/null |
     sha256sum | cut -c1-8)
   # '~' (Debian backport versions) would upset make in a path.
-  echo "linux-${src_ver//\~/_}-frag-${frag_hash}-tools-${tool_hash}"
+  echo "linux-${src_ver//\~/_}-${KERNEL_VARIANT}-${frag_hash}-tools-${tool_hash}"
 }
 
 kernel_dir() { echo "$CACHE_ROOT/$(kernel_key)"; }

@@ -34,11 +34,31 @@ if [[ -n "${DRBDRS_MAC:-}" ]]; then
 fi
 
 export DRBDRS_RESULTS=/results
+# Harness steps in the kernel log, with its timestamps.
+mark() { echo "drbd_rs-harness: $*" >/dev/kmsg 2>/dev/null || true; }
+KMEMLEAK=/sys/kernel/debug/kmemleak
+# The debug kernel's leak detector starts from here: what boot left behind is not ours.
+[[ -w $KMEMLEAK ]] && echo clear >$KMEMLEAK
 status=0
 cd "$DRBDRS_REPO" || status=125
 if ((status == 0)); then
   echo "=== guest $(hostname): running $DRBDRS_SCRIPT ==="
+  mark "test start"
   bash -e "$DRBDRS_SCRIPT" || status=$?
+  mark "test end, status $status"
+fi
+# Teardown paths are part of every test: unload what the test left loaded, then let kmemleak
+# look for what is left unreferenced (objects younger than 5 s are not reported, and a
+# report needs two scans that find it unchanged). The host checks both logs.
+for m in drbd_rs_kunit drbd_rs drbd lru_cache; do
+  grep -q "^$m " /proc/modules && { rmmod "$m" || echo "guest: rmmod $m failed"; }
+done
+if [[ -w $KMEMLEAK ]]; then
+  sleep 5
+  echo scan >$KMEMLEAK
+  echo scan >$KMEMLEAK
+  cat $KMEMLEAK >/results/kmemleak.txt 2>&1 || true
+  mark "kmemleak scanned"
 fi
 dmesg >/results/dmesg.txt 2>&1 || true
 echo "$status" >/results/exit-status

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build (or find) the cached test kernel: Debian's linux-source-6.12, `make tinyconfig` merged
-# with kernel/fragment.config. The built tree lives outside the work tree, keyed by source
+# with kernel/fragment.config (and kernel/debug.config for the default "debug" variant;
+# DRBD_RS_KERNEL=release leaves it out). The built tree lives outside the work tree, keyed by source
 # version + fragment hash + toolchain; it is rebuilt only when that key changes.
 #   kernel.sh path    print the tree's path (built or not)
 #   kernel.sh build   build it unless the cache already has it
@@ -40,7 +41,8 @@ kmake() { make "${KMAKE_ARGS[@]}" "$@"; }
 
 kmake rustavailable >"$log" 2>&1 || { cat "$log"; die "the kernel does not accept this Rust toolchain"; }
 kmake tinyconfig >>"$log" 2>&1
-KCONFIG_CONFIG=.config scripts/kconfig/merge_config.sh -m .config "$KERNEL_FRAGMENT" >>"$log" 2>&1
+mapfile -t fragments < <(kernel_fragments)
+KCONFIG_CONFIG=.config scripts/kconfig/merge_config.sh -m .config "${fragments[@]}" >>"$log" 2>&1
 kmake olddefconfig >>"$log" 2>&1
 
 # Every option the fragment asks for must survive olddefconfig; a silently dropped one
@@ -55,11 +57,11 @@ while IFS= read -r line; do
     echo "kernel: $opt=$want did not survive olddefconfig (got: $(grep "^$opt=\|# $opt " .config || echo unset))" >&2
     dropped=1
   fi
-done <"$KERNEL_FRAGMENT"
-((dropped == 0)) || die "fix kernel/fragment.config (dependencies of the options above)"
+done < <(cat "${fragments[@]}")
+((dropped == 0)) || die "fix ${fragments[*]} (dependencies of the options above)"
 
 jobs=$(($(nproc) + 1))
-echo "kernel: building with -j$jobs (about 7-9 minutes on 2 cores); log: $log"
+echo "kernel: building the $KERNEL_VARIANT kernel with -j$jobs (about 8-12 minutes on 2 cores); log: $log"
 start=$(date +%s)
 kmake -j"$jobs" >>"$log" 2>&1 &
 pid=$!

@@ -1,6 +1,6 @@
 # Two guests on the private link: ping works and a TCP transfer arrives intact.
 # vm-nodes: 2
-# vm-timeout: 180
+# vm-timeout: 300
 source "$DRBDRS_REPO/tests-vm/lib/common.sh"
 
 [[ -n "${DRBDRS_NIC:-}" ]] || fail "no NIC with the link MAC"
@@ -28,6 +28,7 @@ for _ in range(100):
         time.sleep(0.3)
 else:
     sys.exit("cannot connect")
+s.settimeout(120)  # the debug kernel under TCG can stall a send for seconds
 data = open("/tmp/payload", "rb").read()
 s.sendall(data)
 s.shutdown(socket.SHUT_WR)

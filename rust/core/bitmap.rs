@@ -342,6 +342,25 @@ impl<W: AsRef<[u64]> + AsMut<[u64]>> Bitmap<W> {
         self.words_mut().fill(0);
     }
 
+    /// Take over the bits of `other` (a bitmap of the same device before a resize): bit `i`
+    /// keeps its value for every `i` both have; bits past `other`'s end are cleared.
+    /// Returns the number of bits set afterwards.
+    pub fn copy_from<V: AsRef<[u64]>>(&mut self, other: &Bitmap<V>) -> u64 {
+        let theirs = other.words.as_ref();
+        let keep_words = usize::try_from(words_for_bits(other.bits.min(self.bits)))
+            .unwrap_or(usize::MAX)
+            .min(theirs.len());
+        let mine = self.words_mut();
+        let keep_words = keep_words.min(mine.len());
+        mine[..keep_words].copy_from_slice(&theirs[..keep_words]);
+        mine[keep_words..].fill(0);
+        // The last copied word may carry `other`'s surplus or bits past our own end.
+        let shared_end = other.bits.min(self.bits);
+        self.update_range(shared_end..self.bits, false);
+        self.clear_surplus();
+        self.count()
+    }
+
     /// Zero the storage past the last bit (the rest of the last word and any extra words).
     pub fn clear_surplus(&mut self) {
         let bits = self.bits;
@@ -474,6 +493,27 @@ impl<W: AsRef<[u64]>> Iterator for Runs<'_, W> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn copy_from_grows_and_shrinks() {
+        let mut old = Bitmap::new([0u64; 3], 150).unwrap();
+        old.set_range(0..3);
+        old.set_range(60..70);
+        old.set(149);
+        // Grow: everything kept, new bits clear.
+        let mut grown = Bitmap::new([u64::MAX; 5], 300).unwrap();
+        assert_eq!(grown.copy_from(&old), old.count());
+        assert!(grown.test(149) && !grown.test(150) && !grown.test(299));
+        assert_eq!(grown.count_range(150..300), 0);
+        // Shrink: bits past the new end are dropped, the surplus of the last word is clear.
+        let mut small = Bitmap::new([u64::MAX; 2], 65).unwrap();
+        assert_eq!(small.copy_from(&old), 3 + 5);
+        assert_eq!(small.storage()[1], 1);
+        // Garbage in the source's surplus does not leak into the copy.
+        let dirty = Bitmap::new([0u64, 0, u64::MAX], 130).unwrap();
+        let mut big = Bitmap::new([0u64; 4], 256).unwrap();
+        assert_eq!(big.copy_from(&dirty), 2);
+    }
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeSet;

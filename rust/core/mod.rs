@@ -4,6 +4,9 @@
 //! This tree is compiled twice: as the `drbd_core` cargo crate (host tests, tools, simulator;
 //! `lib.rs` beside this file) and as a module of the kernel crate via `#[path]`. Hence the
 //! rules: only `core::` items, siblings reached through `super::`, no `unsafe`, no allocation.
+//! `forbid` here holds in the kernel build too (`lib.rs` repeats it for the cargo crate).
+
+#![forbid(unsafe_code)]
 
 pub mod activity_log;
 pub mod bitmap;

@@ -225,8 +225,23 @@ impl Drbd {
                 if reg.devices_of(res).any(|d| d.volume == volume) {
                     return Err(Failure::Ret(RetCode::ErrMinorOrVolumeExists));
                 }
-                let dev = Device::new(&self.major, &self.pool, minor, volume)
-                    .map_err(|_| Failure::NoMemory)?;
+                let dev = Device::new(&self.major, &self.pool, minor, volume).map_err(|e| {
+                    // drbd's reply codes have no "other kernel error": say which one it was.
+                    let _ = write!(
+                        info,
+                        "cannot create /dev/drbd{minor}: error {}",
+                        e.to_errno()
+                    );
+                    pr_err!(
+                        "drbd{minor}: cannot create the device: error {}\n",
+                        e.to_errno()
+                    );
+                    if e == ENOMEM {
+                        Failure::NoMemory
+                    } else {
+                        Failure::Ret(RetCode::ErrMinorOrVolumeExists)
+                    }
+                })?;
                 reg.devices
                     .try_create_and_insert(minor, (res, dev), GFP_KERNEL)
                     .map_err(|_| Failure::NoMemory)?;

@@ -27,6 +27,9 @@ impl AsMut<[u64]> for Words {
     }
 }
 
+/// Bitmap words not (or no longer) in use: allocated before, or freed after, the bitmap lock.
+pub(crate) struct BitmapStorage(Bitmap<Words>);
+
 /// The bitmap and its number of set bits (kept up to date, so /proc needs no scan).
 pub(crate) struct DeviceBitmap {
     bm: Bitmap<Words>,
@@ -34,12 +37,14 @@ pub(crate) struct DeviceBitmap {
 }
 
 impl DeviceBitmap {
-    /// Read the bitmap of a device of `old_sectors` (the size the meta data knew) from
-    /// `bm_sector` on `meta`, and size it for `sectors`. Blocks the meta data did not cover
-    /// (a new or grown device) are marked out of sync: the peer has never seen them.
+    /// Read the bitmap of a device of `old_sectors` (the size the meta data knew) from the
+    /// `area_sectors` at `bm_sector` on `meta`, and size it for `sectors`. Blocks the meta
+    /// data did not cover (a new or grown device, or bits the area is too small to hold) are
+    /// marked out of sync: the peer has never seen them, or we cannot tell.
     pub(crate) fn load(
         meta: &LowerDevice,
         bm_sector: u64,
+        area_sectors: u64,
         old_sectors: u64,
         sectors: u64,
     ) -> Result<Self> {
@@ -52,13 +57,17 @@ impl DeviceBitmap {
         )?);
         let mut bm = Bitmap::new(words, bits).map_err(|_| EINVAL)?;
         let mut page = KBox::new([0u8; BM_PAGE_SIZE], GFP_KERNEL)?;
-        for p in 0..pages_for_bits(old_bits) {
+        // Never past the bitmap area (attach's size check rounds: the last page the size
+        // asks for may lie beyond it, in the activity log).
+        let pages = pages_for_bits(old_bits).min(area_sectors / 8);
+        for p in 0..pages {
             meta.read_block(bm_sector + p * 8, &mut page)?;
             bm.read_page(p, &page);
         }
-        // Bits past the old size may hold garbage from the read pages: clear, then mark new.
-        bm.clear_range(old_bits..bits);
-        bm.set_range(old_bits..bits);
+        let read_bits = old_bits.min(pages * (BM_PAGE_SIZE as u64) * 8);
+        // Bits past what was read may hold garbage from the read pages: clear, then mark.
+        bm.clear_range(read_bits..bits);
+        bm.set_range(read_bits..bits);
         let set = bm.count();
         Ok(Self { bm, set })
     }
@@ -70,25 +79,33 @@ impl DeviceBitmap {
         newly
     }
 
-    /// The same bits for a device of `sectors` (after a resize): blocks beyond the old end
-    /// are marked out of sync when `mark_new`, bits beyond a new, smaller end are dropped.
-    pub(crate) fn resized(&self, sectors: u64, mark_new: bool) -> Result<Self> {
+    /// Zeroed storage for the bitmap of a device of `sectors`, allocated ahead of a resize:
+    /// the allocation may sleep, the swap in [`DeviceBitmap::resize_into`] runs under the
+    /// spinlock every write takes.
+    pub(crate) fn storage_for(sectors: u64) -> Result<BitmapStorage> {
         let bits = bits_for_sectors(sectors);
+        let words = Words(KVVec::from_elem(
+            0u64,
+            words_for_bits(bits) as usize,
+            GFP_KERNEL,
+        )?);
+        Ok(BitmapStorage(Bitmap::new(words, bits).map_err(|_| EINVAL)?))
+    }
+
+    /// Become the bitmap of the resized device `storage` was made for, without allocating
+    /// (callers hold the bitmap lock, so no write's mark can be lost in between): every bit
+    /// both sizes have is kept, blocks beyond the old end are marked out of sync when
+    /// `mark_new`, bits beyond a new, smaller end are dropped. Returns the old storage, for
+    /// the caller to drop once the lock is released (freeing may sleep).
+    pub(crate) fn resize_into(&mut self, storage: BitmapStorage, mark_new: bool) -> BitmapStorage {
+        let BitmapStorage(mut bm) = storage;
         let old_bits = self.bm.bits();
-        let mut words = KVVec::from_elem(0u64, words_for_bits(bits) as usize, GFP_KERNEL)?;
-        let keep = words.len().min(self.bm.storage().0.len());
-        words.as_mut_slice()[..keep].copy_from_slice(&self.bm.storage().0.as_slice()[..keep]);
-        let mut bm = Bitmap::new(Words(words), bits).map_err(|_| EINVAL)?;
-        // Words copied whole may carry bits past the new end or past the old end.
-        bm.clear_surplus();
-        if bits > old_bits {
-            bm.clear_range(old_bits..bits);
-            if mark_new {
-                bm.set_range(old_bits..bits);
-            }
+        let mut set = bm.copy_from(&self.bm);
+        if mark_new && bm.bits() > old_bits {
+            set += bm.set_range(old_bits..bm.bits());
         }
-        let set = bm.count();
-        Ok(Self { bm, set })
+        self.set = set;
+        BitmapStorage(core::mem::replace(&mut self.bm, bm))
     }
 
     /// Mark every block out of sync (a full sync is due).

@@ -13,16 +13,23 @@ use crate::drbd_core::activity_log;
 use crate::drbd_core::bitmap::BM_PAGE_SIZE;
 use crate::drbd_core::genl::ret_code::RetCode;
 use crate::drbd_core::meta_data::{
-    self, AttachDisk, FlagState, MdError, MdGeometry, MdLayout, Superblock, MD_BLOCK_SIZE,
+    self, AttachDisk, FlagState, MdError, MdFlags, MdGeometry, MdLayout, Superblock, MD_BLOCK_SIZE,
 };
 use crate::drbd_core::proc_text::{Counters as ProcCounters, DeviceStatus, WriteOrdering};
 use crate::drbd_core::state::{DiskState, Role, State, StateError};
-use crate::engine::bitmap::DeviceBitmap;
+use crate::engine::bitmap::{BitmapStorage, DeviceBitmap};
 use crate::engine::io::DeviceIo;
 use crate::engine::worker::Worker;
 use crate::engine::Failure;
 use crate::glue::block::{BioSet, Disk, LowerDevice, Major};
+use crate::glue::drain::Drained;
 use crate::glue::sys;
+
+/// The activity log is not written yet (it arrives with replication). The meta data says so
+/// (`MDF_AL_DISABLED`, as drbd.ko writes it for `al-updates no`): after a crash while Primary,
+/// drbd_rs and drbd.ko alike then resync the whole device instead of trusting a bitmap that
+/// misses the blocks written since attach.
+const WRITES_ACTIVITY_LOG: bool = false;
 
 /// What `attach` needs (from the `disk_conf` of the request).
 pub(crate) struct AttachParams<'a> {
@@ -77,9 +84,17 @@ pub(crate) struct Device {
     /// Volume number within the resource.
     pub(crate) volume: u32,
     /// What the I/O path reads.
-    pub(crate) io: Arc<DeviceIo>,
+    pub(crate) io: Arc<Drained<DeviceIo>>,
     /// Replicated state (roles, disks, connection) as DRBD defines it.
     pub(crate) state: State,
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        // Normally detached already; either way no bio may be in flight to a lower device
+        // when `backing` closes it.
+        drop(self.io.take_backing());
+    }
 }
 
 impl Device {
@@ -90,7 +105,7 @@ impl Device {
         minor: u32,
         volume: u32,
     ) -> Result<Self> {
-        let io = Arc::pin_init(DeviceIo::new(pool.clone()), GFP_KERNEL)?;
+        let io = Arc::pin_init(Drained::new(DeviceIo::new(pool.clone())), GFP_KERNEL)?;
         let worker = Worker::start(minor)?;
         let mut disk = Disk::new(major, minor, io.clone())?;
         disk.add()?;
@@ -194,6 +209,7 @@ impl Device {
         let mut bitmap = DeviceBitmap::load(
             meta.as_ref().unwrap_or(&lower),
             geometry.bm_sector(),
+            geometry.bitmap_area_sectors(),
             superblock.la_size_sect,
             capacity,
         )
@@ -214,6 +230,9 @@ impl Device {
         superblock.flags = superblock
             .flags
             .recompute(flag_state(&new_state, attach.crashed_primary));
+        superblock
+            .flags
+            .set(MdFlags::AL_DISABLED, !WRITES_ACTIVITY_LOG);
 
         let mut backing = Backing {
             lower: Arc::new(lower, GFP_KERNEL).map_err(|_| Failure::NoMemory)?,
@@ -221,19 +240,17 @@ impl Device {
             geometry,
             superblock,
         };
-        *self.io.bitmap.lock() = Some(bitmap);
-        if let Err(e) = self
-            .write_bitmap(&backing)
-            .and_then(|()| backing.write_superblock())
-        {
-            *self.io.bitmap.lock() = None;
-            return Err(e);
-        }
-
+        // Everything that can fail comes before anything is published: a failed attach
+        // leaves the device as it was (diskless), only the meta data may have been written.
         self.disk
             .stack_limits(&backing.lower)
             .map_err(|_| Failure::OpenDisk)?;
+        write_bitmap_pages(&backing, bitmap.pages(), |p, page| bitmap.page(p, page))?;
+        backing.write_superblock()?;
+
         self.io.counters.reset_traffic();
+        // Installed over `None` (attach requires a diskless device): nothing to free here.
+        drop(self.io.replace_bitmap(Some(bitmap)));
         *self.io.backing.lock() = Some(backing.lower.clone());
         self.disk.set_capacity(capacity);
         self.state = new_state;
@@ -287,31 +304,69 @@ impl Device {
         if new_size == la_size && geometry == backing.geometry {
             return Ok(());
         }
-        let resized = {
-            let guard = self.io.bitmap.lock();
-            let Some(bm) = guard.as_ref() else {
-                return Err(Failure::Ret(RetCode::ErrNoDisk));
-            };
-            bm.resized(new_size, !no_resync)
-                .map_err(|_| Failure::NoMemory)?
-        };
+        // Allocated before the bitmap lock (may sleep); swapped in under it, so that no mark
+        // of a write running meanwhile is lost.
+        let storage = DeviceBitmap::storage_for(new_size).map_err(|_| Failure::NoMemory)?;
         // Shrinking: stop I/O to the cut-off part before the meta data says so.
         if new_size < la_size {
             self.disk.set_capacity(new_size);
         }
-        *self.io.bitmap.lock() = Some(resized);
+        let Some(old_storage) = self.resize_bitmap(storage, !no_resync) else {
+            return Err(Failure::Ret(RetCode::ErrNoDisk));
+        };
+        drop(old_storage);
+
         let Some(backing) = self.backing.as_mut() else {
             return Err(Failure::Ret(RetCode::ErrNoDisk));
         };
-        let moved = geometry != backing.geometry;
+        let (old_geometry, old_superblock) = (backing.geometry, backing.superblock);
         backing.geometry = geometry;
         backing.superblock.la_size_sect = new_size;
         backing.superblock.md_size_sect = geometry.md_size_sect;
         backing.superblock.al_offset = geometry.al_offset;
         backing.superblock.bm_offset = geometry.bm_offset;
-        if moved {
-            // The activity log at its new place, initialized (nothing to replay: it is not
-            // written yet).
+        if let Err(e) = self.write_resized_meta_data(old_geometry) {
+            // The meta data on disk still describes the old size (the superblock is written
+            // last): go back to it. Blocks beyond the old end, or whose bits a shrink dropped,
+            // are marked out of sync — at worst an extra resync, never a missed one.
+            if let Some(backing) = self.backing.as_mut() {
+                backing.geometry = old_geometry;
+                backing.superblock = old_superblock;
+            }
+            match DeviceBitmap::storage_for(la_size) {
+                Ok(storage) => drop(self.resize_bitmap(storage, true)),
+                Err(_) => pr_warn!("drbd{}: no memory to restore the bitmap size\n", self.minor),
+            }
+            self.disk.set_capacity(la_size);
+            return Err(e);
+        }
+        self.disk.set_capacity(new_size);
+        pr_info!(
+            "drbd{}: resized from {} to {} sectors\n",
+            self.minor,
+            la_size,
+            new_size
+        );
+        Ok(())
+    }
+
+    /// Swap the attached bitmap for one of the size `storage` was made for; returns the old
+    /// storage (dropped by the caller, outside the lock), or `None` when diskless.
+    fn resize_bitmap(&self, storage: BitmapStorage, mark_new: bool) -> Option<BitmapStorage> {
+        let mut guard = self.io.bitmap.lock();
+        let bm = guard.as_mut()?;
+        Some(bm.resize_into(storage, mark_new))
+    }
+
+    /// The writes of a resize, superblock last: an activity log at a new place (initialized;
+    /// nothing to replay, it is not written yet), the bitmap, then the superblock.
+    fn write_resized_meta_data(&mut self, old_geometry: MdGeometry) -> Result<(), Failure> {
+        let backing = self
+            .backing
+            .as_ref()
+            .ok_or(Failure::Ret(RetCode::ErrNoDisk))?;
+        let geometry = backing.geometry;
+        if geometry != old_geometry {
             let mut slot =
                 KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
             activity_log::encode_initialized_slot(&mut slot);
@@ -322,23 +377,11 @@ impl Device {
                     .map_err(|_| Failure::MdIo)?;
             }
         }
-        let backing = self
-            .backing
-            .as_ref()
-            .ok_or(Failure::Ret(RetCode::ErrNoDisk))?;
         self.write_bitmap(backing)?;
         self.backing
             .as_mut()
             .ok_or(Failure::Ret(RetCode::ErrNoDisk))?
-            .write_superblock()?;
-        self.disk.set_capacity(new_size);
-        pr_info!(
-            "drbd{}: resized from {} to {} sectors\n",
-            self.minor,
-            la_size,
-            new_size
-        );
-        Ok(())
+            .write_superblock()
     }
 
     /// Become Primary; `force` promotes data that is not known to be UpToDate (`primary
@@ -383,15 +426,33 @@ impl Device {
             .map_err(|_| Failure::State(StateError::DeviceInUse))?;
         let mut ns = self.state;
         ns.role = Role::Secondary;
-        if let Some(backing) = self.backing.as_ref() {
-            self.write_bitmap(backing)?;
-        }
-        if let Some(backing) = self.backing.as_mut() {
-            backing.superblock.uuids.demote();
-            backing.superblock.flags = backing.superblock.flags.recompute(flag_state(&ns, false));
-            backing.write_superblock()?;
+        if let Err(e) = self.write_demoted_meta_data(&ns) {
+            // Still Primary, in the I/O path as in the state (nobody could open the device
+            // meanwhile: opens need a Primary).
+            let _ = self.io.set_primary(true);
+            return Err(e);
         }
         self.state = ns;
+        Ok(())
+    }
+
+    /// The meta-data writes of a demotion to `ns`; the in-memory superblock changes only if
+    /// they succeed.
+    fn write_demoted_meta_data(&mut self, ns: &State) -> Result<(), Failure> {
+        let Some(backing) = self.backing.as_ref() else {
+            return Ok(());
+        };
+        self.write_bitmap(backing)?;
+        let Some(backing) = self.backing.as_mut() else {
+            return Ok(());
+        };
+        let before = backing.superblock;
+        backing.superblock.uuids.demote();
+        backing.superblock.flags = backing.superblock.flags.recompute(flag_state(ns, false));
+        if let Err(e) = backing.write_superblock() {
+            backing.superblock = before;
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -404,21 +465,9 @@ impl Device {
         if self.state.role == Role::Primary {
             return Err(Failure::State(StateError::NoUpToDateDisk));
         }
-        *self.io.backing.lock() = None;
-        // Requests in flight keep the lower device open (each holds a reference); wait for
-        // them so that it is closed, and can be attached again, when detach returns.
-        let mut waited = 0;
-        while self
-            .io
-            .counters
-            .local_pending
-            .load(core::sync::atomic::Ordering::Acquire)
-            > 0
-            && waited < 30_000
-        {
-            sys::sleep_ms(10);
-            waited += 10;
-        }
+        // No new bio sees the lower device, and none is in flight to it when this returns:
+        // dropping `backing` below closes it, so it can be attached again at once.
+        drop(self.io.take_backing());
         self.worker.flush();
         if let Some(backing) = self.backing.as_ref() {
             // Best effort: the disk is going away either way; drbd.ko logs and continues.
@@ -435,7 +484,7 @@ impl Device {
                 pr_warn!("drbd{}: meta-data write failed on detach\n", self.minor);
             }
         }
-        *self.io.bitmap.lock() = None;
+        drop(self.io.replace_bitmap(None));
         self.backing = None;
         self.disk.set_capacity(0);
         self.state.disk = DiskState::Diskless;
@@ -443,23 +492,18 @@ impl Device {
         Ok(())
     }
 
-    /// Write the in-memory bitmap to the meta data (every page; the superblock write that
-    /// follows flushes them to stable storage).
+    /// Write the attached bitmap to the meta data (every page; the superblock write that
+    /// follows flushes them to stable storage). Each page is copied under the lock, written
+    /// outside it.
     fn write_bitmap(&self, backing: &Backing) -> Result<(), Failure> {
         let Some(pages) = self.io.bitmap.lock().as_ref().map(|b| b.pages()) else {
             return Ok(());
         };
-        let mut page = KBox::new([0u8; BM_PAGE_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
-        for p in 0..pages {
+        write_bitmap_pages(backing, pages, |p, page| {
             if let Some(bm) = self.io.bitmap.lock().as_ref() {
-                bm.page(p, &mut page);
+                bm.page(p, page);
             }
-            backing
-                .meta_device()
-                .write_block(backing.geometry.bm_sector() + p * 8, &page, false)
-                .map_err(|_| Failure::MdIo)?;
-        }
-        Ok(())
+        })
     }
 
     /// Out-of-sync and total bits of the bitmap (zero when diskless).
@@ -500,6 +544,26 @@ impl Device {
             ..DeviceStatus::default()
         }
     }
+}
+
+/// Write `pages` bitmap pages, each filled in by `fill(page_number, buffer)`.
+fn write_bitmap_pages(
+    backing: &Backing,
+    pages: u64,
+    mut fill: impl FnMut(u64, &mut [u8; BM_PAGE_SIZE]),
+) -> Result<(), Failure> {
+    let mut page = KBox::new([0u8; BM_PAGE_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+    // Never past the bitmap area (see `DeviceBitmap::load`: what does not fit is marked out
+    // of sync at the next attach).
+    let pages = pages.min(backing.geometry.bitmap_area_sectors() / 8);
+    for p in 0..pages {
+        fill(p, &mut page);
+        backing
+            .meta_device()
+            .write_block(backing.geometry.bm_sector() + p * 8, &page, false)
+            .map_err(|_| Failure::MdIo)?;
+    }
+    Ok(())
 }
 
 /// The state-derived meta-data flags for `state` (no peer yet).

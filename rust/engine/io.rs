@@ -14,6 +14,7 @@ use kernel::sync::{Arc, ArcBorrow, SpinLock};
 
 use crate::engine::bitmap::DeviceBitmap;
 use crate::glue::block::{Bio, BioOp, BioSet, CloneDone, DiskOps, LowerDevice};
+use crate::glue::drain::{Drained, Ticket};
 use crate::glue::errno::{emediumtype, eopnotsupp};
 
 /// Counters shown in /proc/drbd; bytes are accumulated in sectors and shown in KiB.
@@ -58,7 +59,9 @@ pub(crate) struct Openers {
     pub(crate) count: u32,
 }
 
-/// State of a device the I/O path reads on every bio.
+/// State of a device the I/O path reads on every bio. It lives in a [`Drained`]: bios in
+/// submission or in flight borrow it through [`Ticket`]s, not references, so the last
+/// reference is never dropped in a bio's completion (interrupt) context.
 #[pin_data]
 pub(crate) struct DeviceIo {
     /// Mirror of `openers.primary` for the bio path (no lock per bio).
@@ -95,6 +98,13 @@ impl DeviceIo {
         self.backing.lock().clone()
     }
 
+    /// Install a new bitmap (or none) and return the old one. The caller drops it after the
+    /// lock is released: freeing a large (vmalloc'ed) bitmap may sleep.
+    #[must_use = "drop the old bitmap outside the lock"]
+    pub(crate) fn replace_bitmap(&self, new: Option<DeviceBitmap>) -> Option<DeviceBitmap> {
+        core::mem::replace(&mut *self.bitmap.lock(), new)
+    }
+
     /// Out-of-sync bits and total bits of the attached device's bitmap.
     pub(crate) fn bitmap_weight(&self) -> Option<(u64, u64)> {
         self.bitmap.lock().as_ref().map(|b| (b.weight(), b.bits()))
@@ -113,12 +123,21 @@ impl DeviceIo {
     }
 }
 
-/// One upper bio in flight to the lower device.
+impl Drained<DeviceIo> {
+    /// Stop using the lower device: new bios no longer see it, and when this returns no bio
+    /// is in flight to it any more (without a time limit: a lower device that never completes
+    /// a bio hangs its detach, as it would in drbd). Returns it for the caller to close.
+    pub(crate) fn take_backing(&self) -> Option<Arc<LowerDevice>> {
+        let lower = self.backing.lock().take();
+        self.wait_idle();
+        lower
+    }
+}
+
+/// One upper bio in flight to the lower device. Its ticket keeps the device (and through
+/// detach's wait, the lower device) alive until the clone has completed.
 struct LocalRequest {
-    device: Arc<DeviceIo>,
-    /// Keeps the lower device open until the clone has completed, even if it is detached
-    /// meanwhile.
-    _lower: Arc<LowerDevice>,
+    device: Ticket<DeviceIo>,
     op: BioOp,
     sectors: u32,
 }
@@ -144,6 +163,8 @@ impl LocalRequest {
         counters.local_pending.fetch_sub(1, Ordering::Relaxed);
         counters.app_pending.fetch_sub(1, Ordering::Relaxed);
         upper.end(errno);
+        // The ticket goes last: after it nothing of the device may be touched.
+        drop(self.device);
     }
 }
 
@@ -153,13 +174,17 @@ impl CloneDone for LocalRequest {
     }
 }
 
-impl DiskOps for DeviceIo {
+impl DiskOps for Drained<DeviceIo> {
     fn submit_bio(self: ArcBorrow<'_, Self>, bio: Bio) {
         // Secondary refuses to be opened, but a bio may still race with a demotion.
         if !self.primary.load(Ordering::Acquire) {
             bio.end(EIO.to_errno());
             return;
         }
+        // Counted before the lower device is looked up, and held until our reference to it is
+        // dropped: a detach that no longer sees this submission in flight knows that nothing
+        // here still uses the lower device. (Declared first, so dropped last.)
+        let _submitting = Drained::enter(self);
         let Some(backing) = self.backing() else {
             // Diskless without a peer: nowhere to read or write.
             bio.end(EIO.to_errno());
@@ -181,8 +206,7 @@ impl DiskOps for DeviceIo {
         self.counters.app_pending.fetch_add(1, Ordering::Relaxed);
         self.counters.local_pending.fetch_add(1, Ordering::Relaxed);
         let request = LocalRequest {
-            device: self.into(),
-            _lower: backing.clone(),
+            device: Drained::enter(self),
             op,
             sectors: bio.size() >> 9,
         };

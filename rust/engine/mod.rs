@@ -2,6 +2,10 @@
 //! The engine: resources and devices, their admin operations and their threads, in safe
 //! Rust over the glue types. Decisions (formats, validity of state changes, UUIDs) come from
 //! the core.
+//!
+//! No `unsafe` here: what needs it is a glue type with a safe interface.
+
+#![deny(unsafe_code)]
 
 mod admin;
 mod bitmap;

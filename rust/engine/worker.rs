@@ -86,7 +86,10 @@ fn run(shared: Arc<Shared>) {
     loop {
         let mut q = shared.queue.lock();
         while q.jobs.is_empty() && !q.stopping {
-            shared.wake.wait(&mut q);
+            // Idle is an interruptible sleep: an uninterruptible one would count towards the
+            // load average and trip the hung-task detector. Kernel threads get no signals,
+            // so the "signal pending" result needs no handling beyond re-checking.
+            let _ = shared.wake.wait_interruptible(&mut q);
         }
         if q.jobs.is_empty() {
             // Stopping and nothing left.

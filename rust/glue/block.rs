@@ -261,6 +261,9 @@ pub(crate) const MAX_BIO_SECTORS: u32 = (1 << 20) >> 9;
 ///
 /// `disk` was allocated by `drbd_rs_disk_alloc` with `private_data` = `ops` (a leaked
 /// `KBox<Arc<dyn DiskOps>>`); `added` says whether it is visible (device_add_disk done).
+/// The box lives as long as the gendisk can call back: until the block layer's `free_disk`
+/// for an added disk (an opener may still hold it after `del_gendisk`), until `drop` for one
+/// never added (the block layer calls `free_disk` only for added disks).
 pub(crate) struct Disk {
     disk: NonNull<bindings::gendisk>,
     ops: *mut Arc<dyn DiskOps>,
@@ -317,10 +320,12 @@ impl Disk {
         Ok(())
     }
 
-    /// Set the size the device shows, in 512-byte sectors.
+    /// Set the size the device shows, in 512-byte sectors, and tell user space (a uevent
+    /// with RESIZE=1, as for any disk whose size changes while it is visible).
     pub(crate) fn set_capacity(&self, sectors: u64) {
-        // SAFETY: the disk is live; set_capacity takes the disk's own lock.
-        unsafe { bindings::set_capacity(self.disk.as_ptr(), sectors) };
+        // SAFETY: the disk is live; set_capacity_and_notify takes the disk's own lock and
+        // only notifies when the disk is visible and the size really changed.
+        unsafe { bindings::set_capacity_and_notify(self.disk.as_ptr(), sectors) };
     }
 
     /// Adopt the lower device's queue limits (block sizes, discard support, ...).
@@ -339,14 +344,22 @@ impl Disk {
 
 impl Drop for Disk {
     fn drop(&mut self) {
-        // SAFETY: the disk is live (type invariant). del_gendisk() waits for bios in flight
-        // to be submitted and openers to go away before the ops object is freed below.
-        unsafe {
-            if self.added {
+        if self.added {
+            // SAFETY: the disk is live and added (type invariant). del_gendisk() stops new
+            // opens and bios; callbacks still possible afterwards (a release by an opener
+            // that outlives it) find the ops box, which `drbd_rs_disk_free` frees once the
+            // last reference is gone. put_disk() drops ours.
+            unsafe {
                 bindings::del_gendisk(self.disk.as_ptr());
+                bindings::put_disk(self.disk.as_ptr());
             }
-            bindings::put_disk(self.disk.as_ptr());
-            drop(KBox::from_raw(self.ops));
+        } else {
+            // SAFETY: never added, so never opened and no free_disk callback will come;
+            // after put_disk() nothing refers to the box.
+            unsafe {
+                bindings::put_disk(self.disk.as_ptr());
+                drop(KBox::from_raw(self.ops));
+            }
         }
     }
 }
@@ -383,6 +396,13 @@ unsafe extern "C" fn drbd_rs_disk_open(private: *mut c_void, write: bool) -> c_i
 unsafe extern "C" fn drbd_rs_disk_release(private: *mut c_void) {
     // SAFETY: called by the block layer for a disk of ours.
     unsafe { disk_ops(private) }.as_arc_borrow().release()
+}
+
+#[no_mangle]
+unsafe extern "C" fn drbd_rs_disk_free(private: *mut c_void) {
+    // SAFETY: called once, by the block layer's free_disk for an added disk of ours, when no
+    // other callback can come: the box leaked by `Disk::new` is ours to free.
+    drop(unsafe { KBox::from_raw(private.cast::<Arc<dyn DiskOps>>()) });
 }
 
 /// A lower (backing or meta-data) block device, opened read-write and exclusively.

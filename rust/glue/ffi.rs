@@ -119,4 +119,7 @@ extern "C" {
         write: bool,
         flush_fua: bool,
     ) -> c_int;
+
+    pub(crate) fn drbd_rs_wait_var_zero(var: *mut u32);
+    pub(crate) fn drbd_rs_wake_var(var: *mut c_void);
 }

@@ -137,6 +137,15 @@ impl Family {
         if commands.len() > ffi::GENL_MAX_OPS {
             return Err(EINVAL);
         }
+        // Everything that can fail is prepared before the handler is published: from then on
+        // the only failure is the registration itself, which unpublishes it again.
+        let mut ops: KVec<ffi::GenlCmd> = KVec::with_capacity(commands.len(), GFP_KERNEL)?;
+        for c in commands {
+            let flags = if c.admin { ffi::GENL_ADMIN } else { 0 }
+                | if c.doit { ffi::GENL_DOIT } else { 0 }
+                | if c.dumpit { ffi::GENL_DUMPIT } else { 0 };
+            ops.push(ffi::GenlCmd { cmd: c.cmd, flags }, GFP_KERNEL)?;
+        }
         let boxed = KBox::into_raw(KBox::new(handler, GFP_KERNEL)?);
         if HANDLER
             .compare_exchange(ptr::null_mut(), boxed, Ordering::AcqRel, Ordering::Acquire)
@@ -145,13 +154,6 @@ impl Family {
             // SAFETY: `boxed` was never published.
             drop(unsafe { KBox::from_raw(boxed) });
             return Err(EBUSY);
-        }
-        let mut ops: KVec<ffi::GenlCmd> = KVec::with_capacity(commands.len(), GFP_KERNEL)?;
-        for c in commands {
-            let flags = if c.admin { ffi::GENL_ADMIN } else { 0 }
-                | if c.doit { ffi::GENL_DOIT } else { 0 }
-                | if c.dumpit { ffi::GENL_DUMPIT } else { 0 };
-            ops.push(ffi::GenlCmd { cmd: c.cmd, flags }, GFP_KERNEL)?;
         }
         // SAFETY: the strings are NUL-terminated statics; `ops` is valid for the call (the
         // shim copies it); no other registration exists (HANDLER was null).

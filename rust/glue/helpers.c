@@ -7,10 +7,12 @@
  */
 #include <linux/blkdev.h>
 #include <linux/bio.h>
+#include <linux/error-injection.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
+#include <linux/wait_bit.h>
 #include <net/genetlink.h>
 
 #include "helpers.h"
@@ -182,11 +184,18 @@ static void drbd_rs_release_adapter(struct gendisk *disk)
 	drbd_rs_disk_release(disk->private_data);
 }
 
+/* The last reference to an added disk is gone: no open, release or bio can follow. */
+static void drbd_rs_free_disk_adapter(struct gendisk *disk)
+{
+	drbd_rs_disk_free(disk->private_data);
+}
+
 static const struct block_device_operations drbd_rs_fops = {
 	.owner = THIS_MODULE,
 	.submit_bio = drbd_rs_submit_bio_adapter,
 	.open = drbd_rs_open_adapter,
 	.release = drbd_rs_release_adapter,
+	.free_disk = drbd_rs_free_disk_adapter,
 };
 
 struct gendisk *drbd_rs_disk_alloc(int major, int minor, unsigned int max_bio_sectors,
@@ -209,6 +218,8 @@ struct gendisk *drbd_rs_disk_alloc(int major, int minor, unsigned int max_bio_se
 	snprintf(disk->disk_name, sizeof(disk->disk_name), "drbd%d", minor);
 	return disk;
 }
+/* Tests make this fail on demand (fail_function) to exercise the new-minor error path. */
+ALLOW_ERROR_INJECTION(drbd_rs_disk_alloc, ERRNO);
 
 /* Take over the lower device's limits (discard, block sizes, ...), capped at our bio size. */
 int drbd_rs_disk_stack_limits(struct gendisk *disk, struct block_device *lower,
@@ -269,4 +280,17 @@ int drbd_rs_bdev_rw_page(struct block_device *bdev, sector_t sector, struct page
 void drbd_rs_genl_unregister(void)
 {
 	genl_unregister_family(&drbd_rs_genl_family);
+}
+
+/* ---- draining operations in flight (rust/glue/drain.rs) ---- */
+
+/* Sleep until *@var is 0; wake_up_var(@var) after each change that may make it so. */
+void drbd_rs_wait_var_zero(u32 *var)
+{
+	wait_var_event(var, READ_ONCE(*var) == 0);
+}
+
+void drbd_rs_wake_var(void *var)
+{
+	wake_up_var(var);
 }

@@ -56,6 +56,8 @@ sector_t drbd_rs_bdev_nr_sectors(struct block_device *bdev);
 struct file *drbd_rs_bdev_open(const char *path, void *holder);
 int drbd_rs_bdev_rw_page(struct block_device *bdev, sector_t sector, struct page *page,
 			 bool write, bool flush_fua);
+void drbd_rs_wait_var_zero(u32 *var);
+void drbd_rs_wake_var(void *var);
 
 /* Implemented in Rust (rust/glue/genl.rs, rust/glue/block.rs). */
 int drbd_rs_genl_doit(struct genl_info *info, const void *msg, unsigned int len);
@@ -64,5 +66,6 @@ int drbd_rs_genl_dumpit(struct sk_buff *skb, struct netlink_callback *cb, const 
 void drbd_rs_submit_bio(void *disk_private, struct bio *bio);
 int drbd_rs_disk_open(void *disk_private, bool write);
 void drbd_rs_disk_release(void *disk_private);
+void drbd_rs_disk_free(void *disk_private);
 
 #endif

@@ -8,7 +8,8 @@
 
 use core::ffi::{c_int, c_void};
 use core::fmt;
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use kernel::prelude::*;
 use kernel::task::Task;
@@ -51,9 +52,12 @@ impl<F: FnOnce() + Send> Body for Once<F> {
 /// # Invariants
 ///
 /// `task` is a kthread created by [`Kthread::spawn`], and we hold a reference on its
-/// task_struct, so `kthread_stop()` is valid even after the body has returned.
+/// task_struct, so `kthread_stop()` is valid even after the body has returned. `body` holds
+/// the thread's `KBox<dyn Body>` (leaked) until the thread takes it; a thread stopped before
+/// it first ran never takes it, and `drop` frees it then.
 pub(crate) struct Kthread {
     task: ARef<Task>,
+    body: KBox<AtomicPtr<KBox<dyn Body>>>,
 }
 
 impl Kthread {
@@ -69,14 +73,20 @@ impl Kthread {
         comm[..writer.as_bytes().len()].copy_from_slice(writer.as_bytes());
 
         let body = Once::boxed(body)?;
-        let data = KBox::into_raw(KBox::new(body, GFP_KERNEL)?);
-        // SAFETY: `thread_main` matches the kthread function type; `data` is a valid, owned
-        // `KBox<Body>` pointer handed over to the thread (reclaimed below on failure);
-        // "%s" with a NUL-terminated buffer is a valid format.
+        let slot = KBox::new(AtomicPtr::new(ptr::null_mut()), GFP_KERNEL)?;
+        slot.store(
+            KBox::into_raw(KBox::new(body, GFP_KERNEL)?),
+            Ordering::Release,
+        );
+        // SAFETY: `thread_main` matches the kthread function type; the slot is a heap object
+        // owned by the `Kthread` returned below, which outlives the thread (its drop stops
+        // and waits for the thread); "%s" with a NUL-terminated buffer is a valid format.
         let task = unsafe {
             kernel::bindings::kthread_create_on_node(
                 Some(thread_main),
-                data.cast(),
+                ptr::from_ref::<AtomicPtr<KBox<dyn Body>>>(&slot)
+                    .cast_mut()
+                    .cast(),
                 kernel::bindings::NUMA_NO_NODE,
                 c"%s".as_ptr().cast(),
                 comm.as_ptr(),
@@ -85,8 +95,7 @@ impl Kthread {
         let task = match kernel::error::from_err_ptr(task).map(NonNull::new) {
             Ok(Some(task)) => task,
             failed => {
-                // SAFETY: the thread was not created, so `data` is still ours.
-                drop(unsafe { KBox::from_raw(data) });
+                drop(take_body(&slot));
                 return Err(failed.err().unwrap_or(ENOMEM));
             }
         };
@@ -94,8 +103,16 @@ impl Kthread {
         // transparent wrapper of it. `ARef::from` takes our own reference.
         let task: ARef<Task> = ARef::from(unsafe { &*task.as_ptr().cast::<Task>() });
         task.wake_up();
-        Ok(Self { task })
+        Ok(Self { task, body: slot })
     }
+}
+
+/// Take the body out of `slot`, if the thread has not taken it.
+fn take_body(slot: &AtomicPtr<KBox<dyn Body>>) -> Option<KBox<KBox<dyn Body>>> {
+    let raw = slot.swap(ptr::null_mut(), Ordering::AcqRel);
+    // SAFETY: a non-null pointer in the slot is the leaked box of `spawn`; the swap makes us
+    // its only taker.
+    (!raw.is_null()).then(|| unsafe { KBox::from_raw(raw) })
 }
 
 impl Drop for Kthread {
@@ -104,19 +121,23 @@ impl Drop for Kthread {
         let task: *const Task = &*self.task;
         // SAFETY: the task is a kthread we created and still hold a reference on (type
         // invariant); kthread_stop() wakes it, and waits for the body to return if it has
-        // not yet.
+        // not yet. A thread stopped before it first ran exits without calling
+        // `thread_main`.
         unsafe { kernel::bindings::kthread_stop(task.cast_mut().cast()) };
+        // The thread is gone: if it never ran, its closure (and what it owns) is freed here.
+        drop(take_body(&self.body));
     }
 }
 
 /// # Safety
 ///
-/// `data` is a `KBox<KBox<dyn Body>>` leaked by [`Kthread::spawn`], passed to exactly one
-/// thread.
+/// `data` is the body slot of a [`Kthread`], which outlives this thread.
 unsafe extern "C" fn thread_main(data: *mut c_void) -> c_int {
-    // SAFETY: per the contract, we own this box now.
-    let body = unsafe { KBox::from_raw(data.cast::<KBox<dyn Body>>()) };
-    let mut body = KBox::into_inner(body);
-    body.run();
+    // SAFETY: per the contract, the slot is alive while this thread runs.
+    let slot = unsafe { &*data.cast::<AtomicPtr<KBox<dyn Body>>>() };
+    if let Some(body) = take_body(slot) {
+        let mut body = KBox::into_inner(body);
+        body.run();
+    }
     0
 }

@@ -3,6 +3,7 @@
 //! wrapper with a safe interface; `helpers.c` covers what 6.12's Rust bindings lack.
 
 pub(crate) mod block;
+pub(crate) mod drain;
 pub(crate) mod errno;
 mod ffi;
 pub(crate) mod genl;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Small kernel services: randomness and sleeping.
+//! Small kernel services: randomness.
 
 use kernel::bindings;
 
@@ -9,10 +9,4 @@ pub(crate) fn random_u64() -> u64 {
     // SAFETY: writes exactly 8 bytes into `v`.
     unsafe { bindings::get_random_bytes((&mut v as *mut u64).cast(), core::mem::size_of::<u64>()) };
     v
-}
-
-/// Sleep for about `ms` milliseconds (process context only).
-pub(crate) fn sleep_ms(ms: u32) {
-    // SAFETY: plain sleep; callers are in process context.
-    unsafe { bindings::msleep(ms) };
 }
