@@ -5,16 +5,11 @@
 # vm-timeout: 240
 source "$DRBDRS_REPO/tests-vm/lib/common.sh"
 SETUP=/lib/drbd/drbdsetup-84
-oos() { grep -o 'oos:[0-9]*' /proc/drbd | cut -d: -f2; }
 flags() { sed -n 's/^ 0: .* \([a-z-]\{6\}\)$/\1/p' /proc/drbd; }
 
 log "meta data that knows the device size and has a clear bitmap (via drbdmeta restore-md)"
 drbdmeta --force 0 v08 /dev/vda internal create-md >/dev/null
-drbdmeta 0 v08 /dev/vda internal dump-md >/tmp/md 2>/dev/null
-sed -i -e 's/^la-size-sect .*/la-size-sect 130992;/' \
-  -e '/^bm {/,/^}/s/0x[0-9A-F]\{16\}/0x0000000000000000/g' /tmp/md
-drbdmeta --force 0 v08 /dev/vda internal restore-md /tmp/md >/dev/null
-drbdmeta 0 v08 /dev/vda internal apply-al
+clear_bitmap /dev/vda 130992
 
 insmod "$MODULE_KO"
 $SETUP new-resource r0

@@ -7,7 +7,6 @@
 # vm-memory: 1024
 source "$DRBDRS_REPO/tests-vm/lib/common.sh"
 SETUP=/lib/drbd/drbdsetup-84
-oos() { grep -o 'oos:[0-9]*' /proc/drbd | cut -d: -f2; }
 IMG=/tmp/lower.img
 truncate -s 136G $IMG
 LOOP=$(losetup --show -f $IMG)
@@ -22,10 +21,7 @@ $SETUP primary 0 --force
 size=$(cat /sys/block/drbd0/size)
 $SETUP down r0
 drbdmeta 0 v08 "$LOOP" internal apply-al
-drbdmeta 0 v08 "$LOOP" internal dump-md >/tmp/md 2>/dev/null
-sed -i -e '/^bm {/,/^}/s/0x[0-9A-F]\{16\}/0x0000000000000000/g' /tmp/md
-drbdmeta --force 0 v08 "$LOOP" internal restore-md /tmp/md >/dev/null
-drbdmeta 0 v08 "$LOOP" internal apply-al
+clear_bitmap "$LOOP"
 $SETUP new-resource r0
 $SETUP new-minor r0 0 0
 $SETUP attach 0 "$LOOP" "$LOOP" internal

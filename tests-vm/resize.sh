@@ -16,7 +16,6 @@ resource r0 {
   on node-b { device /dev/drbd0; disk $LOOP; address 169.254.77.2:7789; meta-disk internal; }
 }
 CONF
-oos() { grep -o 'oos:[0-9]*' /proc/drbd | cut -d: -f2; }
 
 insmod "$MODULE_KO"
 adm create-md r0
