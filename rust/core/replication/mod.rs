@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Replication decisions: the life of a replicated write on the submitting node, and the
+//! write epochs on both ends of a connection.
+//!
+//! Spec: `wire-protocol.md` §5.1–5.3. These are value types the caller keeps (the engine in
+//! its request objects, the simulator in its tables): they decide, the caller performs the
+//! I/O and sends the packets.
+
+pub mod epochs;
+pub mod request;
+pub mod sync_handshake;
+
+pub use super::proc_text::{WireProtocol, WriteOrdering};
