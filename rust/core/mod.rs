@@ -15,6 +15,7 @@ pub mod genl;
 pub mod limits;
 pub mod meta_data;
 pub mod proc_text;
+pub mod resync;
 pub mod state;
 pub mod text_buf;
 pub mod uuid;
