@@ -16,6 +16,7 @@ pub mod limits;
 pub mod meta_data;
 pub mod proc_text;
 pub mod replication;
+pub mod resync;
 pub mod state;
 pub mod text_buf;
 pub mod uuid;

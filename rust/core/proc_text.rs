@@ -287,7 +287,7 @@ pub const fn progress(rs_total: u64, bits_left: u64) -> (u64, u32) {
 }
 
 /// Whole seconds between two jiffies values (`(now - then) / HZ`, wrapping like jiffies).
-const fn secs_since(now: u64, then: u64, hz: u64) -> u64 {
+pub const fn secs_since(now: u64, then: u64, hz: u64) -> u64 {
     let d = now.wrapping_sub(then);
     match d.checked_div(hz) {
         Some(s) => s,
@@ -295,8 +295,9 @@ const fn secs_since(now: u64, then: u64, hz: u64) -> u64 {
     }
 }
 
-/// `Bit2KB(db / dt)` as the signed `long` the C passes on.
-const fn rate(db: u64, dt: u64) -> i64 {
+/// Resync speed in KiB/s from `db` bits done in `dt` seconds (`Bit2KB(db / dt)`, as the
+/// signed `long` the C passes on); `dt` = 0 counts as 1 s.
+pub const fn rate(db: u64, dt: u64) -> i64 {
     let per_sec = match db.checked_div(dt) {
         Some(r) => r,
         None => db,

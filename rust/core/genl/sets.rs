@@ -278,6 +278,21 @@ impl FieldDef {
     }
 }
 
+/// String equality usable in `const fn` (`==` on `str` is not).
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a, b) {
+            ([x, a_rest @ ..], [y, b_rest @ ..]) if *x == *y => {
+                a = a_rest;
+                b = b_rest;
+            }
+            ([], []) => return true,
+            _ => return false,
+        }
+    }
+}
+
 /// A nested attribute set: one top-level attribute and its fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SetDef {
@@ -309,9 +324,17 @@ impl SetDef {
         self.fields.iter().find(|f| f.id == id)
     }
 
-    /// The field named `name`.
-    pub fn field_by_name(&self, name: &str) -> Option<&'static FieldDef> {
-        self.fields.iter().find(|f| f.name == name)
+    /// The field named `name`. `const` so that other modules can take defaults and limits
+    /// from the table in their own constants (one source of truth).
+    pub const fn field_by_name(&self, name: &str) -> Option<&'static FieldDef> {
+        let mut rest = self.fields;
+        while let [f, tail @ ..] = rest {
+            if str_eq(f.name, name) {
+                return Some(f);
+            }
+            rest = tail;
+        }
+        None
     }
 
     /// The field whose drbdsetup option is `option`.
@@ -1181,6 +1204,14 @@ mod tests {
     fn flagged_types_and_lookups() {
         let f = SET_ROLE_PARMS.field_by_name("assume_uptodate").unwrap();
         assert_eq!(f.flagged_type(), 0x4001);
+        // The const lookup matches whole names only.
+        assert_eq!(
+            DISK_CONF.field_by_name("c_plan_ahead").map(|f| f.id),
+            Some(11)
+        );
+        assert!(DISK_CONF.field_by_name("c_plan").is_none());
+        assert!(DISK_CONF.field_by_name("c_plan_ahead_").is_none());
+        assert!(DISK_CONF.field_by_name("").is_none());
         let f = STATE_INFO.field(2).unwrap();
         assert_eq!(f.flagged_type(), 2);
         let f = DISK_CONF.field_by_option("on-io-error").unwrap();
