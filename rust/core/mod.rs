@@ -10,6 +10,7 @@
 
 pub mod activity_log;
 pub mod bitmap;
+pub mod bitmap_xfer;
 pub mod crc32c;
 pub mod genl;
 pub mod limits;
