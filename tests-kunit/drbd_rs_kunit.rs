@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! KUnit suites exercising the drbd_rs core in kernel context (kernel target, kernel rustc
-//! flags, no std). Loading the module runs them; results appear as KTAP in the kernel log.
+//! KUnit suites exercising the drbd_rs core and the glue types that can run on their own
+//! (sockets, threads) in kernel context (kernel target, kernel rustc flags, no std). Loading
+//! the module runs them; results appear as KTAP in the kernel log.
 //!
 //! Add a case: write `fn name()` using `check!`/`check_eq!` in a suite file, list it in that
 //! suite's `kunit_suite!` invocation. Add a suite: a new file with its own `kunit_suite!`, and
@@ -14,11 +15,23 @@ use kernel::prelude::*;
 #[allow(dead_code, unreachable_pub, unused_imports)]
 mod drbd_core;
 
+/// The glue files under test, compiled into this module as into drbd_rs.ko (with the socket
+/// part of the C shim, `net_helpers.c`; see Kbuild).
+#[path = "../rust/glue"]
+#[allow(dead_code)]
+mod glue {
+    pub(crate) mod errno;
+    mod ffi;
+    pub(crate) mod kthread;
+    pub(crate) mod socket;
+}
+
 #[macro_use]
 mod kunit_macros;
 mod core_suites;
 mod genl_suites;
 mod md_suites;
+mod socket_suites;
 
 module! {
     type: DrbdRsKunit,
@@ -33,7 +46,8 @@ kunit_suites!(
     core_suites::LIMITS_SUITE,
     md_suites::MD_SUITE,
     md_suites::BITMAP_STATE_SUITE,
-    genl_suites::GENL_SUITE
+    genl_suites::GENL_SUITE,
+    socket_suites::SOCKET_SUITE
 );
 
 struct DrbdRsKunit;

@@ -17,6 +17,31 @@ macro_rules! check_eq {
     };
 }
 
+/// Mark the current KUnit case as skipped, with `reason`, and return from it.
+macro_rules! skip {
+    ($reason:literal) => {{
+        // SAFETY: FFI call without safety requirements.
+        let test = unsafe { kernel::bindings::kunit_get_current_test() };
+        if !test.is_null() {
+            let reason = concat!($reason, "\0").as_bytes();
+            // SAFETY: `test` is the running case's `struct kunit`, alive until the case
+            // returns; as C's kunit_mark_skipped(), only the case's own thread writes these
+            // fields while it runs, and KUnit reads them after it.
+            unsafe {
+                (*test).status = kernel::bindings::kunit_status_KUNIT_SKIPPED;
+                let comment = &mut (*test).status_comment;
+                for (dst, src) in comment.iter_mut().zip(reason) {
+                    *dst = *src as _;
+                }
+                if let Some(last) = comment.last_mut() {
+                    *last = 0;
+                }
+            }
+        }
+        return;
+    }};
+}
+
 /// `kunit_suite!(STATIC_NAME, "suite_name", [fn_a, fn_b])` defines a suite whose cases call
 /// the given plain `fn()`s.
 macro_rules! kunit_suite {

@@ -1,5 +1,5 @@
 # Load the KUnit module (its suites run at load) and hand the KTAP output to the host.
-# vm-timeout: 120
+# vm-timeout: 180
 source "$DRBDRS_REPO/tests-vm/lib/common.sh"
 expect_clean_dmesg
 # KUnit prints KTAP to the kernel log: start from an empty log so it holds only this run.

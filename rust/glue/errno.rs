@@ -13,3 +13,23 @@ pub(crate) fn emediumtype() -> Error {
 pub(crate) fn eopnotsupp() -> Error {
     Error::from_errno(-(bindings::EOPNOTSUPP as i32))
 }
+
+/// ETIMEDOUT: a wait ran out of time.
+pub(crate) fn etimedout() -> Error {
+    Error::from_errno(-(bindings::ETIMEDOUT as i32))
+}
+
+/// ECONNRESET: the peer closed or reset the connection.
+pub(crate) fn econnreset() -> Error {
+    Error::from_errno(-(bindings::ECONNRESET as i32))
+}
+
+/// ESHUTDOWN: the socket was shut down on this side.
+pub(crate) fn eshutdown() -> Error {
+    Error::from_errno(-(bindings::ESHUTDOWN as i32))
+}
+
+/// EAFNOSUPPORT: an address family we cannot open sockets of.
+pub(crate) fn eafnosupport() -> Error {
+    Error::from_errno(-(bindings::EAFNOSUPPORT as i32))
+}

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Prototypes of the C shim (`helpers.c`); keep in step with it. Kernel objects the Rust
-//! bindings of 6.12 do not describe are opaque here and only ever handled by pointer.
+//! Prototypes of the C shim (`helpers.c` and `net_helpers.c`, declared in `helpers.h`); keep
+//! in step with it. Kernel objects the Rust bindings of 6.12 do not describe are opaque here
+//! and only ever handled by pointer.
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
+
+// The kernel's `unsigned long` is `usize` in its bindings (`core`'s is `u64`).
+use kernel::ffi::c_ulong;
 
 use kernel::bindings;
 
@@ -122,4 +126,18 @@ extern "C" {
 
     pub(crate) fn drbd_rs_wait_var_zero(var: *mut u32);
     pub(crate) fn drbd_rs_wake_var(var: *mut c_void);
+
+    pub(crate) fn drbd_rs_sock_create(family: c_int, res: *mut *mut bindings::socket) -> c_int;
+    pub(crate) fn drbd_rs_sock_set_noio(sock: *mut bindings::socket);
+    pub(crate) fn drbd_rs_sock_set_reuseaddr(sock: *mut bindings::socket);
+    pub(crate) fn drbd_rs_sock_set_bufsizes(
+        sock: *mut bindings::socket,
+        sndbuf: c_uint,
+        rcvbuf: c_uint,
+    );
+    pub(crate) fn drbd_rs_sock_set_sndtimeo(sock: *mut bindings::socket, timeo: c_ulong);
+    pub(crate) fn drbd_rs_sock_set_rcvtimeo(sock: *mut bindings::socket, timeo: c_ulong);
+    pub(crate) fn drbd_rs_sock_set_priority(sock: *mut bindings::socket, priority: u32);
+    pub(crate) fn drbd_rs_sock_set_nodelay(sock: *mut bindings::socket);
+    pub(crate) fn drbd_rs_sock_set_quickack(sock: *mut bindings::socket, val: c_int);
 }

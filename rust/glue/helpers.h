@@ -19,6 +19,7 @@ struct block_device;
 struct file;
 struct page;
 struct bio_set;
+struct socket;
 
 /* One generic-netlink command as Rust describes it. */
 struct drbd_rs_genl_cmd {
@@ -58,6 +59,17 @@ int drbd_rs_bdev_rw_page(struct block_device *bdev, sector_t sector, struct page
 			 bool write, bool flush_fua);
 void drbd_rs_wait_var_zero(u32 *var);
 void drbd_rs_wake_var(void *var);
+
+/* TCP sockets: net_helpers.c. */
+int drbd_rs_sock_create(int family, struct socket **res);
+void drbd_rs_sock_set_noio(struct socket *sock);
+void drbd_rs_sock_set_reuseaddr(struct socket *sock);
+void drbd_rs_sock_set_bufsizes(struct socket *sock, unsigned int sndbuf, unsigned int rcvbuf);
+void drbd_rs_sock_set_sndtimeo(struct socket *sock, unsigned long timeo);
+void drbd_rs_sock_set_rcvtimeo(struct socket *sock, unsigned long timeo);
+void drbd_rs_sock_set_priority(struct socket *sock, u32 priority);
+void drbd_rs_sock_set_nodelay(struct socket *sock);
+void drbd_rs_sock_set_quickack(struct socket *sock, int val);
 
 /* Implemented in Rust (rust/glue/genl.rs, rust/glue/block.rs). */
 int drbd_rs_genl_doit(struct genl_info *info, const void *msg, unsigned int len);
