@@ -22,3 +22,4 @@ pub mod state;
 pub mod text_buf;
 pub mod uuid;
 pub mod version;
+pub mod wire;

@@ -41,11 +41,9 @@ pub const UUID_FLAG_INCONSISTENT: u64 = 4;
 /// `P_UUIDS` flag: "skip initial sync" (`new-current-uuid --clear-bitmap`, apv ≥ 90).
 pub const UUID_FLAG_SKIP_INITIAL_SYNC: u64 = 8;
 
-/// `DRBD_FF_WSAME`, the feature flag rule 41 of [`uuid_compare`] requires.
-pub const DRBD_FF_WSAME: u32 = 4;
-
-/// `PRO_VERSION_MAX` of DRBD 8.4.11 (used in one of [`uuid_compare`]'s results).
-pub const PRO_VERSION_MAX: u32 = 101;
+// `DRBD_FF_WSAME` is the feature flag rule 41 of [`uuid_compare`] requires, `PRO_VERSION_MAX`
+// appears in one of its results; the wire codec owns both.
+pub use super::wire::{DRBD_FF_WSAME, PRO_VERSION_MAX};
 
 const fn strip(u: u64) -> u64 {
     u & !UUID_PRIMARY_BIT

@@ -16,6 +16,6 @@ pub const RELEASE: &str = drbd_release!();
 /// Generic-netlink family version (`GENL_MAGIC_VERSION`, "api" in /proc/drbd).
 pub const GENL_API_VERSION: u32 = 1;
 /// Oldest wire protocol version spoken (`PRO_VERSION_MIN`).
-pub const PROTOCOL_MIN: u32 = 86;
+pub const PROTOCOL_MIN: u32 = super::wire::PRO_VERSION_MIN;
 /// Newest wire protocol version spoken (`PRO_VERSION_MAX`).
-pub const PROTOCOL_MAX: u32 = 101;
+pub const PROTOCOL_MAX: u32 = super::wire::PRO_VERSION_MAX;
