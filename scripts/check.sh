@@ -65,6 +65,11 @@ run_host() {
   printf '  %s  %-40s %4ds  (%d passed, %d failed)\n' "$( ((rc == 0)) && echo PASS || echo FAIL)" \
     "cargo test" $(($(date +%s) - t0)) "$passed" "$failed"
   ((rc == 0)) || grep -E "^(test .* FAILED|---- |error)" "$log" | head -20 | sed 's/^/        | /'
+
+  # The simulator's seeded schedules, many of them: optimized, so 10,000 fit in seconds.
+  # A failure prints its seed and the command that replays it.
+  step sim-seeds env DRBD_SIM_SEEDS="${DRBD_SIM_SEEDS:-10000}" \
+    cargo test --release -p drbd_sim --test replication replicated_writes_hold_the_invariants
 }
 
 run_vm() {

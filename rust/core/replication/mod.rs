@@ -6,8 +6,12 @@
 //! its request objects, the simulator in its tables): they decide, the caller performs the
 //! I/O and sends the packets.
 
+pub mod conflicts;
+pub mod connection;
 pub mod epochs;
 pub mod request;
+pub mod resync_path;
 pub mod sync_handshake;
+pub mod writes;
 
 pub use super::proc_text::{WireProtocol, WriteOrdering};

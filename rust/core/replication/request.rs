@@ -148,6 +148,18 @@ impl WriteRequest {
         (req, step)
     }
 
+    /// A request with no data for the peer and nothing to mark (an empty flush: the peer
+    /// flushes at the barrier that closes the epoch).
+    pub const fn nothing_to_replicate(protocol: WireProtocol) -> WriteRequest {
+        WriteRequest {
+            protocol,
+            local: Local::Pending,
+            net: Net::NotReplicated,
+            marked: true,
+            completed: false,
+        }
+    }
+
     /// The protocol the write was submitted under.
     pub const fn protocol(&self) -> WireProtocol {
         self.protocol

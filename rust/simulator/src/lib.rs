@@ -8,6 +8,7 @@
 
 pub mod rng;
 pub mod scheduler;
+pub mod world;
 
 pub use rng::SimRng;
 pub use scheduler::{Scheduler, VirtualTime};

@@ -1,0 +1,1524 @@
+// SPDX-License-Identifier: GPL-2.0
+//! One device and its connection to the peer, as the protocol sees them: the connect
+//! handshake, cluster-wide state changes, keep-alive. Sans-I/O: events in (methods), actions
+//! out (calls on a [`Host`]), so the kernel module and the simulator run the same decisions.
+//!
+//! Spec: `wire-protocol.md` §1 (establishment), §1.5 (initial packets and their checks),
+//! §4.5–4.9, §6 (states and cluster-wide changes), §7.4 (sync handshake), §10 (keep-alive).
+//!
+//! The engine owns the sockets: it connects/accepts as §1.2 describes, classifies the two
+//! TCP connections with [`classify_first_packet`], then calls [`Replica::sockets_established`].
+//! From then on every packet it reads goes to [`Replica::receive`] and every timer tick to
+//! [`Replica::tick`]. When the replica decides the connection is over it calls
+//! [`Host::drop_sockets`]; the engine closes both sockets and — if [`Replica::wants_connection`]
+//! — starts connecting again.
+
+use core::fmt;
+
+use super::super::bitmap::Bitmap;
+use super::super::bitmap_xfer::BitmapReceiver;
+use super::super::state::{
+    prepare_change, ChangeKind, ChangeOutcome, ConnState, DiskState, Role, SsCode, State,
+    StateChange, StateContext, StateError,
+};
+use super::super::uuid::{
+    uuid_compare, CompareContext, PeerUuids, UuidSet, UUID_FLAG_CRASHED_PRIMARY,
+    UUID_FLAG_DISCARD_MY_DATA,
+};
+use super::super::wire::{
+    self, AckKind, Agreed, Cmd, DataKind, DescKind, Features, Packet, ProtocolSettings,
+    RequestKind, Sizes, StateReq, SyncParams, TrimKind, Uuids, CF_DISCARD_MY_DATA, CF_DRY_RUN,
+};
+use super::conflicts::{Conflicts, IoKind, Slot};
+use super::epochs::{ReceiverEpochs, SenderEpochs, SentEpoch};
+use super::resync_path::{HeldWrite, PeerRead, SyncRun};
+use super::sync_handshake::{sync_handshake, HandshakeInput, Helper, RrConflict};
+use super::writes::PeerWriteKind;
+use super::{WireProtocol, WriteOrdering};
+
+/// Barriered epochs the Primary may have unacknowledged before it waits (back pressure).
+pub const EPOCH_RING: usize = 256;
+/// In-flight I/O tracked for ordering (application writes, peer writes, resync traffic).
+/// drbd.ko as SyncTarget keeps at most max-buffers/2 = 1024 requests in flight.
+pub const CONFLICT_SLOTS: usize = 2048;
+
+/// Which of the two TCP connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Socket {
+    /// The data socket ("sock").
+    Data,
+    /// The meta socket ("msock"): pings and acks.
+    Meta,
+}
+
+/// Classify an accepted TCP connection by the first packet the connecting peer sent on it
+/// (always an h80 header, §1.2). `None`: not a DRBD initial packet; close it.
+pub fn classify_first_packet(header: &[u8]) -> Option<Socket> {
+    let h = wire::decode_header(header, &Agreed::PRE_HANDSHAKE).ok()?;
+    match (Cmd::from_u16(h.cmd)?, h.length) {
+        (Cmd::InitialData, 0) => Some(Socket::Data),
+        (Cmd::InitialMeta, 0) => Some(Socket::Meta),
+        _ => None,
+    }
+}
+
+/// Severity of a log line (the kernel's `drbd_err`/`drbd_warn`/`drbd_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// An error.
+    Err,
+    /// A warning.
+    Warn,
+    /// Information.
+    Info,
+}
+
+/// The world around a [`Replica`]: the engine in the kernel, a simulated node on the host.
+pub trait Host {
+    /// Queue `packet` for `socket`, encoded with `ctx`. Data-carrying packets are not sent
+    /// through here.
+    fn send(&mut self, socket: Socket, ctx: &Agreed, packet: &Packet<'_>);
+    /// Close both sockets (the connection is over or failed).
+    fn drop_sockets(&mut self);
+    /// One kernel log line.
+    fn log(&mut self, level: Level, args: fmt::Arguments<'_>);
+    /// The state changed (for /proc/drbd, events, waking waiters).
+    fn state_changed(&mut self, old: &State, new: &State);
+    /// UUIDs or meta-data flags changed: write the superblock.
+    fn write_meta_data(&mut self, uuids: &UuidSet);
+    /// Set every bit of the bitmap (a full sync is decided).
+    fn mark_all_out_of_sync(&mut self);
+    /// Bits set in the bitmap (`UI_SIZE` of `P_UUIDS`).
+    fn bitmap_weight(&self) -> u64;
+    /// A random 64-bit value (new UUIDs).
+    fn random_u64(&mut self) -> u64;
+    /// Run a user-mode helper (`split-brain`, …).
+    fn call_helper(&mut self, helper: Helper);
+    /// The agreed device size changed: set the capacity of `/dev/drbdN` (sectors).
+    fn set_capacity(&mut self, sectors: u64);
+    /// The largest request both nodes accept (bytes): lower the queue limit to it.
+    fn set_max_bio_size(&mut self, bytes: u32);
+    /// A cluster-wide state change requested with [`Replica::request_change`] finished.
+    fn change_finished(&mut self, result: Result<(), StateError>);
+    /// Keep a write received from the peer together with the data that came with it (the
+    /// engine's receive buffer) under its slot, until [`Host::submit_held`].
+    fn hold_write(&mut self, write: HeldWrite);
+    /// Submit the held write of `slot` to the lower device; report the result with
+    /// [`Replica::peer_write_done`] or [`Replica::resync_write_done`].
+    fn submit_held(&mut self, slot: Slot);
+    /// Send this node's whole bitmap (a series of `P_BITMAP`/`P_COMPRESSED_BITMAP` made by
+    /// [`super::super::bitmap_xfer::BitmapSender`] with `ctx.header_len()`).
+    fn send_bitmap(&mut self, ctx: &Agreed);
+    /// Run `f` on the bitmap (under the engine's bitmap lock).
+    fn with_bitmap(&mut self, f: &mut dyn FnMut(&mut Bitmap<&mut [u64]>));
+    /// Read a range for the peer; report with [`Replica::peer_read_done`].
+    fn read_for_peer(&mut self, read: PeerRead);
+    /// Send `packet` (a data packet) followed by the block data read for `slot`.
+    fn send_block(&mut self, ctx: &Agreed, packet: &Packet<'_>, slot: Slot);
+    /// Flush the lower device, then call [`Replica::flush_done`].
+    fn flush_lower(&mut self);
+    /// Mark a range out of sync in the bitmap.
+    fn mark_out_of_sync(&mut self, sector: u64, size: u32);
+    /// Clear a range in the bitmap (both copies are equal).
+    fn mark_in_sync(&mut self, sector: u64, size: u32);
+    /// A per-write ack for the request whose handle is `ack.block_id`: apply it to the
+    /// request's [`super::request::WriteRequest`]. False: no such request, or the request
+    /// refused the ack — a protocol error.
+    fn peer_acked(&mut self, kind: wire::AckKind, ack: &wire::BlockAck) -> bool;
+    /// `P_BARRIER_ACK` for `epoch`: every request of that epoch gets `barrier_acked`.
+    fn epoch_acked(&mut self, epoch: u32);
+    /// The connection is gone: every request still waiting for the peer gets
+    /// `connection_lost`.
+    fn requests_lost(&mut self);
+}
+
+/// Net options the handshake uses (the `net { }` section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetSettings {
+    /// Replication protocol.
+    pub protocol: WireProtocol,
+    /// `after-sb-0pri`, `after-sb-1pri`, `after-sb-2pri` (wire values, §8).
+    pub after_sb: [u32; 3],
+    /// `allow-two-primaries`.
+    pub two_primaries: bool,
+    /// `connect --discard-my-data`.
+    pub discard_my_data: bool,
+    /// `connect --dry-run`.
+    pub dry_run: bool,
+    /// `rr-conflict`.
+    pub rr_conflict: RrConflict,
+    /// `ping-int` in seconds.
+    pub ping_int_s: u32,
+    /// `ping-timeout` in 0.1 s.
+    pub ping_timeout_ds: u32,
+    /// Feature flags to advertise (`DRBD_FF_*`).
+    pub features: u32,
+    /// `max-epoch-size`: writes per epoch.
+    pub max_epoch_size: u32,
+    /// Write ordering on this node's lower device (`disk-flushes`, `disk-drain`).
+    pub write_ordering: WriteOrdering,
+}
+
+impl NetSettings {
+    /// drbd 8.4's defaults with protocol C.
+    pub const DEFAULT: NetSettings = NetSettings {
+        protocol: WireProtocol::C,
+        after_sb: [0; 3],
+        two_primaries: false,
+        discard_my_data: false,
+        dry_run: false,
+        rr_conflict: RrConflict::Disconnect,
+        ping_int_s: 10,
+        ping_timeout_ds: 5,
+        features: wire::DRBD_FF_TRIM | wire::DRBD_FF_WSAME,
+        max_epoch_size: 2048,
+        write_ordering: WriteOrdering::Flush,
+    };
+}
+
+/// Resync settings exchanged in `P_SYNC_PARAM89` (the peer's values replace ours, §4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// `resync-rate`, KiB/s.
+    pub resync_rate: u32,
+    /// `c-plan-ahead` (0.1 s), `c-delay-target` (0.1 s), `c-fill-target` (sectors),
+    /// `c-max-rate` (KiB/s).
+    pub controller: wire::Controller,
+}
+
+impl SyncSettings {
+    /// Compiled-in defaults (what a diskless node sends).
+    pub const DEFAULT: SyncSettings = SyncSettings {
+        resync_rate: 250,
+        controller: wire::Controller {
+            plan_ahead: 20,
+            delay_target: 10,
+            fill_target: 100,
+            max_rate: 102_400,
+        },
+    };
+}
+
+/// The local disk as the handshake describes it (`P_SIZES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DiskGeometry {
+    /// Usable sectors of the backing device (`d_size`).
+    pub usable_sectors: u64,
+    /// The `size` option, 0 = none (`u_size`).
+    pub user_sectors: u64,
+    /// Current capacity of `/dev/drbdN` (`c_size`).
+    pub capacity_sectors: u64,
+    /// Largest request the local stack accepts, bytes.
+    pub max_bio_size: u32,
+    /// The `o_qlim` tail (FF_WSAME).
+    pub queue_limits: wire::QueueLimits,
+}
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No net config (StandAlone) or being torn down.
+    Idle,
+    /// The engine is establishing the two sockets (WFConnection).
+    Connecting,
+    /// Sockets up, our features sent; waiting for the peer's.
+    Features,
+    /// Initial packets sent (WFReportParams); collecting the peer's.
+    Params,
+    /// Past the sync handshake (Connected or a sync/bitmap state).
+    Established,
+}
+
+/// What the peer told us during the parameter exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct PeerParams {
+    protocol_checked: bool,
+    sizes: Option<(u64, u64, u64, u32)>,
+    uuids: Option<PeerUuids>,
+}
+
+/// A cluster-wide change we asked the peer to approve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PendingChange {
+    change: StateChange,
+    force_uuid: bool,
+    connection_wide: bool,
+}
+
+/// Why the connection ends (the transient connection state it passes through).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossReason {
+    /// A socket read or write failed, or the peer closed it (`BrokenPipe`).
+    SocketError,
+    /// Ping ack missing (`NetworkFailure`).
+    NetworkFailure,
+    /// The peer violated the protocol (`ProtocolError`).
+    ProtocolError,
+    /// Send or ack timeout (`Timeout`).
+    Timeout,
+}
+
+impl LossReason {
+    pub(super) const fn conn(self) -> ConnState {
+        match self {
+            LossReason::SocketError => ConnState::BrokenPipe,
+            LossReason::NetworkFailure => ConnState::NetworkFailure,
+            LossReason::ProtocolError => ConnState::ProtocolError,
+            LossReason::Timeout => ConnState::Timeout,
+        }
+    }
+}
+
+/// One device and its peer connection (see the module documentation).
+#[derive(Debug)]
+pub struct Replica {
+    state: State,
+    uuids: UuidSet,
+    crashed_primary: bool,
+    geometry: DiskGeometry,
+    net: NetSettings,
+    sync: SyncSettings,
+    verify_alg: AlgName,
+    csums_alg: AlgName,
+    phase: Phase,
+    agreed: Agreed,
+    resolve_conflicts: bool,
+    peer: PeerParams,
+    /// Time of the last packet received on either socket (ms).
+    last_receive_ms: u64,
+    /// When our unanswered `P_PING` went out.
+    ping_sent_ms: Option<u64>,
+    /// When the sockets were established (the feature exchange has 4 × ping-timeout).
+    established_ms: u64,
+    pending: Option<PendingChange>,
+    pub(super) sender: SenderEpochs<[SentEpoch; EPOCH_RING]>,
+    pub(super) receiver: ReceiverEpochs,
+    /// Per-volume sequence number of the last P_DATA / ack sent (§4.3).
+    seq: u32,
+    pub(super) conflicts: Conflicts<CONFLICT_SLOTS>,
+    arrival: u64,
+    pub(super) bm_rx: Option<BitmapReceiver>,
+    pub(super) sync_run: Option<SyncRun>,
+    /// The peer was forced to UpToDate + Primary while both were Inconsistent: its next
+    /// `P_STATE` reruns the sync handshake (drbd's `CONSIDER_RESYNC`).
+    consider_resync: bool,
+    device_open: bool,
+}
+
+/// A NUL-free algorithm name of at most 63 bytes (`SHARED_SECRET_MAX` − 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlgName {
+    bytes: [u8; 63],
+    len: u8,
+}
+
+impl AlgName {
+    /// No algorithm.
+    pub const NONE: AlgName = AlgName {
+        bytes: [0; 63],
+        len: 0,
+    };
+
+    /// `name` if it fits.
+    pub fn new(name: &str) -> Option<AlgName> {
+        let src = name.as_bytes();
+        if src.len() > 63 || src.contains(&0) {
+            return None;
+        }
+        let mut a = AlgName::NONE;
+        a.bytes.get_mut(..src.len())?.copy_from_slice(src);
+        a.len = src.len() as u8;
+        Some(a)
+    }
+
+    /// The name ("" for none).
+    pub fn as_str(&self) -> &str {
+        self.bytes
+            .get(..self.len as usize)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+}
+
+/// `convert_after_sb`: the peer's discard-local is our discard-remote and vice versa.
+const fn convert_after_sb(peer: u32) -> u32 {
+    match peer {
+        5 => 6,
+        6 => 5,
+        p => p,
+    }
+}
+
+impl Replica {
+    /// A device with a disk in `state` (role and disk state from the meta data), its UUIDs
+    /// and geometry; no net config yet.
+    pub fn new(
+        state: State,
+        uuids: UuidSet,
+        crashed_primary: bool,
+        geometry: DiskGeometry,
+    ) -> Self {
+        Replica {
+            state,
+            uuids,
+            crashed_primary,
+            geometry,
+            net: NetSettings::DEFAULT,
+            sync: SyncSettings::DEFAULT,
+            verify_alg: AlgName::NONE,
+            csums_alg: AlgName::NONE,
+            phase: Phase::Idle,
+            agreed: Agreed::PRE_HANDSHAKE,
+            resolve_conflicts: false,
+            peer: PeerParams::default(),
+            last_receive_ms: 0,
+            ping_sent_ms: None,
+            established_ms: 0,
+            pending: None,
+            sender: SenderEpochs::new(
+                [SentEpoch::default(); EPOCH_RING],
+                0,
+                NetSettings::DEFAULT.max_epoch_size,
+            ),
+            receiver: ReceiverEpochs::new(WriteOrdering::Flush),
+            seq: 0,
+            conflicts: Conflicts::new(),
+            arrival: 0,
+            bm_rx: None,
+            sync_run: None,
+            consider_resync: false,
+            device_open: false,
+        }
+    }
+
+    /// The current state.
+    pub const fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The own generation UUIDs.
+    pub const fn uuids(&self) -> &UuidSet {
+        &self.uuids
+    }
+
+    /// The agreed encoding context (headers, features) of the current connection.
+    pub const fn agreed(&self) -> &Agreed {
+        &self.agreed
+    }
+
+    /// This node holds the resolve-conflicts flag (it accepted the meta socket).
+    pub const fn resolve_conflicts(&self) -> bool {
+        self.resolve_conflicts
+    }
+
+    /// The net options in force (protocol, …).
+    pub const fn net(&self) -> &NetSettings {
+        &self.net
+    }
+
+    /// The resync settings in force (possibly the peer's, §4.6).
+    pub const fn sync_settings(&self) -> &SyncSettings {
+        &self.sync
+    }
+
+    /// The next per-volume sequence number (every P_DATA and ack carries a new one).
+    pub(super) fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    pub(super) fn next_arrival(&mut self) -> u64 {
+        self.arrival += 1;
+        self.arrival
+    }
+
+    pub(super) fn geometry(&self) -> &DiskGeometry {
+        &self.geometry
+    }
+
+    pub(super) fn uuids_mut(&mut self) -> &mut UuidSet {
+        &mut self.uuids
+    }
+
+    pub(super) fn peer_uuids(&self) -> Option<PeerUuids> {
+        self.peer.uuids
+    }
+
+    pub(super) fn send_state_packet(&self, host: &mut impl Host) {
+        self.send_state(host);
+    }
+
+    /// The engine should be establishing sockets (WFConnection).
+    pub fn wants_connection(&self) -> bool {
+        self.phase == Phase::Connecting
+    }
+
+    /// The device is held open (demotion is refused while it is).
+    pub fn set_device_open(&mut self, open: bool) {
+        self.device_open = open;
+    }
+
+    /// The local disk's size changed (attach, resize).
+    pub fn set_geometry(&mut self, geometry: DiskGeometry) {
+        self.geometry = geometry;
+    }
+
+    /// `connect` / `net-options` before connecting: StandAlone → WFConnection.
+    pub fn connect(&mut self, net: NetSettings, sync: SyncSettings, host: &mut impl Host) {
+        self.net = net;
+        self.sync = sync;
+        if self.phase == Phase::Idle {
+            self.phase = Phase::Connecting;
+            let mut ns = self.state;
+            ns.conn = ConnState::Unconnected;
+            self.set_state(ns, host);
+            ns.conn = ConnState::WFConnection;
+            self.set_state(ns, host);
+        }
+    }
+
+    /// The engine owns a data and a meta socket; `resolve_conflicts` = we accepted the meta
+    /// socket. Sends our `P_CONNECTION_FEATURES`.
+    pub fn sockets_established(
+        &mut self,
+        resolve_conflicts: bool,
+        now_ms: u64,
+        host: &mut impl Host,
+    ) {
+        if self.phase != Phase::Connecting {
+            return;
+        }
+        self.resolve_conflicts = resolve_conflicts;
+        self.agreed = Agreed::PRE_HANDSHAKE;
+        self.peer = PeerParams::default();
+        self.last_receive_ms = now_ms;
+        self.established_ms = now_ms;
+        self.ping_sent_ms = None;
+        self.seq = 0;
+        self.sender = SenderEpochs::new(
+            [SentEpoch::default(); EPOCH_RING],
+            self.sender.current(),
+            self.net.max_epoch_size,
+        );
+        self.receiver = ReceiverEpochs::new(self.net.write_ordering);
+        self.phase = Phase::Features;
+        let ours = Features::new(self.net.features);
+        host.send(
+            Socket::Data,
+            &self.agreed,
+            &Packet::ConnectionFeatures(ours),
+        );
+    }
+
+    /// A packet from the peer. Any violation drops the connection (never panics).
+    pub fn receive(
+        &mut self,
+        socket: Socket,
+        packet: &Packet<'_>,
+        now_ms: u64,
+        host: &mut impl Host,
+    ) {
+        self.last_receive_ms = now_ms;
+        if let Err(reason) = self.dispatch(socket, packet, now_ms, host) {
+            self.lose_connection(reason, host);
+        }
+    }
+
+    /// A socket failed or the peer closed it.
+    pub fn socket_failed(&mut self, host: &mut impl Host) {
+        self.lose_connection(LossReason::SocketError, host);
+    }
+
+    /// Timers: keep-alive pings and their timeout.
+    pub fn tick(&mut self, now_ms: u64, host: &mut impl Host) {
+        if self.phase == Phase::Features {
+            // The peer's first packets must come within 4 × ping-timeout (§10).
+            let limit = u64::from(self.net.ping_timeout_ds) * 400;
+            if now_ms.saturating_sub(self.established_ms) >= limit {
+                self.lose_connection(LossReason::NetworkFailure, host);
+            }
+            return;
+        }
+        if !matches!(self.phase, Phase::Params | Phase::Established) {
+            return;
+        }
+        self.resync_step(now_ms, host);
+        match self.ping_sent_ms {
+            Some(sent) => {
+                let timeout = u64::from(self.net.ping_timeout_ds) * 100;
+                if self.last_receive_ms <= sent && now_ms.saturating_sub(sent) >= timeout {
+                    host.log(Level::Err, format_args!("PingAck did not arrive in time."));
+                    self.lose_connection(LossReason::NetworkFailure, host);
+                }
+            }
+            None => {
+                let idle = u64::from(self.net.ping_int_s) * 1000;
+                if now_ms.saturating_sub(self.last_receive_ms) >= idle {
+                    self.ping_sent_ms = Some(now_ms);
+                    host.send(Socket::Meta, &self.agreed, &Packet::Ping);
+                }
+            }
+        }
+    }
+
+    /// Promote / demote / other changes of the own state. While connected, changes the peer
+    /// must approve go out as `P_STATE_CHG_REQ` and finish in [`Host::change_finished`];
+    /// otherwise they apply at once. `force` = `primary --force` (disk becomes UpToDate and a
+    /// new current UUID is generated).
+    pub fn request_change(&mut self, change: StateChange, force: bool, host: &mut impl Host) {
+        if self.pending.is_some() {
+            host.change_finished(Err(StateError::ConcurrentStChg));
+            return;
+        }
+        let requested = match change.apply(&self.state) {
+            Ok(s) => s,
+            Err(_) => {
+                host.change_finished(Err(StateError::NotSupported));
+                return;
+            }
+        };
+        let outcome = prepare_change(
+            &self.state,
+            &requested,
+            &self.state_context(),
+            ChangeKind::Soft,
+        );
+        let ns = match outcome {
+            Ok(ChangeOutcome::NothingToDo) => {
+                host.change_finished(Ok(()));
+                return;
+            }
+            Ok(ChangeOutcome::Apply { state, .. }) => state,
+            Err(e) => {
+                host.change_finished(Err(e));
+                return;
+            }
+        };
+        if self.needs_peer_approval(&ns) {
+            self.pending = Some(PendingChange {
+                change,
+                force_uuid: force,
+                connection_wide: false,
+            });
+            let req = StateReq {
+                mask: change.mask,
+                val: change.val,
+            };
+            host.send(Socket::Data, &self.agreed, &Packet::StateChgReq(req));
+            return;
+        }
+        self.commit_local_change(ns, force, host);
+        host.change_finished(Ok(()));
+    }
+
+    /// `disconnect`: a connected peer is told (`P_CONN_ST_CHG_REQ`, conn = Disconnecting);
+    /// we end StandAlone either way.
+    pub fn disconnect(&mut self, host: &mut impl Host) {
+        if self.phase == Phase::Idle {
+            host.change_finished(Err(StateError::AlreadyStandalone));
+            return;
+        }
+        if self.phase == Phase::Established && self.agreed.version >= 100 {
+            let change = StateChange::new().conn(ConnState::Disconnecting);
+            self.pending = Some(PendingChange {
+                change,
+                force_uuid: false,
+                connection_wide: true,
+            });
+            let req = StateReq {
+                mask: change.mask,
+                val: change.val,
+            };
+            host.send(Socket::Data, &self.agreed, &Packet::ConnStChgReq(req));
+            return;
+        }
+        self.go_standalone(host);
+        host.change_finished(Ok(()));
+    }
+
+    fn go_standalone(&mut self, host: &mut impl Host) {
+        let was_connected = self.phase != Phase::Idle;
+        self.phase = Phase::Idle;
+        self.pending = None;
+        if was_connected {
+            host.drop_sockets();
+        }
+        let old = self.state;
+        let mut ns = old;
+        ns.conn = ConnState::Disconnecting;
+        self.set_state(ns, host);
+        self.forget_peer(&mut ns);
+        ns.conn = ConnState::StandAlone;
+        self.set_state(ns, host);
+        self.after_peer_lost(&old, host);
+    }
+
+    fn needs_peer_approval(&self, ns: &State) -> bool {
+        self.phase == Phase::Established
+            && (ns.role == Role::Primary && self.state.role != Role::Primary
+                || ns.disk == DiskState::Failed && self.state.disk != DiskState::Failed
+                || matches!(
+                    ns.conn,
+                    ConnState::StartingSyncS | ConnState::StartingSyncT | ConnState::VerifyS
+                ) && ns.conn != self.state.conn)
+    }
+
+    fn state_context(&self) -> StateContext {
+        StateContext {
+            has_net_conf: self.phase != Phase::Idle,
+            allow_two_primaries: self.net.two_primaries,
+            any_peer_primary: self.state.peer == Role::Primary,
+            device_open: self.device_open,
+            agreed_pro_version: if self.phase == Phase::Established {
+                self.agreed.version
+            } else {
+                0
+            },
+            // Our P_STATE is out and the handshake not decided: only the connection state
+            // may change (SS_IN_TRANSIENT_STATE otherwise).
+            state_sent: self.phase == Phase::Params,
+            ..StateContext::new()
+        }
+    }
+
+    /// Apply a change that is already approved (by rules and, if needed, by the peer).
+    fn commit_local_change(&mut self, ns: State, force: bool, host: &mut impl Host) {
+        let old = self.state;
+        let promoted = old.role != Role::Primary && ns.role == Role::Primary;
+        let demoted = old.role == Role::Primary && ns.role != Role::Primary;
+        let mut uuids_changed = false;
+        if promoted {
+            let reachable = self.phase == Phase::Established && ns.pdsk > DiskState::Failed;
+            let random = host.random_u64();
+            uuids_changed = self.uuids.promote(reachable, force, random);
+        } else if demoted {
+            self.uuids.demote();
+        }
+        self.set_state(ns, host);
+        if promoted || demoted || uuids_changed {
+            host.write_meta_data(&self.uuids);
+        }
+        if self.phase == Phase::Established && (promoted || demoted) {
+            if force {
+                self.send_uuids(host);
+            }
+            self.send_state(host);
+        }
+    }
+
+    pub(super) fn set_state(&mut self, ns: State, host: &mut impl Host) {
+        if ns != self.state {
+            let old = self.state;
+            self.state = ns;
+            host.state_changed(&old, &ns);
+        }
+    }
+
+    fn forget_peer(&self, ns: &mut State) {
+        ns.peer = Role::Unknown;
+        ns.pdsk = DiskState::DUnknown;
+        ns.peer_isp = false;
+    }
+
+    /// The connection failed: pass through the transient state, back to WFConnection.
+    fn lose_connection(&mut self, reason: LossReason, host: &mut impl Host) {
+        if matches!(self.phase, Phase::Idle | Phase::Connecting) {
+            return;
+        }
+        host.drop_sockets();
+        if let Some(p) = self.pending.take() {
+            if p.connection_wide {
+                // The peer closed on our disconnect request: that is the success path.
+                self.phase = Phase::Idle;
+                let old = self.state;
+                let mut ns = old;
+                self.forget_peer(&mut ns);
+                ns.conn = ConnState::StandAlone;
+                self.set_state(ns, host);
+                self.after_peer_lost(&old, host);
+                host.change_finished(Ok(()));
+                return;
+            }
+            host.change_finished(Err(StateError::CwFailedByPeer));
+        }
+        let old = self.state;
+        let mut ns = old;
+        ns.conn = reason.conn();
+        self.forget_peer(&mut ns);
+        self.set_state(ns, host);
+        ns.conn = ConnState::Unconnected;
+        self.set_state(ns, host);
+        self.after_peer_lost(&old, host);
+        self.phase = Phase::Connecting;
+        ns.conn = ConnState::WFConnection;
+        self.set_state(ns, host);
+    }
+
+    /// §7.2: losing contact to the peer's good data while someone is Primary starts a new
+    /// data generation. `old` is the state before the peer was forgotten.
+    fn after_peer_lost(&mut self, old: &State, host: &mut impl Host) {
+        self.consider_resync = false;
+        self.sender.reset();
+        self.receiver.reset();
+        // Peer and resync I/O still in flight completes into nothing; local application
+        // writes keep their entries until they complete.
+        self.conflicts.clear_where(|e| e.kind != IoKind::AppWrite);
+        self.bm_rx = None;
+        self.sync_run = None;
+        host.requests_lost();
+        let had_peer_data = (DiskState::Inconsistent..=DiskState::UpToDate).contains(&old.pdsk)
+            && old.pdsk != DiskState::DUnknown;
+        if !had_peer_data {
+            return;
+        }
+        let primary = self.state.role == Role::Primary;
+        // The connection is gone: only this node's role counts (a Secondary rotates only
+        // when, still connected, its Primary peer loses its disk).
+        let someone_primary = primary;
+        let _ = old.peer;
+        let random = host.random_u64();
+        if self.uuids.on_lost_peer_data(
+            someone_primary,
+            self.state.disk == DiskState::UpToDate,
+            primary,
+            random,
+        ) {
+            host.write_meta_data(&self.uuids);
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        socket: Socket,
+        packet: &Packet<'_>,
+        now_ms: u64,
+        host: &mut impl Host,
+    ) -> Result<(), LossReason> {
+        match (self.phase, packet) {
+            (Phase::Features, Packet::ConnectionFeatures(peer)) => self.on_features(peer, host),
+            (Phase::Features, _) => {
+                host.log(
+                    Level::Err,
+                    format_args!(
+                        "expected ConnectionFeatures packet, received: {} (0x{:04x})",
+                        packet.cmd().name(),
+                        packet.cmd() as u16
+                    ),
+                );
+                Err(LossReason::ProtocolError)
+            }
+            (_, Packet::Ping) => {
+                host.send(Socket::Meta, &self.agreed, &Packet::PingAck);
+                Ok(())
+            }
+            (_, Packet::PingAck) => {
+                self.ping_sent_ms = None;
+                self.resync_ping_acked(host);
+                Ok(())
+            }
+            (Phase::Params | Phase::Established, Packet::Protocol(p)) => self.on_protocol(p, host),
+            (Phase::Params | Phase::Established, Packet::ProtocolUpdate(p)) => {
+                self.adopt_protocol(p);
+                Ok(())
+            }
+            (Phase::Params | Phase::Established, Packet::SyncParam(p)) => {
+                self.on_sync_param(p, host)
+            }
+            (Phase::Params | Phase::Established, Packet::Sizes(s)) => self.on_sizes(s, host),
+            (Phase::Params | Phase::Established, Packet::Uuids(u)) => {
+                self.peer.uuids = Some(PeerUuids::from_array([
+                    u.current,
+                    u.bitmap,
+                    u.history[0],
+                    u.history[1],
+                    u.bitmap_bits,
+                    u.flags,
+                ]));
+                Ok(())
+            }
+            (Phase::Params | Phase::Established, Packet::State(word)) => self.on_state(*word, host),
+            (Phase::Established, Packet::StateChgReq(req)) => {
+                self.on_state_request(*req, false, host)
+            }
+            (Phase::Established, Packet::ConnStChgReq(req)) => {
+                self.on_state_request(*req, true, host)
+            }
+            (Phase::Established, Packet::StateChgReply(code))
+            | (Phase::Established, Packet::ConnStChgReply(code)) => {
+                self.on_state_reply(*code, host)
+            }
+            (Phase::Established, Packet::Bitmap(payload)) => {
+                self.on_bitmap_chunk(false, payload, now_ms, host)
+            }
+            (Phase::Established, Packet::CompressedBitmap(payload)) => {
+                self.on_bitmap_chunk(true, payload, now_ms, host)
+            }
+            (Phase::Established, Packet::SyncUuid(uuid)) => self.on_sync_uuid(*uuid, now_ms, host),
+            (
+                Phase::Established,
+                Packet::BlockRequest {
+                    kind: RequestKind::RsDataRequest,
+                    req,
+                    ..
+                },
+            ) => self.on_resync_request(req, host),
+            (
+                Phase::Established,
+                Packet::Data {
+                    kind: DataKind::RsDataReply,
+                    hdr,
+                    data_len,
+                    ..
+                },
+            ) => self.on_resync_reply(hdr, *data_len, host),
+            (
+                Phase::Established,
+                Packet::Ack {
+                    kind: AckKind::RsWriteAck,
+                    ack,
+                },
+            ) if ack.block_id == wire::ID_SYNCER => {
+                host.mark_in_sync(ack.sector, ack.blksize);
+                Ok(())
+            }
+            (
+                Phase::Established,
+                Packet::Ack {
+                    kind: AckKind::NegAck,
+                    ack,
+                },
+            ) if ack.block_id == wire::ID_SYNCER => {
+                host.log(
+                    Level::Err,
+                    format_args!("Peer could not write resync data at sector {}", ack.sector),
+                );
+                Ok(())
+            }
+            (
+                Phase::Established,
+                Packet::Ack {
+                    kind: AckKind::NegRsDReply,
+                    ack,
+                },
+            ) => self.on_resync_refused(ack, host),
+            (
+                Phase::Established,
+                Packet::Data {
+                    kind: DataKind::Data,
+                    hdr,
+                    data_len,
+                    ..
+                },
+            ) => self.on_peer_write(hdr, *data_len, PeerWriteKind::Data, host),
+            (Phase::Established, Packet::Trim { kind, hdr, size }) => {
+                let unmap = hdr.dp_flags & wire::DP_DISCARD != 0;
+                let write_kind = match kind {
+                    TrimKind::Zeroes => PeerWriteKind::Zeroes { unmap },
+                    // Without the WZEROES feature a P_TRIM must zero the range (§5.1).
+                    TrimKind::Trim if self.agreed.features & wire::DRBD_FF_WZEROES == 0 => {
+                        PeerWriteKind::Zeroes { unmap: true }
+                    }
+                    TrimKind::Trim => PeerWriteKind::Discard,
+                };
+                self.on_peer_write(hdr, *size, write_kind, host)
+            }
+            (Phase::Established, Packet::Barrier { barrier }) => self.on_barrier(*barrier, host),
+            (Phase::Established, Packet::BarrierAck { barrier, set_size }) => {
+                self.on_barrier_ack(*barrier, *set_size, host)
+            }
+            (Phase::Established, Packet::Ack { kind, ack })
+                if ack.block_id != wire::ID_SYNCER
+                    && matches!(
+                        kind,
+                        AckKind::RecvAck
+                            | AckKind::WriteAck
+                            | AckKind::RsWriteAck
+                            | AckKind::NegAck
+                    ) =>
+            {
+                self.on_write_ack(*kind, ack, host)
+            }
+            (
+                Phase::Established,
+                Packet::BlockDesc {
+                    kind: DescKind::OutOfSync,
+                    sector,
+                    blksize,
+                },
+            ) => {
+                host.mark_out_of_sync(*sector, *blksize);
+                Ok(())
+            }
+            (_, Packet::DelayProbe { .. }) | (_, Packet::UnplugRemote) => Ok(()),
+            _ => {
+                let what = match socket {
+                    Socket::Data => "data",
+                    Socket::Meta => "meta",
+                };
+                host.log(
+                    Level::Err,
+                    format_args!(
+                        "Unexpected {} packet {} (0x{:04x})",
+                        what,
+                        packet.cmd().name(),
+                        packet.cmd() as u16
+                    ),
+                );
+                Err(LossReason::ProtocolError)
+            }
+        }
+    }
+
+    fn on_features(&mut self, peer: &Features, host: &mut impl Host) -> Result<(), LossReason> {
+        let ours = Features::new(self.net.features);
+        let agreed = match wire::agree(&ours, peer) {
+            Ok(a) => a,
+            Err(e) => {
+                host.log(Level::Err, format_args!("{e}"));
+                // Incompatible dialects: give up (StandAlone), drbd does not retry.
+                self.go_standalone(host);
+                return Ok(());
+            }
+        };
+        self.agreed = agreed;
+        host.log(
+            Level::Info,
+            format_args!(
+                "Handshake successful: Agreed network protocol version {}",
+                agreed.version
+            ),
+        );
+        host.log(
+            Level::Info,
+            format_args!(
+                "Feature flags enabled on protocol level: 0x{:x}{}{}{}{}.",
+                agreed.features,
+                if agreed.features & wire::DRBD_FF_TRIM != 0 {
+                    " TRIM"
+                } else {
+                    ""
+                },
+                if agreed.features & wire::DRBD_FF_THIN_RESYNC != 0 {
+                    " THIN_RESYNC"
+                } else {
+                    ""
+                },
+                if agreed.features & wire::DRBD_FF_WSAME != 0 {
+                    " WRITE_SAME"
+                } else {
+                    ""
+                },
+                if agreed.features & wire::DRBD_FF_WZEROES != 0 {
+                    " WRITE_ZEROES"
+                } else {
+                    ""
+                },
+            ),
+        );
+        self.send_initial_packets(host);
+        self.phase = Phase::Params;
+        let mut ns = self.state;
+        ns.conn = ConnState::WFReportParams;
+        self.set_state(ns, host);
+        Ok(())
+    }
+
+    /// §1.5: P_PROTOCOL, P_SYNC_PARAM89, P_SIZES, P_UUIDS (with a disk), P_STATE.
+    fn send_initial_packets(&mut self, host: &mut impl Host) {
+        let mut conn_flags = 0;
+        if self.net.discard_my_data {
+            conn_flags |= CF_DISCARD_MY_DATA;
+        }
+        if self.net.dry_run {
+            conn_flags |= CF_DRY_RUN;
+        }
+        let protocol = ProtocolSettings {
+            protocol: match self.net.protocol {
+                WireProtocol::A => 1,
+                WireProtocol::B => 2,
+                WireProtocol::C => 3,
+            },
+            after_sb_0p: self.net.after_sb[0],
+            after_sb_1p: self.net.after_sb[1],
+            after_sb_2p: self.net.after_sb[2],
+            conn_flags,
+            two_primaries: self.net.two_primaries,
+            integrity_alg: "",
+        };
+        host.send(Socket::Data, &self.agreed, &Packet::Protocol(protocol));
+        let params = SyncParams {
+            resync_rate: self.sync.resync_rate,
+            verify_alg: self.verify_alg.as_str(),
+            csums_alg: self.csums_alg.as_str(),
+            controller: Some(self.sync.controller),
+        };
+        host.send(Socket::Data, &self.agreed, &Packet::SyncParam(params));
+        self.send_sizes(host);
+        if self.state.disk >= DiskState::Negotiating {
+            self.send_uuids(host);
+        }
+        self.send_state(host);
+    }
+
+    fn send_sizes(&self, host: &mut impl Host) {
+        let g = &self.geometry;
+        let with_disk = self.state.disk > DiskState::Diskless;
+        let sizes = Sizes {
+            d_size: if with_disk { g.usable_sectors } else { 0 },
+            u_size: g.user_sectors,
+            c_size: g.capacity_sectors,
+            max_bio_size: g.max_bio_size,
+            queue_order_type: 0,
+            dds_flags: 0,
+            queue_limits: (self.agreed.features & wire::DRBD_FF_WSAME != 0)
+                .then_some(g.queue_limits),
+        };
+        host.send(Socket::Data, &self.agreed, &Packet::Sizes(sizes));
+    }
+
+    fn send_uuids(&self, host: &mut impl Host) {
+        let mut flags = 0;
+        if self.net.discard_my_data {
+            flags |= UUID_FLAG_DISCARD_MY_DATA;
+        }
+        if self.crashed_primary {
+            flags |= UUID_FLAG_CRASHED_PRIMARY;
+        }
+        let u = &self.uuids;
+        let uuids = Uuids {
+            current: u.current,
+            bitmap: u.bitmap,
+            history: u.history,
+            bitmap_bits: host.bitmap_weight(),
+            flags,
+        };
+        host.send(Socket::Data, &self.agreed, &Packet::Uuids(uuids));
+    }
+
+    fn send_state(&self, host: &mut impl Host) {
+        host.send(
+            Socket::Data,
+            &self.agreed,
+            &Packet::State(self.state.pack()),
+        );
+    }
+
+    fn on_protocol(
+        &mut self,
+        p: &ProtocolSettings<'_>,
+        host: &mut impl Host,
+    ) -> Result<(), LossReason> {
+        let ours = &self.net;
+        let our_protocol = match ours.protocol {
+            WireProtocol::A => 1,
+            WireProtocol::B => 2,
+            WireProtocol::C => 3,
+        };
+        let mismatch = if p.protocol != our_protocol {
+            Some("protocol")
+        } else if convert_after_sb(p.after_sb_0p) != ours.after_sb[0] {
+            Some("after-sb-0pri")
+        } else if convert_after_sb(p.after_sb_1p) != ours.after_sb[1] {
+            Some("after-sb-1pri")
+        } else if convert_after_sb(p.after_sb_2p) != ours.after_sb[2] {
+            Some("after-sb-2pri")
+        } else if p.conn_flags & CF_DISCARD_MY_DATA != 0 && ours.discard_my_data {
+            Some("discard-my-data")
+        } else if p.two_primaries != ours.two_primaries {
+            Some("allow-two-primaries")
+        } else if !p.integrity_alg.is_empty() {
+            // We run no data-integrity-alg (ours is ""), so any name differs.
+            Some("data-integrity-alg")
+        } else {
+            None
+        };
+        if let Some(what) = mismatch {
+            host.log(Level::Err, format_args!("incompatible {what} settings"));
+            self.go_standalone(host);
+            return Ok(());
+        }
+        if p.conn_flags & CF_DRY_RUN != 0 {
+            self.net.dry_run = true;
+        }
+        self.peer.protocol_checked = true;
+        Ok(())
+    }
+
+    fn adopt_protocol(&mut self, p: &ProtocolSettings<'_>) {
+        self.net.protocol = match p.protocol {
+            1 => WireProtocol::A,
+            2 => WireProtocol::B,
+            _ => WireProtocol::C,
+        };
+        self.net.after_sb = [
+            convert_after_sb(p.after_sb_0p),
+            convert_after_sb(p.after_sb_1p),
+            convert_after_sb(p.after_sb_2p),
+        ];
+        self.net.two_primaries = p.two_primaries;
+    }
+
+    fn on_sync_param(
+        &mut self,
+        p: &SyncParams<'_>,
+        host: &mut impl Host,
+    ) -> Result<(), LossReason> {
+        if self.phase == Phase::Params {
+            if p.verify_alg != self.verify_alg.as_str() {
+                host.log(
+                    Level::Err,
+                    format_args!(
+                        "Different verify-alg settings. me=\"{}\" peer=\"{}\"",
+                        self.verify_alg.as_str(),
+                        p.verify_alg
+                    ),
+                );
+                self.go_standalone(host);
+                return Ok(());
+            }
+            if p.csums_alg != self.csums_alg.as_str() {
+                host.log(
+                    Level::Err,
+                    format_args!(
+                        "Different csums-alg settings. me=\"{}\" peer=\"{}\"",
+                        self.csums_alg.as_str(),
+                        p.csums_alg
+                    ),
+                );
+                self.go_standalone(host);
+                return Ok(());
+            }
+        }
+        if self.state.disk > DiskState::Diskless {
+            self.sync.resync_rate = p.resync_rate;
+            if let Some(c) = p.controller {
+                self.sync.controller = c;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_sizes(&mut self, s: &Sizes, host: &mut impl Host) -> Result<(), LossReason> {
+        self.peer.sizes = Some((s.d_size, s.u_size, s.c_size, s.max_bio_size));
+        let g = self.geometry;
+        let has_disk = self.state.disk > DiskState::Diskless;
+        let new_size = if has_disk {
+            let user = min_not_zero(g.user_sectors, s.u_size);
+            let both = if s.d_size > 0 {
+                g.usable_sectors.min(s.d_size)
+            } else {
+                g.usable_sectors
+            };
+            if user > 0 {
+                both.min(user)
+            } else {
+                both
+            }
+        } else if s.c_size > 0 {
+            s.c_size
+        } else if s.u_size > 0 {
+            s.u_size
+        } else {
+            s.d_size
+        };
+        if has_disk
+            && new_size < g.capacity_sectors
+            && self.state.disk >= DiskState::Outdated
+            && self.state.conn < ConnState::Connected
+        {
+            host.log(
+                Level::Err,
+                format_args!("The peer's disk size is too small!"),
+            );
+            self.go_standalone(host);
+            return Ok(());
+        }
+        if new_size != self.geometry.capacity_sectors {
+            self.geometry.capacity_sectors = new_size;
+            host.set_capacity(new_size);
+        }
+        let max_bio = if s.max_bio_size == 0 {
+            g.max_bio_size
+        } else {
+            g.max_bio_size.min(s.max_bio_size)
+        };
+        host.set_max_bio_size(max_bio.min(wire::DRBD_MAX_BIO_SIZE));
+        Ok(())
+    }
+
+    fn on_state(&mut self, word: u32, host: &mut impl Host) -> Result<(), LossReason> {
+        let peer_state = match State::unpack(word) {
+            Ok(s) => s,
+            Err(e) => {
+                host.log(Level::Err, format_args!("Invalid state from peer: {e}"));
+                return Err(LossReason::ProtocolError);
+            }
+        };
+        let peer_disk = match (peer_state.disk, self.peer.uuids) {
+            (DiskState::Negotiating, Some(u))
+                if u.flags & super::super::uuid::UUID_FLAG_INCONSISTENT != 0 =>
+            {
+                DiskState::Inconsistent
+            }
+            (DiskState::Negotiating, _) => DiskState::Consistent,
+            (d, _) => d,
+        };
+        if matches!(
+            self.state.conn,
+            ConnState::SyncSource | ConnState::PausedSyncS
+        ) && peer_state.conn == ConnState::Connected
+            && peer_state.disk == DiskState::UpToDate
+        {
+            // The target finished (§11 "Resync end").
+            self.finish_sync_source(host);
+        }
+        let mut ns = self.state;
+        ns.peer = peer_state.role;
+        ns.pdsk = peer_disk;
+        ns.peer_isp = peer_state.aftr_isp || peer_state.user_isp;
+
+        let first = self.phase == Phase::Params;
+        let peer_starts_sync = self.state.conn == ConnState::Connected
+            && (ConnState::StartingSyncS..=ConnState::WFBitMapT).contains(&peer_state.conn);
+        let handshake = first || self.consider_resync || peer_starts_sync;
+        self.consider_resync = false;
+        if handshake
+            && self.state.disk >= DiskState::Inconsistent
+            && peer_disk >= DiskState::Inconsistent
+        {
+            let Some(peer_uuids) = self.peer.uuids else {
+                host.log(
+                    Level::Err,
+                    format_args!("Peer sent its state before its UUIDs"),
+                );
+                return Err(LossReason::ProtocolError);
+            };
+            let ctx = CompareContext {
+                agreed_pro_version: self.agreed.version,
+                agreed_features: self.agreed.features,
+                self_primary: self.state.role == Role::Primary,
+                peer_primary: peer_state.role == Role::Primary,
+                self_crashed_primary: self.crashed_primary,
+                resolve_conflicts: self.resolve_conflicts,
+            };
+            let comparison = uuid_compare(&self.uuids, &peer_uuids, &ctx);
+            host.log(
+                Level::Info,
+                format_args!(
+                    "uuid_compare()={} by rule {}",
+                    comparison.decision.hg(),
+                    comparison.rule
+                ),
+            );
+            if let Some(fix) = comparison.correction {
+                let mut peer_set = peer_uuids.uuids;
+                fix.apply(&mut self.uuids, &mut peer_set);
+                if fix.changes_own() {
+                    host.write_meta_data(&self.uuids);
+                }
+            }
+            let input = HandshakeInput {
+                comparison,
+                my_disk: self.state.disk,
+                peer_disk,
+                my_role: self.state.role,
+                discard_my_data: self.net.discard_my_data,
+                peer_discard_my_data: peer_uuids.flags & UUID_FLAG_DISCARD_MY_DATA != 0,
+                rr_conflict: self.net.rr_conflict,
+                dry_run: self.net.dry_run,
+            };
+            let decided = sync_handshake(&input);
+            for helper in decided.helpers.into_iter().flatten() {
+                host.call_helper(helper);
+            }
+            match decided.result {
+                Ok(outcome) => {
+                    if outcome.full_sync {
+                        host.mark_all_out_of_sync();
+                    }
+                    ns.conn = outcome.conn;
+                }
+                Err(failure) => {
+                    host.log(Level::Err, format_args!("{failure}"));
+                    self.go_standalone(host);
+                    return Ok(());
+                }
+            }
+        } else if first {
+            ns.conn = ConnState::Connected;
+        }
+        let was_first = first;
+        if first {
+            self.phase = Phase::Established;
+            self.peer.protocol_checked = false;
+        }
+        // drbd's CONSIDER_RESYNC: both Inconsistent and the peer was forced UpToDate+Primary.
+        if self.state.disk == DiskState::Inconsistent
+            && self.state.pdsk == DiskState::Inconsistent
+            && self.state.peer == Role::Secondary
+            && ns.peer == Role::Primary
+        {
+            self.consider_resync = true;
+        }
+        let old_conn = self.state.conn;
+        self.set_state(ns, host);
+        if was_first || ns.conn != old_conn {
+            // We want a resync but the peer has not decided yet: tell it (UUIDs + state).
+            if !was_first
+                && ns.conn > ConnState::Connected
+                && peer_state.conn <= ConnState::Connected
+            {
+                self.send_uuids(host);
+            }
+            self.send_state(host);
+            if matches!(ns.conn, ConnState::WFBitMapS | ConnState::WFBitMapT) {
+                self.start_bitmap_exchange(ns.conn == ConnState::WFBitMapS, host);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_state_request(
+        &mut self,
+        req: StateReq,
+        connection_wide: bool,
+        host: &mut impl Host,
+    ) -> Result<(), LossReason> {
+        let change = StateChange {
+            mask: req.mask,
+            val: req.val,
+        }
+        .from_peer();
+        let reply = |code: i32| {
+            if connection_wide {
+                Packet::ConnStChgReply(code)
+            } else {
+                Packet::StateChgReply(code)
+            }
+        };
+        if self.pending.is_some() && self.resolve_conflicts {
+            let code = StateError::ConcurrentStChg.code();
+            host.send(Socket::Meta, &self.agreed, &reply(code));
+            return Ok(());
+        }
+        let requested = match change.apply(&self.state) {
+            Ok(s) => s,
+            Err(_) => {
+                host.send(
+                    Socket::Meta,
+                    &self.agreed,
+                    &reply(SsCode::UnknownError.code()),
+                );
+                return Ok(());
+            }
+        };
+        if connection_wide && requested.conn == ConnState::TearDown {
+            host.send(Socket::Meta, &self.agreed, &reply(SsCode::Success.code()));
+            let mut ns = self.state;
+            ns.conn = ConnState::TearDown;
+            self.set_state(ns, host);
+            // The peer disconnects on purpose: reconnect and wait for it.
+            self.lose_after_teardown(host);
+            return Ok(());
+        }
+        match prepare_change(
+            &self.state,
+            &requested,
+            &self.state_context(),
+            ChangeKind::Soft,
+        ) {
+            Ok(ChangeOutcome::NothingToDo) => {
+                host.send(
+                    Socket::Meta,
+                    &self.agreed,
+                    &reply(SsCode::NothingToDo.code()),
+                );
+            }
+            Ok(ChangeOutcome::Apply { state, .. }) => {
+                host.send(Socket::Meta, &self.agreed, &reply(SsCode::Success.code()));
+                let old = self.state;
+                if old.disk == DiskState::Inconsistent
+                    && old.pdsk == DiskState::Inconsistent
+                    && old.peer == Role::Secondary
+                    && state.peer == Role::Primary
+                {
+                    self.consider_resync = true;
+                }
+                self.set_state(state, host);
+            }
+            Err(e) => {
+                host.send(Socket::Meta, &self.agreed, &reply(e.code()));
+            }
+        }
+        Ok(())
+    }
+
+    fn lose_after_teardown(&mut self, host: &mut impl Host) {
+        host.drop_sockets();
+        let old = self.state;
+        let mut ns = old;
+        self.forget_peer(&mut ns);
+        ns.conn = ConnState::Unconnected;
+        self.set_state(ns, host);
+        self.after_peer_lost(&old, host);
+        self.phase = Phase::Connecting;
+        ns.conn = ConnState::WFConnection;
+        self.set_state(ns, host);
+    }
+
+    fn on_state_reply(&mut self, code: i32, host: &mut impl Host) -> Result<(), LossReason> {
+        let Some(pending) = self.pending.take() else {
+            host.log(
+                Level::Err,
+                format_args!("State change reply without a request"),
+            );
+            return Err(LossReason::ProtocolError);
+        };
+        if code < 1 {
+            host.log(
+                Level::Err,
+                format_args!(
+                    "State change failed: {}",
+                    super::super::state::set_st_err_str(code)
+                ),
+            );
+            host.change_finished(Err(StateError::CwFailedByPeer));
+            return Ok(());
+        }
+        if pending.connection_wide {
+            self.go_standalone(host);
+            host.change_finished(Ok(()));
+            return Ok(());
+        }
+        let requested = match pending.change.apply(&self.state) {
+            Ok(s) => s,
+            Err(_) => {
+                host.change_finished(Err(StateError::NotSupported));
+                return Ok(());
+            }
+        };
+        match prepare_change(
+            &self.state,
+            &requested,
+            &self.state_context(),
+            ChangeKind::Soft,
+        ) {
+            Ok(ChangeOutcome::Apply { state, .. }) => {
+                self.commit_local_change(state, pending.force_uuid, host);
+                host.change_finished(Ok(()));
+            }
+            Ok(ChangeOutcome::NothingToDo) => host.change_finished(Ok(())),
+            Err(e) => host.change_finished(Err(e)),
+        }
+        Ok(())
+    }
+}
+
+const fn min_not_zero(a: u64, b: u64) -> u64 {
+    match (a, b) {
+        (0, b) => b,
+        (a, 0) => a,
+        (a, b) if a < b => a,
+        (_, b) => b,
+    }
+}

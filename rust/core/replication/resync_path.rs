@@ -1,0 +1,597 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Bitmap exchange and resync of a [`Replica`], both roles.
+//!
+//! Spec: `wire-protocol.md` §5.5 (requests and replies), §7.2 (UUID rotations at resync
+//! start and end), §9 (bitmap exchange), §11 (rate). Sequence: the node entering WFBitMapS
+//! sends its bitmap; the WFBitMapT node ORs it into its own, answers with the merged bitmap
+//! and waits in WFSyncUUID; the source ORs that in, rotates its UUIDs and sends
+//! `P_SYNC_UUID`; the target becomes SyncTarget and requests every out-of-sync block, paced by
+//! the resync controller; the source reads and answers, the target writes and acknowledges,
+//! both clear the bits. The target finishes when its bitmap is clear and says so with its
+//! `P_STATE` (Connected, UpToDate); the source finishes on that.
+//!
+//! Ordering against application writes: see [`conflicts`](super::conflicts).
+
+use super::super::bitmap::Bitmap;
+use super::super::bitmap_xfer::{BitmapReceiver, Progress};
+use super::super::resync::{next_resync_request, ResyncController, ResyncSettings};
+use super::super::state::{ConnState, DiskState, Role};
+use super::super::wire::{self, AckKind, BlockAck, BlockReq, DataHeader, DataKind, Packet};
+use super::conflicts::{Interval, IoKind, Slot};
+use super::connection::{Host, Level, LossReason, Replica, Socket};
+use super::writes::PeerWrite;
+
+/// A resync read serving the peer's request (source side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerRead {
+    /// First sector.
+    pub sector: u64,
+    /// Bytes.
+    pub size: u32,
+    /// The conflict slot; the engine keeps the read buffer under it for [`Host::send_block`].
+    pub slot: Slot,
+}
+
+/// A resync reply to write (target side); the engine holds it with its data
+/// ([`Host::hold_write`]) until [`Host::submit_held`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResyncWrite {
+    /// First sector.
+    pub sector: u64,
+    /// Bytes.
+    pub size: u32,
+    /// The conflict slot holding the data.
+    pub slot: Slot,
+}
+
+/// A write received from the peer that waits in the engine, with its data, until
+/// [`Host::submit_held`] names its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldWrite {
+    /// `P_DATA`/`P_TRIM`/`P_ZEROES`: complete with [`Replica::peer_write_done`].
+    Peer(PeerWrite),
+    /// `P_RS_DATA_REPLY`: complete with [`Replica::resync_write_done`].
+    Resync(ResyncWrite),
+}
+
+impl HeldWrite {
+    /// The conflict slot it is held under.
+    pub const fn slot(&self) -> Slot {
+        match self {
+            HeldWrite::Peer(w) => w.slot,
+            HeldWrite::Resync(w) => w.slot,
+        }
+    }
+}
+
+/// A running resync on the target.
+#[derive(Debug, Clone)]
+pub(super) struct SyncRun {
+    cursor_bit: u64,
+    controller: ResyncController,
+    received_sectors: u32,
+    failed_blocks: u64,
+    last_step_ms: u64,
+    /// Done on our side; waiting for the ack of a `P_PING` sent behind our last
+    /// `P_RS_WRITE_ACK`, so the source has cleared every bit before it learns we finished.
+    finishing: bool,
+}
+
+impl SyncRun {
+    pub(super) const fn new(now_ms: u64) -> Self {
+        SyncRun {
+            cursor_bit: 0,
+            controller: ResyncController::new(),
+            received_sectors: 0,
+            failed_blocks: 0,
+            last_step_ms: now_ms,
+            finishing: false,
+        }
+    }
+}
+
+/// Largest resync request for an agreed version (§11 granularity facts).
+const fn max_request_bytes(apv: u32) -> u32 {
+    if apv >= 100 {
+        wire::DRBD_MAX_BIO_SIZE
+    } else if apv >= 95 {
+        128 << 10
+    } else {
+        32 << 10
+    }
+}
+
+impl Replica {
+    /// Entered WFBitMapS or WFBitMapT: prepare to receive the peer's bitmap; the source
+    /// sends its own first.
+    pub(super) fn start_bitmap_exchange(&mut self, source: bool, host: &mut impl Host) {
+        let bits = self.bitmap_bits();
+        self.bm_rx = Some(BitmapReceiver::new(bits, self.agreed().header_len()));
+        if source {
+            host.send_bitmap(self.agreed());
+        }
+    }
+
+    fn bitmap_bits(&self) -> u64 {
+        self.geometry().capacity_sectors.div_ceil(8)
+    }
+
+    /// `P_BITMAP` / `P_COMPRESSED_BITMAP` from the peer.
+    pub(super) fn on_bitmap_chunk(
+        &mut self,
+        compressed: bool,
+        payload: &[u8],
+        now_ms: u64,
+        host: &mut impl Host,
+    ) -> Result<(), LossReason> {
+        let conn = self.state().conn;
+        if !matches!(conn, ConnState::WFBitMapS | ConnState::WFBitMapT) {
+            host.log(
+                Level::Err,
+                format_args!("unexpected bitmap packet in {conn}"),
+            );
+            return Err(LossReason::ProtocolError);
+        }
+        let Some(mut rx) = self.bm_rx.take() else {
+            return Err(LossReason::ProtocolError);
+        };
+        let mut result = Ok(Progress::More);
+        host.with_bitmap(&mut |bm: &mut Bitmap<&mut [u64]>| {
+            result = if compressed {
+                rx.receive_compressed(bm, payload)
+            } else {
+                rx.receive_plain(bm, payload)
+            };
+        });
+        match result {
+            Err(e) => {
+                host.log(Level::Err, format_args!("bitmap exchange: {e}"));
+                Err(LossReason::ProtocolError)
+            }
+            Ok(Progress::More) => {
+                self.bm_rx = Some(rx);
+                Ok(())
+            }
+            Ok(Progress::Done) => {
+                if conn == ConnState::WFBitMapT {
+                    host.send_bitmap(self.agreed());
+                    let mut ns = *self.state();
+                    ns.conn = ConnState::WFSyncUUID;
+                    self.set_state(ns, host);
+                } else {
+                    self.start_sync_source(now_ms, host);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn start_sync_source(&mut self, _now_ms: u64, host: &mut impl Host) {
+        let random = host.random_u64();
+        let uuid = self.uuids_mut().start_sync_source(random);
+        host.write_meta_data(self.uuids());
+        host.send(Socket::Data, self.agreed(), &Packet::SyncUuid(uuid));
+        let mut ns = *self.state();
+        ns.conn = ConnState::SyncSource;
+        self.set_state(ns, host);
+        if host.bitmap_weight() == 0 {
+            host.log(Level::Info, format_args!("Resync of 0 bits: nothing to do"));
+        }
+    }
+
+    /// `P_SYNC_UUID` from the source.
+    pub(super) fn on_sync_uuid(
+        &mut self,
+        uuid: u64,
+        now_ms: u64,
+        host: &mut impl Host,
+    ) -> Result<(), LossReason> {
+        if self.state().conn != ConnState::WFSyncUUID {
+            host.log(
+                Level::Err,
+                format_args!("unexpected SyncUUID in {}", self.state().conn),
+            );
+            return Err(LossReason::ProtocolError);
+        }
+        let primary = self.state().role == Role::Primary;
+        self.uuids_mut().receive_sync_uuid(uuid, primary);
+        host.write_meta_data(self.uuids());
+        self.sync_run = Some(SyncRun::new(now_ms));
+        let mut ns = *self.state();
+        ns.conn = ConnState::SyncTarget;
+        self.set_state(ns, host);
+        self.resync_step(now_ms, host);
+        Ok(())
+    }
+
+    /// The target's 100 ms step: request what the controller allows.
+    pub(super) fn resync_step(&mut self, now_ms: u64, host: &mut impl Host) {
+        if self.state().conn != ConnState::SyncTarget {
+            return;
+        }
+        let settings = ResyncSettings {
+            resync_rate_kib: self.sync_settings().resync_rate,
+            c_plan_ahead: self.sync_settings().controller.plan_ahead,
+            c_delay_target: self.sync_settings().controller.delay_target,
+            c_fill_target: self.sync_settings().controller.fill_target,
+            c_max_rate_kib: self.sync_settings().controller.max_rate,
+            ..ResyncSettings::DEFAULT
+        };
+        let device_sectors = self.geometry().capacity_sectors;
+        let max_bytes = max_request_bytes(self.agreed().version);
+        let Some(run) = self.sync_run.as_mut() else {
+            return;
+        };
+        if now_ms.saturating_sub(run.last_step_ms) < 100 && run.controller.in_flight_sectors() > 0 {
+            return;
+        }
+        run.last_step_ms = now_ms;
+        let received = core::mem::take(&mut run.received_sectors);
+        let mut budget = u64::from(run.controller.step(
+            &settings,
+            received,
+            super::super::resync::DEFAULT_MAX_BUFFERS,
+        ));
+        let mut cursor = run.cursor_bit;
+        let mut requests = 0usize;
+        while budget > 0 && !self.conflicts.is_full() {
+            let mut next = None;
+            host.with_bitmap(&mut |bm: &mut Bitmap<&mut [u64]>| {
+                next = next_resync_request(bm, cursor, max_bytes, device_sectors);
+            });
+            let Some(req) = next else {
+                break;
+            };
+            cursor = req.next_cursor_bit;
+            // A block already requested (or being written) waits for that answer.
+            if self.conflicts.overlaps(req.sector, req.size, None, |e| {
+                e.kind == IoKind::ResyncWrite
+            }) {
+                continue;
+            }
+            let Ok(_slot) = self.conflicts.insert(Interval {
+                sector: req.sector,
+                size: req.size,
+                kind: IoKind::ResyncWrite,
+                submitted: false,
+                arrival: 0,
+            }) else {
+                break;
+            };
+            let sectors = req.size.div_ceil(512);
+            budget = budget.saturating_sub(u64::from(sectors));
+            if let Some(run) = self.sync_run.as_mut() {
+                run.controller.on_request_sent(sectors);
+            }
+            requests += 1;
+            let r = BlockReq {
+                sector: req.sector,
+                block_id: wire::ID_SYNCER,
+                blksize: req.size,
+            };
+            host.send(
+                Socket::Data,
+                self.agreed(),
+                &Packet::BlockRequest {
+                    kind: wire::RequestKind::RsDataRequest,
+                    req: r,
+                    digest: &[],
+                },
+            );
+        }
+        let _ = requests;
+        if let Some(run) = self.sync_run.as_mut() {
+            run.cursor_bit = cursor;
+        }
+        self.maybe_finish_target(host);
+    }
+
+    /// The target's resync is done when nothing is requested and no bit is left (or only
+    /// blocks that failed). A cursor at the end with bits left starts over.
+    pub(super) fn maybe_finish_target(&mut self, host: &mut impl Host) {
+        self.check_finish_target(false, host);
+    }
+
+    /// The `P_PING_ACK` after our last resync ack arrived.
+    pub(super) fn resync_ping_acked(&mut self, host: &mut impl Host) {
+        if self.sync_run.as_ref().is_some_and(|r| r.finishing) {
+            self.check_finish_target(true, host);
+        }
+    }
+
+    fn check_finish_target(&mut self, ping_acked: bool, host: &mut impl Host) {
+        let pending = self
+            .conflicts
+            .find(|e| e.kind == IoKind::ResyncWrite)
+            .is_some();
+        if pending {
+            return;
+        }
+        let weight = host.bitmap_weight();
+        let Some(run) = self.sync_run.as_mut() else {
+            return;
+        };
+        if weight > run.failed_blocks {
+            // Bits set behind the cursor (P_OUT_OF_SYNC, failed writes): scan again.
+            run.cursor_bit = 0;
+            run.finishing = false;
+            return;
+        }
+        if !ping_acked {
+            if !run.finishing {
+                run.finishing = true;
+                host.send(Socket::Meta, self.agreed(), &Packet::Ping);
+            }
+            return;
+        }
+        let failed = run.failed_blocks;
+        self.sync_run = None;
+        let mut ns = *self.state();
+        ns.conn = ConnState::Connected;
+        if failed == 0 {
+            if let Some(peer) = self.peer_uuids() {
+                let primary = ns.role == Role::Primary;
+                self.uuids_mut().finish_sync_target(&peer.uuids, primary);
+                self.uuids_mut().clear_bitmap_uuid();
+            }
+            ns.disk = DiskState::UpToDate;
+            ns.pdsk = DiskState::UpToDate;
+            host.log(Level::Info, format_args!("Resync done (total, 0 failed)"));
+        } else {
+            host.log(
+                Level::Warn,
+                format_args!("Resync done, but {failed} blocks could not be synced"),
+            );
+        }
+        host.write_meta_data(self.uuids());
+        self.set_state(ns, host);
+        self.send_state_packet(host);
+    }
+
+    /// The source learns the target finished (its P_STATE: Connected, UpToDate).
+    pub(super) fn finish_sync_source(&mut self, host: &mut impl Host) {
+        self.uuids_mut().clear_bitmap_uuid();
+        host.write_meta_data(self.uuids());
+        let mut ns = *self.state();
+        ns.conn = ConnState::Connected;
+        ns.pdsk = DiskState::UpToDate;
+        self.set_state(ns, host);
+    }
+
+    /// `P_RS_DATA_REQUEST` from the target.
+    pub(super) fn on_resync_request(
+        &mut self,
+        req: &BlockReq,
+        host: &mut impl Host,
+    ) -> Result<(), LossReason> {
+        let capacity = self.geometry().capacity_sectors;
+        let end = req.sector.checked_add(u64::from(req.blksize) / 512);
+        if req.blksize == 0
+            || !req.blksize.is_multiple_of(512)
+            || req.blksize > wire::DRBD_MAX_BIO_SIZE
+            || end.is_none_or(|end| end > capacity)
+        {
+            host.log(
+                Level::Err,
+                format_args!(
+                    "resync request out of range: sector {} size {}",
+                    req.sector, req.blksize
+                ),
+            );
+            return Err(LossReason::ProtocolError);
+        }
+        if self.state().disk < DiskState::UpToDate || self.conflicts.is_full() {
+            self.send_ack(
+                AckKind::NegRsDReply,
+                req.sector,
+                req.block_id,
+                req.blksize,
+                host,
+            );
+            return Ok(());
+        }
+        let waiting = self.conflicts.overlaps(req.sector, req.blksize, None, |e| {
+            e.kind == IoKind::AppWrite
+        });
+        let Ok(slot) = self.conflicts.insert(Interval {
+            sector: req.sector,
+            size: req.blksize,
+            kind: IoKind::ResyncRead,
+            submitted: !waiting,
+            arrival: 0,
+        }) else {
+            self.send_ack(
+                AckKind::NegRsDReply,
+                req.sector,
+                req.block_id,
+                req.blksize,
+                host,
+            );
+            return Ok(());
+        };
+        if !waiting {
+            host.read_for_peer(PeerRead {
+                sector: req.sector,
+                size: req.blksize,
+                slot,
+            });
+        }
+        Ok(())
+    }
+
+    /// A resync read finished: answer the target.
+    pub fn peer_read_done(&mut self, read: &PeerRead, ok: bool, host: &mut impl Host) {
+        if self.conflicts.remove(read.slot).is_none() {
+            return; // the connection that asked is gone
+        }
+        if ok {
+            let packet = Packet::Data {
+                kind: DataKind::RsDataReply,
+                hdr: DataHeader {
+                    sector: read.sector,
+                    block_id: wire::ID_SYNCER,
+                    seq_num: 0,
+                    dp_flags: 0,
+                },
+                digest: &[],
+                data_len: read.size,
+            };
+            host.send_block(self.agreed(), &packet, read.slot);
+        } else {
+            self.send_ack(
+                AckKind::NegRsDReply,
+                read.sector,
+                wire::ID_SYNCER,
+                read.size,
+                host,
+            );
+        }
+    }
+
+    /// An application write finished locally: resync reads waiting for it may go.
+    pub fn local_write_done(&mut self, slot: Slot, host: &mut impl Host) {
+        self.conflicts.remove(slot);
+        while let Some((slot, e)) = self
+            .conflicts
+            .find(|e| e.kind == IoKind::ResyncRead && !e.submitted)
+        {
+            let blocked = self
+                .conflicts
+                .overlaps(e.sector, e.size, Some(slot), |o| o.kind == IoKind::AppWrite);
+            if blocked {
+                // Keep the oldest waiting read waiting; others behind it wait as well.
+                break;
+            }
+            if let Some(entry) = self.conflicts.get_mut(slot) {
+                entry.submitted = true;
+            }
+            host.read_for_peer(PeerRead {
+                sector: e.sector,
+                size: e.size,
+                slot,
+            });
+        }
+    }
+
+    /// `P_RS_DATA_REPLY` from the source; its data is in the engine's receive buffer.
+    pub(super) fn on_resync_reply(
+        &mut self,
+        hdr: &DataHeader,
+        size: u32,
+        host: &mut impl Host,
+    ) -> Result<(), LossReason> {
+        let found = self.conflicts.find(|e| {
+            e.kind == IoKind::ResyncWrite
+                && e.arrival == 0
+                && e.sector == hdr.sector
+                && e.size == size
+        });
+        let Some((slot, _)) = found else {
+            host.log(
+                Level::Err,
+                format_args!(
+                    "RSDataReply for sector {} (size {size}) that was not requested",
+                    hdr.sector
+                ),
+            );
+            return Err(LossReason::ProtocolError);
+        };
+        if let Some(run) = self.sync_run.as_mut() {
+            run.received_sectors = run.received_sectors.saturating_add(size.div_ceil(512));
+        }
+        let arrival = self.next_arrival();
+        if let Some(e) = self.conflicts.get_mut(slot) {
+            e.arrival = arrival;
+        }
+        host.hold_write(HeldWrite::Resync(ResyncWrite {
+            sector: hdr.sector,
+            size,
+            slot,
+        }));
+        self.submit_arrived_writes(host);
+        Ok(())
+    }
+
+    /// `P_NEG_RS_DREPLY`: the source could not serve a request.
+    pub(super) fn on_resync_refused(
+        &mut self,
+        ack: &BlockAck,
+        host: &mut impl Host,
+    ) -> Result<(), LossReason> {
+        let found = self
+            .conflicts
+            .find(|e| e.kind == IoKind::ResyncWrite && e.arrival == 0 && e.sector == ack.sector);
+        if let Some((slot, e)) = found {
+            self.conflicts.remove(slot);
+            if let Some(run) = self.sync_run.as_mut() {
+                run.failed_blocks += u64::from(e.size.div_ceil(4096));
+            }
+            host.log(
+                Level::Err,
+                format_args!("Could not resync sector {} (peer refused)", ack.sector),
+            );
+        }
+        self.maybe_finish_target(host);
+        Ok(())
+    }
+
+    /// A resync write on the target finished.
+    pub fn resync_write_done(&mut self, write: &ResyncWrite, ok: bool, host: &mut impl Host) {
+        if self.conflicts.remove(write.slot).is_none() {
+            return;
+        }
+        if ok {
+            host.mark_in_sync(write.sector, write.size);
+            self.send_ack(
+                AckKind::RsWriteAck,
+                write.sector,
+                wire::ID_SYNCER,
+                write.size,
+                host,
+            );
+        } else {
+            if let Some(run) = self.sync_run.as_mut() {
+                run.failed_blocks += u64::from(write.size.div_ceil(4096));
+            }
+            self.send_ack(
+                AckKind::NegAck,
+                write.sector,
+                wire::ID_SYNCER,
+                write.size,
+                host,
+            );
+        }
+        self.submit_arrived_writes(host);
+        self.maybe_finish_target(host);
+    }
+
+    /// Submit every arrived write (peer or resync) that no earlier-arrived overlapping write
+    /// (submitted or still waiting) precedes. One pass suffices: submitting a write does not
+    /// remove it from the table, so it keeps blocking later arrivals until it completes.
+    pub(super) fn submit_arrived_writes(&mut self, host: &mut impl Host) {
+        let is_write = |e: &Interval| {
+            matches!(e.kind, IoKind::PeerWrite | IoKind::ResyncWrite) && e.arrival != 0
+        };
+        for index in 0..self.conflicts.capacity() {
+            let Some(slot) = self.conflicts.slot_at(index) else {
+                continue;
+            };
+            let Some(w) = self.conflicts.get(slot).copied() else {
+                continue;
+            };
+            if !is_write(&w) || w.submitted {
+                continue;
+            }
+            let blocked = self.conflicts.overlaps(w.sector, w.size, Some(slot), |o| {
+                is_write(o) && o.arrival < w.arrival
+            });
+            if blocked {
+                continue;
+            }
+            if let Some(e) = self.conflicts.get_mut(slot) {
+                e.submitted = true;
+            }
+            host.submit_held(slot);
+        }
+    }
+}

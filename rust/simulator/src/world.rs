@@ -1,0 +1,857 @@
+//! Two simulated nodes running the core's [`Replica`] over a simulated link.
+//!
+//! Every packet goes through the real wire codec: the sender encodes it to bytes, the link
+//! carries the bytes (in order per socket and direction, as TCP does, with a seeded random
+//! delay), and the receiver decodes header, layout and payload exactly as the kernel's
+//! receiver does. A cut link loses what is in flight and fails both nodes' sockets; the nodes
+//! then reconnect by themselves when the link is back.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+
+use drbd_core::bitmap::Bitmap;
+use drbd_core::bitmap_xfer::{BitmapSender, ChunkKind};
+use drbd_core::replication::conflicts::Slot;
+use drbd_core::replication::connection::{
+    DiskGeometry, Host, Level, NetSettings, Replica, Socket, SyncSettings,
+};
+use drbd_core::replication::request::{Step, WriteRequest};
+use drbd_core::replication::resync_path::{HeldWrite, PeerRead};
+use drbd_core::replication::sync_handshake::Helper;
+use drbd_core::replication::writes::{PeerWriteKind, WriteFlags};
+use drbd_core::replication::WireProtocol;
+use drbd_core::state::{State, StateError};
+use drbd_core::uuid::UuidSet;
+use drbd_core::wire::{self, AckKind, Agreed, BlockAck, DescKind, Packet};
+
+use crate::{Scheduler, SimRng};
+
+/// Node index: 0 = node-a, 1 = node-b.
+pub type NodeId = usize;
+
+/// What a node's host recorded (the simulator's view of the engine).
+#[derive(Debug)]
+pub struct NodeHost {
+    /// Encoded packets waiting to be put on the link: (socket, bytes).
+    pub outbox: Vec<(Socket, Vec<u8>)>,
+    /// Kernel log lines.
+    pub log: Vec<String>,
+    /// Every state the node passed through.
+    pub states: Vec<State>,
+    /// Superblock writes (their UUIDs).
+    pub meta_writes: Vec<UuidSet>,
+    /// The out-of-sync bitmap (one bit per 4 KiB block).
+    pub bitmap: Bitmap<Vec<u64>>,
+    /// The lower disk: per 4 KiB block the id of the write it holds (0 = never written).
+    pub disk: Vec<u64>,
+    /// Application writes in flight or waiting for the peer, by block_id.
+    pub requests: BTreeMap<u64, SimRequest>,
+    /// Local I/O submitted and not completed yet.
+    pub io: Vec<LocalIo>,
+    /// Epochs of requests that completed to the application (the replica closes them).
+    pub completed_epochs: Vec<u32>,
+    /// Application writes completed.
+    pub completions: Vec<Completion>,
+    /// Block data that arrived with the last data packet (set by the world before
+    /// `receive`, consumed by `submit_peer_write`).
+    pub incoming_data: Vec<u64>,
+    /// A peer ack named no request or was refused by it.
+    pub bad_acks: u32,
+    /// Writes from the peer held with their data until the replica submits them.
+    held: BTreeMap<Slot, (HeldWrite, Vec<u64>)>,
+    /// Data read for the peer, until it is sent.
+    read_buffers: BTreeMap<Slot, Vec<u64>>,
+    /// Helpers called.
+    pub helpers: Vec<Helper>,
+    /// Results of finished cluster-wide changes.
+    pub finished: Vec<Result<(), StateError>>,
+    /// The engine was told to close its sockets.
+    pub drop_requested: bool,
+    /// Device capacity set by the size agreement.
+    pub capacity: Option<u64>,
+    /// Agreed maximum bio size.
+    pub max_bio_size: Option<u32>,
+    rng: Option<SimRng>,
+}
+
+/// An application write that completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completion {
+    /// The block written.
+    pub block: u64,
+    /// The write's id.
+    pub id: u64,
+    /// Protocol it was submitted under.
+    pub protocol: WireProtocol,
+    /// Result given to the application.
+    pub ok: bool,
+    /// Its blocks were marked out of sync before it completed (the peer may lack it).
+    pub marked: bool,
+}
+
+/// One application write on the node that submitted it.
+#[derive(Debug, Clone, Copy)]
+pub struct SimRequest {
+    /// The core's decision state.
+    pub req: WriteRequest,
+    /// Its epoch.
+    pub epoch: u32,
+    /// The block written.
+    pub block: u64,
+    /// The write's id (the data).
+    pub id: u64,
+    /// Marked out of sync so far.
+    pub marked: bool,
+}
+
+/// Local I/O on a node's lower disk.
+#[derive(Debug, Clone)]
+pub enum LocalIo {
+    /// An application write: block, id, request handle, conflict slot.
+    App {
+        /// Block.
+        block: u64,
+        /// Write id.
+        id: u64,
+        /// Request handle.
+        block_id: u64,
+        /// Its slot in the replica's conflict table.
+        slot: Option<Slot>,
+    },
+    /// A write received from the peer (or a resync reply) with its blocks' data.
+    Held { write: HeldWrite, data: Vec<u64> },
+    /// A read serving the peer's resync request.
+    Read(PeerRead),
+    /// A flush for the receiver's barrier.
+    Flush,
+}
+
+impl NodeHost {
+    /// Execute a request's step: mark, complete, release.
+    fn apply_step(&mut self, block_id: u64, step: Step) {
+        let Some(r) = self.requests.get_mut(&block_id) else {
+            return;
+        };
+        r.marked |= step.mark_out_of_sync;
+        let r = *r;
+        if step.mark_out_of_sync {
+            self.bitmap.set(r.block);
+        }
+        if step.mark_in_sync {
+            self.bitmap.clear(r.block);
+        }
+        if let Some(ok) = step.complete_upper {
+            self.completions.push(Completion {
+                block: r.block,
+                id: r.id,
+                protocol: r.req.protocol(),
+                ok,
+                marked: r.marked,
+            });
+            self.completed_epochs.push(r.epoch);
+        }
+        if step.release {
+            self.requests.remove(&block_id);
+        }
+    }
+
+    fn update(&mut self, block_id: u64, f: impl FnOnce(&mut WriteRequest) -> Option<Step>) -> bool {
+        let Some(r) = self.requests.get_mut(&block_id) else {
+            return false;
+        };
+        match f(&mut r.req) {
+            Some(step) => {
+                self.apply_step(block_id, step);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn blocks_of(sector: u64, size: u32) -> std::ops::Range<u64> {
+    sector / 8..(sector + u64::from(size) / 512).div_ceil(8)
+}
+
+impl NodeHost {
+    /// Queue a data packet followed by its block data (each 4 KiB block carries its write
+    /// id in its first 8 bytes).
+    fn send_with_data(&mut self, ctx: &Agreed, packet: &Packet<'_>, ids: &[u64]) {
+        let mut buf = vec![0u8; packet.encoded_len(ctx)];
+        let n = packet
+            .encode(ctx, 0, &mut buf)
+            .unwrap_or_else(|e| panic!("unencodable data packet {packet:?}: {e}"));
+        buf.truncate(n);
+        for id in ids {
+            let mut block = [0u8; 4096];
+            block[..8].copy_from_slice(&id.to_le_bytes());
+            buf.extend_from_slice(&block);
+        }
+        self.outbox.push((Socket::Data, buf));
+    }
+}
+
+impl Host for NodeHost {
+    fn send(&mut self, socket: Socket, ctx: &Agreed, packet: &Packet<'_>) {
+        let mut buf = vec![0u8; packet.encoded_len(ctx)];
+        match packet.encode(ctx, 0, &mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                self.outbox.push((socket, buf));
+            }
+            Err(e) => panic!("core asked to send an unencodable packet {packet:?}: {e}"),
+        }
+    }
+
+    fn drop_sockets(&mut self) {
+        self.drop_requested = true;
+    }
+
+    fn log(&mut self, _level: Level, args: fmt::Arguments<'_>) {
+        self.log.push(args.to_string());
+    }
+
+    fn state_changed(&mut self, _old: &State, new: &State) {
+        self.states.push(*new);
+    }
+
+    fn write_meta_data(&mut self, uuids: &UuidSet) {
+        self.meta_writes.push(*uuids);
+    }
+
+    fn mark_all_out_of_sync(&mut self) {
+        self.bitmap.set_all();
+    }
+
+    fn bitmap_weight(&self) -> u64 {
+        self.bitmap.count()
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        self.rng.get_or_insert_with(|| SimRng::new(1)).next_u64()
+    }
+
+    fn call_helper(&mut self, helper: Helper) {
+        self.helpers.push(helper);
+    }
+
+    fn set_capacity(&mut self, sectors: u64) {
+        self.capacity = Some(sectors);
+    }
+
+    fn set_max_bio_size(&mut self, bytes: u32) {
+        self.max_bio_size = Some(bytes);
+    }
+
+    fn change_finished(&mut self, result: Result<(), StateError>) {
+        self.finished.push(result);
+    }
+
+    fn hold_write(&mut self, write: HeldWrite) {
+        let data = std::mem::take(&mut self.incoming_data);
+        self.held.insert(write.slot(), (write, data));
+    }
+
+    fn submit_held(&mut self, slot: Slot) {
+        match self.held.remove(&slot) {
+            Some((write, data)) => self.io.push(LocalIo::Held { write, data }),
+            None => panic!("replica submitted slot {slot:?} that holds no write"),
+        }
+    }
+
+    fn send_bitmap(&mut self, ctx: &Agreed) {
+        let mut sender = BitmapSender::new(self.bitmap.bits(), ctx.header_len(), true);
+        let mut buf = vec![0u8; 4096];
+        while let Some(chunk) = sender.next_packet(&self.bitmap, &mut buf) {
+            let payload = &buf[..chunk.len];
+            let packet = match chunk.kind {
+                ChunkKind::Plain => Packet::Bitmap(payload),
+                ChunkKind::Compressed => Packet::CompressedBitmap(payload),
+            };
+            let mut out = vec![0u8; packet.encoded_len(ctx)];
+            let n = packet
+                .encode(ctx, 0, &mut out)
+                .unwrap_or_else(|e| panic!("bitmap chunk unencodable: {e}"));
+            out.truncate(n);
+            self.outbox.push((Socket::Data, out));
+        }
+    }
+
+    fn with_bitmap(&mut self, f: &mut dyn FnMut(&mut Bitmap<&mut [u64]>)) {
+        let bits = self.bitmap.bits();
+        let empty = Bitmap::new(Vec::new(), 0).expect("empty bitmap");
+        let mut words = std::mem::replace(&mut self.bitmap, empty).into_storage();
+        {
+            let mut view = Bitmap::new(&mut words[..], bits).expect("same geometry");
+            f(&mut view);
+        }
+        self.bitmap = Bitmap::new(words, bits).expect("same geometry");
+    }
+
+    fn read_for_peer(&mut self, read: PeerRead) {
+        self.io.push(LocalIo::Read(read));
+    }
+
+    fn send_block(&mut self, ctx: &Agreed, packet: &Packet<'_>, slot: Slot) {
+        let data = self.read_buffers.remove(&slot).unwrap_or_default();
+        self.send_with_data(ctx, packet, &data);
+    }
+
+    fn flush_lower(&mut self) {
+        self.io.push(LocalIo::Flush);
+    }
+
+    fn mark_out_of_sync(&mut self, sector: u64, size: u32) {
+        let r = blocks_of(sector, size);
+        let end = r.end.min(self.bitmap.bits());
+        self.bitmap.set_range(r.start.min(end)..end);
+    }
+
+    fn mark_in_sync(&mut self, sector: u64, size: u32) {
+        let r = blocks_of(sector, size);
+        let end = r.end.min(self.bitmap.bits());
+        self.bitmap.clear_range(r.start.min(end)..end);
+    }
+
+    fn peer_acked(&mut self, kind: AckKind, ack: &BlockAck) -> bool {
+        let ok = self.update(ack.block_id, |req| {
+            match kind {
+                AckKind::RecvAck => req.receive_ack(),
+                AckKind::WriteAck => req.write_ack(false),
+                AckKind::RsWriteAck => req.write_ack(true),
+                _ => req.negative_ack(),
+            }
+            .ok()
+        });
+        if !ok {
+            self.bad_acks += 1;
+        }
+        ok
+    }
+
+    fn epoch_acked(&mut self, epoch: u32) {
+        let ids: Vec<u64> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.epoch == epoch)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.update(id, |req| Some(req.barrier_acked()));
+        }
+    }
+
+    fn requests_lost(&mut self) {
+        let ids: Vec<u64> = self.requests.keys().copied().collect();
+        for id in ids {
+            self.update(id, |req| Some(req.connection_lost()));
+        }
+    }
+}
+
+/// One simulated node.
+#[derive(Debug)]
+pub struct Node {
+    /// The core under test.
+    pub replica: Replica,
+    /// Its world.
+    pub host: NodeHost,
+    /// Bytes received per socket, not yet a whole packet.
+    inbox: [Vec<u8>; 2],
+}
+
+/// Events on the virtual time line.
+#[derive(Debug)]
+enum Event {
+    /// Bytes arrive at `to` on `socket` (only if the link generation still matches).
+    Deliver {
+        to: NodeId,
+        socket: Socket,
+        bytes: Vec<u8>,
+        generation: u64,
+    },
+    /// Timer tick of a node.
+    Tick(NodeId),
+    /// Local I/O of a node completes.
+    IoDone(NodeId, LocalIo),
+}
+
+/// Two nodes and the link between them.
+pub struct World {
+    /// node-a and node-b.
+    pub nodes: [Node; 2],
+    sched: Scheduler<Event>,
+    rng: SimRng,
+    /// Link up (sockets can be established and carry data).
+    pub link_up: bool,
+    /// The link silently swallows every byte (no reset): only timeouts can notice.
+    pub blackhole: bool,
+    /// Bumped whenever the sockets are torn down: in-flight bytes of older generations are
+    /// lost with their connection.
+    generation: u64,
+    connected: bool,
+    /// Per direction and socket: the time the last byte is delivered (TCP order).
+    last_delivery: [[u64; 2]; 2],
+    /// Maximum one-way delay in virtual nanoseconds.
+    pub max_delay_ns: u64,
+    /// Steps taken.
+    pub steps: u64,
+    /// Ids of application writes (monotonic, so a newer write has a larger id).
+    next_write_id: u64,
+    /// Local I/O scheduled and not completed.
+    io_in_flight: usize,
+    /// Deliveries scheduled and not yet happened.
+    deliveries: usize,
+    trace: VecDeque<String>,
+}
+
+const TICK_NS: u64 = 100_000_000;
+
+fn socket_index(socket: Socket) -> usize {
+    match socket {
+        Socket::Data => 0,
+        Socket::Meta => 1,
+    }
+}
+
+impl World {
+    /// Two nodes with the given initial states, UUIDs and geometry.
+    pub fn new(seed: u64, nodes: [(State, UuidSet, DiskGeometry); 2]) -> Self {
+        let make = |(state, uuids, geometry): (State, UuidSet, DiskGeometry), seed: u64| Node {
+            replica: Replica::new(state, uuids, false, geometry),
+            host: {
+                let bits = geometry.usable_sectors.div_ceil(8);
+                NodeHost {
+                    outbox: Vec::new(),
+                    log: Vec::new(),
+                    states: Vec::new(),
+                    meta_writes: Vec::new(),
+                    bitmap: Bitmap::new(vec![0; bits.div_ceil(64) as usize], bits)
+                        .expect("bitmap storage sized for its bits"),
+                    disk: vec![0; bits as usize],
+                    requests: BTreeMap::new(),
+                    io: Vec::new(),
+                    completed_epochs: Vec::new(),
+                    completions: Vec::new(),
+                    incoming_data: Vec::new(),
+                    bad_acks: 0,
+                    held: BTreeMap::new(),
+                    read_buffers: BTreeMap::new(),
+                    helpers: Vec::new(),
+                    finished: Vec::new(),
+                    drop_requested: false,
+                    capacity: None,
+                    max_bio_size: None,
+                    rng: Some(SimRng::new(seed)),
+                }
+            },
+            inbox: [Vec::new(), Vec::new()],
+        };
+        let [a, b] = nodes;
+        let mut world = World {
+            nodes: [make(a, seed ^ 0xa), make(b, seed ^ 0xb)],
+            sched: Scheduler::new(),
+            rng: SimRng::new(seed),
+            link_up: true,
+            blackhole: false,
+            generation: 0,
+            connected: false,
+            last_delivery: [[0; 2]; 2],
+            max_delay_ns: 2_000_000,
+            steps: 0,
+            next_write_id: 0,
+            io_in_flight: 0,
+            deliveries: 0,
+            trace: VecDeque::new(),
+        };
+        world.sched.schedule(TICK_NS, Event::Tick(0));
+        world.sched.schedule(TICK_NS + 1, Event::Tick(1));
+        world
+    }
+
+    /// Virtual time in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.sched.now().0 / 1_000_000
+    }
+
+    /// `connect` on one node.
+    pub fn connect(&mut self, node: NodeId, net: NetSettings) {
+        let n = &mut self.nodes[node];
+        n.replica.connect(net, SyncSettings::DEFAULT, &mut n.host);
+        self.flush();
+    }
+
+    /// Run `f` on a node's replica with its host (admin commands), then move its output.
+    pub fn with_node<R>(
+        &mut self,
+        node: NodeId,
+        f: impl FnOnce(&mut Replica, &mut NodeHost) -> R,
+    ) -> R {
+        let n = &mut self.nodes[node];
+        let r = f(&mut n.replica, &mut n.host);
+        self.flush();
+        r
+    }
+
+    /// Cut the link: everything in flight is lost, both nodes see their sockets fail.
+    pub fn cut_link(&mut self) {
+        self.link_up = false;
+        self.tear_down_sockets();
+    }
+
+    /// Heal the link.
+    pub fn heal_link(&mut self) {
+        self.link_up = true;
+        self.flush();
+    }
+
+    fn tear_down_sockets(&mut self) {
+        if !self.connected {
+            return;
+        }
+        self.connected = false;
+        self.generation += 1;
+        self.trace.push_back(format!(
+            "{}ms link cut: generation {}",
+            self.now_ms(),
+            self.generation
+        ));
+        let now = self.now_ms();
+        for n in &mut self.nodes {
+            n.inbox = [Vec::new(), Vec::new()];
+            n.host.outbox.clear();
+            n.host.drop_requested = false;
+            n.replica.socket_failed(&mut n.host);
+        }
+        let _ = now;
+        self.flush();
+    }
+
+    /// Establish sockets when both nodes want them; put every node's output on the link.
+    fn flush(&mut self) {
+        loop {
+            // A node that dropped its sockets ends the TCP connections for both.
+            if self.nodes.iter().any(|n| n.host.drop_requested) {
+                for n in &mut self.nodes {
+                    n.host.drop_requested = false;
+                }
+                if self.connected {
+                    self.connected = false;
+                    self.generation += 1;
+                    self.trace.push_back(format!(
+                        "{}ms sockets dropped: generation {}",
+                        self.now_ms(),
+                        self.generation
+                    ));
+                    for (i, n) in self.nodes.iter_mut().enumerate() {
+                        n.inbox = [Vec::new(), Vec::new()];
+                        n.host.outbox.clear();
+                        // The side that did not close sees the reset.
+                        let _ = i;
+                        n.replica.socket_failed(&mut n.host);
+                    }
+                    continue;
+                }
+            }
+            if !self.connected
+                && self.link_up
+                && self.nodes.iter().all(|n| n.replica.wants_connection())
+            {
+                self.connected = true;
+                self.trace.push_back(format!(
+                    "{}ms established: generation {}",
+                    self.now_ms(),
+                    self.generation
+                ));
+                self.last_delivery = [[self.sched.now().0; 2]; 2];
+                // Whoever connects first owns the data socket as client; the other node's
+                // later connection becomes the meta socket, accepted by the first node.
+                let first = self.rng.below(2) as usize;
+                let now = self.now_ms();
+                for i in 0..2 {
+                    let n = &mut self.nodes[i];
+                    n.replica.sockets_established(i == first, now, &mut n.host);
+                }
+                continue;
+            }
+            break;
+        }
+        for from in 0..2 {
+            let out = std::mem::take(&mut self.nodes[from].host.outbox);
+            if !self.connected {
+                continue;
+            }
+            for (socket, bytes) in out {
+                let to = 1 - from;
+                let s = socket_index(socket);
+                let delay = self.rng.below(self.max_delay_ns.max(1));
+                let at = (self.sched.now().0 + delay).max(self.last_delivery[from][s]);
+                self.last_delivery[from][s] = at;
+                let generation = self.generation;
+                let rel = at - self.sched.now().0;
+                self.deliveries += 1;
+                self.sched.schedule(
+                    rel,
+                    Event::Deliver {
+                        to,
+                        socket,
+                        bytes,
+                        generation,
+                    },
+                );
+            }
+        }
+    }
+
+    /// One event. Returns false when nothing is left to do.
+    pub fn step(&mut self) -> bool {
+        let Some((_, event)) = self.sched.pop() else {
+            return false;
+        };
+        self.steps += 1;
+        match event {
+            Event::Tick(i) => {
+                let now = self.now_ms();
+                let n = &mut self.nodes[i];
+                n.replica.tick(now, &mut n.host);
+                self.sched.schedule(TICK_NS, Event::Tick(i));
+            }
+            Event::Deliver {
+                to,
+                socket,
+                bytes,
+                generation,
+            } => {
+                self.deliveries -= 1;
+                if generation == self.generation && self.connected && !self.blackhole {
+                    self.deliver(to, socket, &bytes);
+                }
+            }
+            Event::IoDone(i, io) => self.io_done(i, io),
+        }
+        for i in 0..2 {
+            self.post(i);
+        }
+        self.flush();
+        true
+    }
+
+    /// Run until virtual time `ms` (ticks keep the queue alive forever).
+    pub fn run_until_ms(&mut self, ms: u64) {
+        while self.now_ms() < ms {
+            if !self.step() {
+                break;
+            }
+        }
+    }
+
+    /// Run until `done` holds or virtual time `limit_ms` passes; returns whether it held.
+    pub fn run_until(&mut self, limit_ms: u64, mut done: impl FnMut(&World) -> bool) -> bool {
+        while self.now_ms() < limit_ms {
+            if done(self) {
+                return true;
+            }
+            if !self.step() {
+                break;
+            }
+        }
+        done(self)
+    }
+
+    fn deliver(&mut self, to: NodeId, socket: Socket, bytes: &[u8]) {
+        let now = self.now_ms();
+        let n = &mut self.nodes[to];
+        let inbox = &mut n.inbox[socket_index(socket)];
+        inbox.extend_from_slice(bytes);
+        loop {
+            let ctx = *n.replica.agreed();
+            let hlen = ctx.header_len();
+            if inbox.len() < hlen {
+                return;
+            }
+            let header = match wire::decode_header(&inbox[..hlen], &ctx) {
+                Ok(h) => h,
+                Err(e) => {
+                    let states: Vec<_> = n.host.states.iter().rev().take(8).collect();
+                    let trace: Vec<_> = self.trace.iter().rev().take(20).collect();
+                    panic!("node {to}: undecodable header from the peer: {e}\nstates {states:#?}\ntrace {trace:#?}")
+                }
+            };
+            let Some(cmd) = wire::Cmd::from_u16(header.cmd) else {
+                panic!("node {to}: unknown command 0x{:04x}", header.cmd);
+            };
+            let layout = match wire::layout(cmd, header.length, &ctx) {
+                Ok(l) => l,
+                Err(e) => panic!("node {to}: bad layout for {cmd:?}: {e}"),
+            };
+            let total = hlen + layout.fixed + layout.data;
+            if inbox.len() < total {
+                return;
+            }
+            let packet_bytes: Vec<u8> = inbox.drain(..total).collect();
+            let fixed = &packet_bytes[hlen..hlen + layout.fixed];
+            let packet = match Packet::decode_framed(&header, fixed, &ctx) {
+                Ok(p) => p,
+                Err(e) => panic!("node {to}: undecodable {cmd:?} from the peer: {e}"),
+            };
+            n.host.incoming_data = packet_bytes[hlen + layout.fixed..]
+                .chunks(4096)
+                .map(|c| {
+                    c.get(..8)
+                        .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+                })
+                .collect();
+            self.trace
+                .push_back(format!("{}ms {}<-{:?} {:?}", now, to, socket, packet));
+            if self.trace.len() > 200 {
+                self.trace.pop_front();
+            }
+            n.replica.receive(socket, &packet, now, &mut n.host);
+            if n.host.drop_requested {
+                return;
+            }
+        }
+    }
+
+    /// After a node's replica ran: schedule its I/O, close epochs of completed writes, let an
+    /// idle sender send its barrier.
+    fn post(&mut self, i: NodeId) {
+        let io = std::mem::take(&mut self.nodes[i].host.io);
+        for op in io {
+            let delay = 50_000 + self.rng.below(2_000_000);
+            self.io_in_flight += 1;
+            self.sched.schedule(delay, Event::IoDone(i, op));
+        }
+        let n = &mut self.nodes[i];
+        for epoch in std::mem::take(&mut n.host.completed_epochs) {
+            n.replica.write_completed(epoch);
+        }
+        n.replica.sender_idle(&mut n.host);
+    }
+
+    fn io_done(&mut self, i: NodeId, io: LocalIo) {
+        self.io_in_flight -= 1;
+        let n = &mut self.nodes[i];
+        match io {
+            LocalIo::App {
+                block,
+                id,
+                block_id,
+                slot,
+            } => {
+                n.host.disk[block as usize] = id;
+                n.host.update(block_id, |r| Some(r.local_done(true)));
+                if let Some(slot) = slot {
+                    n.replica.local_write_done(slot, &mut n.host);
+                }
+            }
+            LocalIo::Held { write, data } => {
+                let (sector, size, zero) = match write {
+                    HeldWrite::Peer(w) => (w.sector, w.size, w.kind != PeerWriteKind::Data),
+                    HeldWrite::Resync(w) => (w.sector, w.size, false),
+                };
+                for (k, b) in blocks_of(sector, size).enumerate() {
+                    let Some(block) = n.host.disk.get_mut(b as usize) else {
+                        continue;
+                    };
+                    *block = if zero {
+                        0
+                    } else {
+                        data.get(k).copied().unwrap_or(0)
+                    };
+                }
+                match write {
+                    HeldWrite::Peer(w) => n.replica.peer_write_done(&w, true, &mut n.host),
+                    HeldWrite::Resync(w) => n.replica.resync_write_done(&w, true, &mut n.host),
+                }
+            }
+            LocalIo::Read(read) => {
+                let data = blocks_of(read.sector, read.size)
+                    .map(|b| n.host.disk.get(b as usize).copied().unwrap_or(0))
+                    .collect();
+                n.host.read_buffers.insert(read.slot, data);
+                n.replica.peer_read_done(&read, true, &mut n.host);
+            }
+            LocalIo::Flush => n.replica.flush_done(&mut n.host),
+        }
+    }
+
+    /// The application on `node` writes one 4 KiB block. Returns the write id, or None when a
+    /// write to that block is still in flight (applications do not overlap writes), the node
+    /// is not Primary, or the replica asked to wait (too many epochs unacknowledged).
+    pub fn app_write(&mut self, node: NodeId, block: u64) -> Option<u64> {
+        let n = &mut self.nodes[node];
+        if n.replica.state().role != drbd_core::state::Role::Primary
+            || block >= n.host.bitmap.bits()
+            || n.host
+                .requests
+                .values()
+                .any(|r| r.block == block && !r.req.is_completed())
+        {
+            return None;
+        }
+        let id = self.next_write_id + 1;
+        let block_id = id;
+        let plan = n
+            .replica
+            .plan_write(block * 8, 4096, WriteFlags::default(), block_id)
+            .ok()?;
+        self.next_write_id = id;
+        n.host.requests.insert(
+            block_id,
+            SimRequest {
+                req: plan.request,
+                epoch: plan.epoch,
+                block,
+                id,
+                marked: false,
+            },
+        );
+        n.host.apply_step(block_id, plan.first);
+        let ctx = *n.replica.agreed();
+        if plan.out_of_sync {
+            let desc = Packet::BlockDesc {
+                kind: DescKind::OutOfSync,
+                sector: block * 8,
+                blksize: 4096,
+            };
+            n.host.send(Socket::Data, &ctx, &desc);
+        }
+        if let Some(send) = plan.send {
+            if let Some(barrier) = send.barrier_first {
+                n.host
+                    .send(Socket::Data, &ctx, &Packet::Barrier { barrier });
+            }
+            n.host.send_with_data(&ctx, &send.packet, &[id]);
+            n.host.update(block_id, |r| Some(r.sent()));
+        }
+        n.host.io.push(LocalIo::App {
+            block,
+            id,
+            block_id,
+            slot: plan.slot,
+        });
+        self.post(node);
+        self.flush();
+        Some(id)
+    }
+
+    /// No I/O in flight and no request waiting on either node.
+    pub fn quiescent(&self) -> bool {
+        self.nodes.iter().all(|n| n.host.requests.is_empty()) && !self.sched_has_io()
+    }
+
+    /// No packet is on its way (both nodes have seen everything the other sent).
+    pub fn link_idle(&self) -> bool {
+        self.deliveries == 0
+    }
+
+    fn sched_has_io(&self) -> bool {
+        self.io_in_flight > 0
+    }
+
+    /// The last packets delivered (for failure reports).
+    pub fn trace(&self) -> impl Iterator<Item = &String> {
+        self.trace.iter()
+    }
+}

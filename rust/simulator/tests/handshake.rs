@@ -1,0 +1,349 @@
+//! Two cores connect through the simulated link and the real wire codec.
+
+use drbd_core::replication::connection::{DiskGeometry, NetSettings};
+use drbd_core::replication::WireProtocol;
+use drbd_core::state::{ConnState, DiskState, Role, State, StateChange, StateError};
+use drbd_core::uuid::UuidSet;
+use drbd_sim::world::World;
+
+const SECTORS: u64 = 0x1ffb0; // the capture's 64 MiB device minus internal meta data
+
+fn geometry() -> DiskGeometry {
+    DiskGeometry {
+        usable_sectors: SECTORS,
+        user_sectors: 0,
+        capacity_sectors: SECTORS,
+        max_bio_size: 1 << 20,
+        ..DiskGeometry::default()
+    }
+}
+
+fn fresh_state() -> State {
+    State::new(
+        Role::Secondary,
+        Role::Unknown,
+        ConnState::StandAlone,
+        DiskState::Inconsistent,
+        DiskState::DUnknown,
+    )
+}
+
+fn fresh_pair(seed: u64) -> World {
+    let just_created = UuidSet::from_array([4, 0, 0, 0]);
+    World::new(
+        seed,
+        [
+            (fresh_state(), just_created, geometry()),
+            (fresh_state(), just_created, geometry()),
+        ],
+    )
+}
+
+fn conn(w: &World, node: usize) -> ConnState {
+    w.nodes[node].replica.state().conn
+}
+
+fn both_connect(w: &mut World, net: NetSettings) {
+    w.connect(0, net);
+    w.connect(1, net);
+}
+
+fn report(w: &World) -> String {
+    let mut s = String::new();
+    for (i, n) in w.nodes.iter().enumerate() {
+        s += &format!(
+            "node {i}: {:?}\n  log: {:?}\n",
+            n.replica.state(),
+            n.host.log
+        );
+    }
+    for t in w.trace() {
+        s += t;
+        s += "\n";
+    }
+    s
+}
+
+#[test]
+fn fresh_pair_connects_secondary_secondary_inconsistent() {
+    for seed in 0..200 {
+        let mut w = fresh_pair(seed);
+        both_connect(&mut w, NetSettings::DEFAULT);
+        let ok = w.run_until(5_000, |w| {
+            (0..2).all(|i| conn(w, i) == ConnState::Connected)
+        });
+        assert!(ok, "seed {seed}\n{}", report(&w));
+        for n in &w.nodes {
+            let s = n.replica.state();
+            assert_eq!((s.role, s.peer), (Role::Secondary, Role::Secondary));
+            assert_eq!(
+                (s.disk, s.pdsk),
+                (DiskState::Inconsistent, DiskState::Inconsistent)
+            );
+            assert!(n
+                .host
+                .log
+                .iter()
+                .any(|l| l == "uuid_compare()=0 by rule 10"));
+            assert!(n
+                .host
+                .log
+                .iter()
+                .any(|l| l == "Handshake successful: Agreed network protocol version 101"));
+            assert_eq!(n.host.max_bio_size, Some(1 << 20));
+        }
+        let rc: Vec<bool> = w
+            .nodes
+            .iter()
+            .map(|n| n.replica.resolve_conflicts())
+            .collect();
+        assert_eq!(
+            rc.iter().filter(|x| **x).count(),
+            1,
+            "exactly one node resolves conflicts"
+        );
+    }
+}
+
+#[test]
+fn forced_primary_starts_a_full_sync_towards_the_peer() {
+    let mut w = fresh_pair(7);
+    both_connect(&mut w, NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| conn(w, 1) == ConnState::Connected
+        && conn(w, 0) == ConnState::Connected));
+    let promote = StateChange::new()
+        .role(Role::Primary)
+        .disk(DiskState::UpToDate);
+    w.with_node(0, |r, h| r.request_change(promote, true, h));
+    let ok = w.run_until(10_000, |w| {
+        conn(w, 0) == ConnState::WFBitMapS && conn(w, 1) == ConnState::WFBitMapT
+    });
+    assert!(ok, "{}", report(&w));
+    assert_eq!(w.nodes[0].host.finished, vec![Ok(())]);
+    let a = w.nodes[0].replica.state();
+    assert_eq!((a.role, a.disk), (Role::Primary, DiskState::UpToDate));
+    let b = w.nodes[1].replica.state();
+    assert_eq!((b.peer, b.pdsk), (Role::Primary, DiskState::UpToDate));
+    assert!(w.nodes[0]
+        .host
+        .log
+        .iter()
+        .any(|l| l == "uuid_compare()=2 by rule 30"));
+    assert!(w.nodes[1]
+        .host
+        .log
+        .iter()
+        .any(|l| l == "uuid_compare()=-2 by rule 20"));
+    // The forced promotion made a new current UUID with the Primary bit; the old one (4)
+    // became the bitmap UUID (§7.2).
+    let u = w.nodes[0].replica.uuids();
+    assert_eq!(u.current & 1, 1);
+    assert_eq!(u.bitmap, 4);
+    assert_eq!(
+        w.nodes[1].host.bitmap.count(),
+        SECTORS.div_ceil(8),
+        "target: all out of sync"
+    );
+}
+
+#[test]
+fn identical_data_connects_without_resync() {
+    let uuids = UuidSet::from_array([0x6d1a_22c0_47e8_1234, 0, 0x1111, 0]);
+    let up = State::new(
+        Role::Secondary,
+        Role::Unknown,
+        ConnState::StandAlone,
+        DiskState::UpToDate,
+        DiskState::DUnknown,
+    );
+    let mut w = World::new(3, [(up, uuids, geometry()), (up, uuids, geometry())]);
+    both_connect(&mut w, NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| (0..2)
+        .all(|i| conn(w, i) == ConnState::Connected)));
+    for n in &w.nodes {
+        assert_eq!(n.replica.state().pdsk, DiskState::UpToDate);
+        assert!(n
+            .host
+            .log
+            .iter()
+            .any(|l| l == "uuid_compare()=0 by rule 40"));
+        assert_eq!(n.host.bitmap.count(), 0);
+    }
+}
+
+#[test]
+fn different_protocols_are_refused_with_drbds_message() {
+    let mut w = fresh_pair(11);
+    w.connect(0, NetSettings::DEFAULT);
+    w.connect(
+        1,
+        NetSettings {
+            protocol: WireProtocol::A,
+            ..NetSettings::DEFAULT
+        },
+    );
+    w.run_until_ms(5_000);
+    let standalone = (0..2)
+        .filter(|&i| conn(&w, i) == ConnState::StandAlone)
+        .count();
+    assert!(standalone >= 1, "{}", report(&w));
+    assert!(w.nodes.iter().any(|n| n
+        .host
+        .log
+        .iter()
+        .any(|l| l == "incompatible protocol settings")));
+    assert!(w
+        .nodes
+        .iter()
+        .all(|n| n.replica.state().pdsk == DiskState::DUnknown));
+}
+
+#[test]
+fn a_cut_link_reconnects_by_itself() {
+    let mut w = fresh_pair(5);
+    both_connect(&mut w, NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| (0..2)
+        .all(|i| conn(w, i) == ConnState::Connected)));
+    w.cut_link();
+    for i in 0..2 {
+        assert_eq!(conn(&w, i), ConnState::WFConnection);
+        let states = &w.nodes[i].host.states;
+        assert!(states.iter().any(|s| s.conn == ConnState::BrokenPipe));
+    }
+    w.run_until_ms(w.now_ms() + 3_000);
+    assert_eq!(conn(&w, 0), ConnState::WFConnection, "link still down");
+    w.heal_link();
+    assert!(w.run_until(w.now_ms() + 5_000, |w| (0..2)
+        .all(|i| conn(w, i) == ConnState::Connected)));
+}
+
+#[test]
+fn disconnect_tells_the_peer_which_keeps_waiting() {
+    let mut w = fresh_pair(9);
+    both_connect(&mut w, NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| (0..2)
+        .all(|i| conn(w, i) == ConnState::Connected)));
+    w.with_node(0, |r, h| r.disconnect(h));
+    assert!(
+        w.run_until(w.now_ms() + 5_000, |w| conn(w, 0) == ConnState::StandAlone
+            && conn(w, 1) == ConnState::WFConnection)
+    );
+    assert_eq!(w.nodes[0].host.finished, vec![Ok(())]);
+    assert!(w.nodes[1]
+        .host
+        .states
+        .iter()
+        .any(|s| s.conn == ConnState::TearDown));
+    w.run_until_ms(w.now_ms() + 2_000);
+    assert_eq!(conn(&w, 1), ConnState::WFConnection);
+}
+
+#[test]
+fn promotion_is_refused_while_the_peer_is_primary() {
+    let uuids = UuidSet::from_array([0x6d1a_22c0_47e8_1234, 0, 0, 0]);
+    let up = State::new(
+        Role::Secondary,
+        Role::Unknown,
+        ConnState::StandAlone,
+        DiskState::UpToDate,
+        DiskState::DUnknown,
+    );
+    let mut w = World::new(21, [(up, uuids, geometry()), (up, uuids, geometry())]);
+    both_connect(&mut w, NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| (0..2)
+        .all(|i| conn(w, i) == ConnState::Connected)));
+    let promote = StateChange::new().role(Role::Primary);
+    w.with_node(0, |r, h| r.request_change(promote, false, h));
+    assert!(
+        w.run_until(w.now_ms() + 2_000, |w| w.nodes[1].replica.state().peer
+            == Role::Primary)
+    );
+    w.with_node(1, |r, h| r.request_change(promote, false, h));
+    assert_eq!(
+        w.nodes[1].host.finished,
+        vec![Err(StateError::TwoPrimaries)]
+    );
+    assert_eq!(w.nodes[1].replica.state().role, Role::Secondary);
+}
+
+#[test]
+fn silence_on_the_link_is_detected_by_the_ping() {
+    let mut w = fresh_pair(13);
+    both_connect(&mut w, NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| (0..2)
+        .all(|i| conn(w, i) == ConnState::Connected)));
+    // Idle but healthy: pings keep it up for a minute.
+    let t = w.now_ms();
+    w.run_until_ms(t + 60_000);
+    assert_eq!(conn(&w, 0), ConnState::Connected);
+    assert!(w.nodes.iter().all(|n| !n
+        .host
+        .states
+        .iter()
+        .any(|s| s.conn == ConnState::NetworkFailure)));
+    // A link that swallows everything without resetting: ping-int + ping-timeout later the
+    // connection is declared dead.
+    w.blackhole = true;
+    let t = w.now_ms();
+    w.run_until_ms(t + 12_000);
+    assert!(w.nodes.iter().any(|n| n
+        .host
+        .log
+        .iter()
+        .any(|l| l == "PingAck did not arrive in time.")));
+    assert!(w.nodes.iter().all(|n| n
+        .host
+        .states
+        .iter()
+        .any(|s| s.conn == ConnState::NetworkFailure)
+        || n.host
+            .states
+            .iter()
+            .any(|s| s.conn == ConnState::BrokenPipe)));
+}
+
+#[test]
+fn initial_full_sync_copies_the_whole_disk() {
+    for seed in 0..3 {
+        let mut w = fresh_pair(seed);
+        for (b, v) in w.nodes[0].host.disk.iter_mut().enumerate() {
+            *v = 1_000_000 + b as u64;
+        }
+        // create-md leaves every bit set (observed: 16374 bits on 64 MiB).
+        for n in &mut w.nodes {
+            n.host.bitmap.set_all();
+        }
+        both_connect(&mut w, NetSettings::DEFAULT);
+        assert!(w.run_until(5_000, |w| (0..2)
+            .all(|i| conn(w, i) == ConnState::Connected)));
+        let promote = StateChange::new()
+            .role(Role::Primary)
+            .disk(DiskState::UpToDate);
+        w.with_node(0, |r, h| r.request_change(promote, true, h));
+        let done = w.run_until(120_000, |w| {
+            (0..2).all(|i| {
+                let s = w.nodes[i].replica.state();
+                s.conn == ConnState::Connected
+                    && s.disk == DiskState::UpToDate
+                    && s.pdsk == DiskState::UpToDate
+            }) && w.quiescent()
+        });
+        assert!(done, "seed {seed}: sync did not finish\n{}", report(&w));
+        assert!(
+            w.nodes[0].host.disk == w.nodes[1].host.disk,
+            "seed {seed}: disks differ"
+        );
+        assert_eq!(w.nodes[1].host.bitmap.count(), 0);
+        assert_eq!(
+            w.nodes[0].host.bitmap.count(),
+            0,
+            "seed {seed}\n{}",
+            report(&w)
+        );
+        // UUIDs after the sync: the target took the source's current UUID (§7.2).
+        let (a, b) = (w.nodes[0].replica.uuids(), w.nodes[1].replica.uuids());
+        assert_eq!(a.current & !1, b.current & !1, "seed {seed}");
+        assert_eq!(a.bitmap, 0);
+        assert_eq!(b.bitmap, 0);
+    }
+}
