@@ -76,38 +76,51 @@ impl Slot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableFull;
 
-/// In-flight intervals, `N` slots.
+/// One slot of the caller-provided storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SlotEntry {
+    generation: u16,
+    interval: Option<Interval>,
+}
+
+/// In-flight intervals in caller-provided slots (`S`, at most 65536 are used).
 #[derive(Debug, Clone)]
-pub struct Conflicts<const N: usize> {
-    slots: [Option<Interval>; N],
-    generations: [u16; N],
+pub struct Conflicts<S> {
+    slots: S,
     used: usize,
 }
 
-impl<const N: usize> Default for Conflicts<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<const N: usize> Conflicts<N> {
-    /// An empty table.
-    pub const fn new() -> Self {
+impl<S: AsRef<[SlotEntry]> + AsMut<[SlotEntry]>> Conflicts<S> {
+    /// An empty table over `storage` (its entries are cleared).
+    pub fn new(mut storage: S) -> Self {
+        for e in storage.as_mut() {
+            e.interval = None;
+        }
         Conflicts {
-            slots: [None; N],
-            generations: [0; N],
+            slots: storage,
             used: 0,
         }
     }
 
+    fn entries(&self) -> &[SlotEntry] {
+        let all = self.slots.as_ref();
+        all.get(..all.len().min(1 << 16)).unwrap_or(all)
+    }
+
+    fn entries_mut(&mut self) -> &mut [SlotEntry] {
+        let all = self.slots.as_mut();
+        let n = all.len().min(1 << 16);
+        &mut all[..n]
+    }
+
     /// Number of slots.
-    pub const fn capacity(&self) -> usize {
-        N
+    pub fn capacity(&self) -> usize {
+        self.entries().len()
     }
 
     /// Every slot is in use.
-    pub const fn is_full(&self) -> bool {
-        self.used >= N
+    pub fn is_full(&self) -> bool {
+        self.used >= self.capacity()
     }
 
     /// Entries in use.
@@ -122,20 +135,16 @@ impl<const N: usize> Conflicts<N> {
 
     /// Add an entry.
     pub fn insert(&mut self, interval: Interval) -> Result<Slot, TableFull> {
-        let index = self
-            .slots
+        let entries = self.entries_mut();
+        let index = entries
             .iter()
-            .position(Option::is_none)
+            .position(|e| e.interval.is_none())
             .ok_or(TableFull)?;
         let index16 = u16::try_from(index).map_err(|_| TableFull)?;
-        let generation = self
-            .generations
-            .get(index)
-            .copied()
-            .ok_or(TableFull)?
-            .wrapping_add(1);
-        *self.generations.get_mut(index).ok_or(TableFull)? = generation;
-        *self.slots.get_mut(index).ok_or(TableFull)? = Some(interval);
+        let entry = entries.get_mut(index).ok_or(TableFull)?;
+        entry.generation = entry.generation.wrapping_add(1);
+        entry.interval = Some(interval);
+        let generation = entry.generation;
         self.used += 1;
         Ok(Slot {
             index: index16,
@@ -143,16 +152,21 @@ impl<const N: usize> Conflicts<N> {
         })
     }
 
-    fn live(&self, slot: Slot) -> bool {
-        self.generations.get(slot.index()) == Some(&slot.generation)
+    fn entry(&self, slot: Slot) -> Option<&SlotEntry> {
+        self.entries()
+            .get(slot.index())
+            .filter(|e| e.generation == slot.generation)
+    }
+
+    fn entry_mut(&mut self, slot: Slot) -> Option<&mut SlotEntry> {
+        self.entries_mut()
+            .get_mut(slot.index())
+            .filter(|e| e.generation == slot.generation)
     }
 
     /// Remove an entry, returning it (None if the handle is stale).
     pub fn remove(&mut self, slot: Slot) -> Option<Interval> {
-        if !self.live(slot) {
-            return None;
-        }
-        let taken = self.slots.get_mut(slot.index())?.take();
+        let taken = self.entry_mut(slot)?.interval.take();
         if taken.is_some() {
             self.used -= 1;
         }
@@ -161,26 +175,21 @@ impl<const N: usize> Conflicts<N> {
 
     /// The entry of `slot`.
     pub fn get(&self, slot: Slot) -> Option<&Interval> {
-        if !self.live(slot) {
-            return None;
-        }
-        self.slots.get(slot.index())?.as_ref()
+        self.entry(slot)?.interval.as_ref()
     }
 
     /// The entry of `slot`, mutable.
     pub fn get_mut(&mut self, slot: Slot) -> Option<&mut Interval> {
-        if !self.live(slot) {
-            return None;
-        }
-        self.slots.get_mut(slot.index())?.as_mut()
+        self.entry_mut(slot)?.interval.as_mut()
     }
 
     /// The live handle of table index `index`, if an entry is there.
     pub fn slot_at(&self, index: usize) -> Option<Slot> {
-        self.slots.get(index)?.as_ref()?;
+        let e = self.entries().get(index)?;
+        e.interval.as_ref()?;
         Some(Slot {
             index: u16::try_from(index).ok()?,
-            generation: *self.generations.get(index)?,
+            generation: e.generation,
         })
     }
 
@@ -195,36 +204,42 @@ impl<const N: usize> Conflicts<N> {
         if self.used == 0 {
             return false;
         }
-        self.slots.iter().enumerate().any(|(i, e)| {
+        self.entries().iter().enumerate().any(|(i, e)| {
             except.is_none_or(|x| x.index() != i)
-                && e.as_ref()
+                && e.interval
+                    .as_ref()
                     .is_some_and(|e| e.overlaps(sector, size) && pred(e))
         })
     }
 
     /// The first entry accepted by `pred`, with its slot.
     pub fn find(&self, pred: impl Fn(&Interval) -> bool) -> Option<(Slot, Interval)> {
-        self.slots.iter().enumerate().find_map(|(i, e)| {
-            let e = e.as_ref()?;
+        if self.used == 0 {
+            return None;
+        }
+        self.entries().iter().enumerate().find_map(|(i, entry)| {
+            let e = entry.interval.as_ref()?;
             let slot = Slot {
                 index: u16::try_from(i).ok()?,
-                generation: *self.generations.get(i)?,
+                generation: entry.generation,
             };
             pred(e).then_some((slot, *e))
         })
     }
 
-    /// Drop every entry (the connection is gone; the caller forgets what it tracked).
+    /// Drop every entry `pred` accepts (the connection is gone; the caller forgets what it
+    /// tracked). Handles of dropped entries go stale.
     pub fn clear_where(&mut self, pred: impl Fn(&Interval) -> bool) {
-        for e in &mut self.slots {
-            if e.as_ref().is_some_and(&pred) {
-                *e = None;
-                self.used -= 1;
+        let mut cleared = 0;
+        for e in self.entries_mut() {
+            if e.interval.as_ref().is_some_and(&pred) {
+                e.interval = None;
+                cleared += 1;
             }
         }
+        self.used -= cleared;
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,7 +265,7 @@ mod tests {
 
     #[test]
     fn insert_remove_find_and_capacity() {
-        let mut t = Conflicts::<2>::new();
+        let mut t = Conflicts::new([SlotEntry::default(); 2]);
         let s1 = t.insert(iv(0, 4096, IoKind::ResyncRead)).unwrap();
         let s2 = t.insert(iv(8, 4096, IoKind::AppWrite)).unwrap();
         assert_eq!(t.insert(iv(16, 4096, IoKind::AppWrite)), Err(TableFull));

@@ -29,7 +29,7 @@ use super::super::wire::{
     self, AckKind, Agreed, Cmd, DataKind, DescKind, Features, Packet, ProtocolSettings,
     RequestKind, Sizes, StateReq, SyncParams, TrimKind, Uuids, CF_DISCARD_MY_DATA, CF_DRY_RUN,
 };
-use super::conflicts::{Conflicts, IoKind, Slot};
+use super::conflicts::{Conflicts, IoKind, Slot, SlotEntry};
 use super::epochs::{ReceiverEpochs, SenderEpochs, SentEpoch};
 use super::resync_path::{HeldWrite, PeerRead, SyncRun};
 use super::sync_handshake::{sync_handshake, HandshakeInput, Helper, RrConflict};
@@ -41,6 +41,15 @@ pub const EPOCH_RING: usize = 256;
 /// In-flight I/O tracked for ordering (application writes, peer writes, resync traffic).
 /// drbd.ko as SyncTarget keeps at most max-buffers/2 = 1024 requests in flight.
 pub const CONFLICT_SLOTS: usize = 2048;
+
+/// Caller-provided storage of a [`Replica`] (the core does not allocate, and 56 KiB must not
+/// pass through a kernel stack): the kernel gives heap vectors, the simulator `Vec`s.
+pub trait Storage {
+    /// Barriered epochs not yet acknowledged; [`EPOCH_RING`] entries.
+    type Epochs: AsRef<[SentEpoch]> + AsMut<[SentEpoch]>;
+    /// In-flight I/O slots; [`CONFLICT_SLOTS`] entries.
+    type Slots: AsRef<[SlotEntry]> + AsMut<[SlotEntry]>;
+}
 
 /// Which of the two TCP connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,8 +279,7 @@ impl LossReason {
 }
 
 /// One device and its peer connection (see the module documentation).
-#[derive(Debug)]
-pub struct Replica {
+pub struct Replica<S: Storage> {
     state: State,
     uuids: UuidSet,
     crashed_primary: bool,
@@ -291,11 +299,11 @@ pub struct Replica {
     /// When the sockets were established (the feature exchange has 4 × ping-timeout).
     established_ms: u64,
     pending: Option<PendingChange>,
-    pub(super) sender: SenderEpochs<[SentEpoch; EPOCH_RING]>,
+    pub(super) sender: SenderEpochs<S::Epochs>,
     pub(super) receiver: ReceiverEpochs,
     /// Per-volume sequence number of the last P_DATA / ack sent (§4.3).
     seq: u32,
-    pub(super) conflicts: Conflicts<CONFLICT_SLOTS>,
+    pub(super) conflicts: Conflicts<S::Slots>,
     arrival: u64,
     pub(super) bm_rx: Option<BitmapReceiver>,
     pub(super) sync_run: Option<SyncRun>,
@@ -349,14 +357,27 @@ const fn convert_after_sb(peer: u32) -> u32 {
     }
 }
 
-impl Replica {
+impl<S: Storage> fmt::Debug for Replica<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replica")
+            .field("state", &self.state)
+            .field("phase", &self.phase)
+            .field("uuids", &self.uuids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Storage> Replica<S> {
     /// A device with a disk in `state` (role and disk state from the meta data), its UUIDs
-    /// and geometry; no net config yet.
+    /// and geometry; no net config yet. `epochs` and `slots` are its storage (see
+    /// [`Storage`]).
     pub fn new(
         state: State,
         uuids: UuidSet,
         crashed_primary: bool,
         geometry: DiskGeometry,
+        epochs: S::Epochs,
+        slots: S::Slots,
     ) -> Self {
         Replica {
             state,
@@ -375,14 +396,10 @@ impl Replica {
             ping_sent_ms: None,
             established_ms: 0,
             pending: None,
-            sender: SenderEpochs::new(
-                [SentEpoch::default(); EPOCH_RING],
-                0,
-                NetSettings::DEFAULT.max_epoch_size,
-            ),
+            sender: SenderEpochs::new(epochs, 0, NetSettings::DEFAULT.max_epoch_size),
             receiver: ReceiverEpochs::new(WriteOrdering::Flush),
             seq: 0,
-            conflicts: Conflicts::new(),
+            conflicts: Conflicts::new(slots),
             arrival: 0,
             bm_rx: None,
             sync_run: None,
@@ -495,11 +512,7 @@ impl Replica {
         self.established_ms = now_ms;
         self.ping_sent_ms = None;
         self.seq = 0;
-        self.sender = SenderEpochs::new(
-            [SentEpoch::default(); EPOCH_RING],
-            self.sender.current(),
-            self.net.max_epoch_size,
-        );
+        self.sender.restart(self.net.max_epoch_size);
         self.receiver = ReceiverEpochs::new(self.net.write_ordering);
         self.phase = Phase::Features;
         let ours = Features::new(self.net.features);

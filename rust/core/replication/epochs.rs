@@ -173,6 +173,12 @@ impl<S: AsRef<[SentEpoch]> + AsMut<[SentEpoch]>> SenderEpochs<S> {
         }
     }
 
+    /// A new connection: forget every epoch and take the (possibly changed) net option.
+    pub fn restart(&mut self, max_epoch_size: u32) {
+        self.reset();
+        self.max_epoch_size = max_epoch_size.max(1);
+    }
+
     /// The connection is gone: every epoch is forgotten (the requests themselves are marked
     /// out of sync by their own `connection_lost`). Numbering goes on.
     pub fn reset(&mut self) {

@@ -18,7 +18,7 @@ use super::super::resync::{next_resync_request, ResyncController, ResyncSettings
 use super::super::state::{ConnState, DiskState, Role};
 use super::super::wire::{self, AckKind, BlockAck, BlockReq, DataHeader, DataKind, Packet};
 use super::conflicts::{Interval, IoKind, Slot};
-use super::connection::{Host, Level, LossReason, Replica, Socket};
+use super::connection::{Host, Level, LossReason, Replica, Socket, Storage};
 use super::writes::PeerWrite;
 
 /// A resync read serving the peer's request (source side).
@@ -101,7 +101,7 @@ const fn max_request_bytes(apv: u32) -> u32 {
     }
 }
 
-impl Replica {
+impl<S: Storage> Replica<S> {
     /// Entered WFBitMapS or WFBitMapT: prepare to receive the peer's bitmap; the source
     /// sends its own first.
     pub(super) fn start_bitmap_exchange(&mut self, source: bool, host: &mut impl Host) {

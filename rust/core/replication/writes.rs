@@ -12,7 +12,7 @@ use super::super::wire::{
     DP_MAY_SET_IN_SYNC, DP_RW_SYNC, DP_SEND_RECEIVE_ACK, DP_SEND_WRITE_ACK, DP_ZEROES,
 };
 use super::conflicts::{Interval, IoKind, Slot};
-use super::connection::{Host, Level, LossReason, Replica, Socket};
+use super::connection::{Host, Level, LossReason, Replica, Socket, Storage};
 use super::epochs::{EpochTag, EpochsFull, ReceiverStep};
 use super::request::{AckWanted, Step, WriteRequest};
 use super::resync_path::HeldWrite;
@@ -115,7 +115,7 @@ pub enum PeerWriteKind {
     },
 }
 
-impl Replica {
+impl<S: Storage> Replica<S> {
     /// The peer gets this node's writes (drbd's `drbd_should_do_remote`).
     pub fn replicates_writes(&self) -> bool {
         let s = self.state();

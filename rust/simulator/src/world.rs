@@ -11,10 +11,12 @@ use std::fmt;
 
 use drbd_core::bitmap::Bitmap;
 use drbd_core::bitmap_xfer::{BitmapSender, ChunkKind};
-use drbd_core::replication::conflicts::Slot;
+use drbd_core::replication::conflicts::{Slot, SlotEntry};
 use drbd_core::replication::connection::{
-    DiskGeometry, Host, Level, NetSettings, Replica, Socket, SyncSettings,
+    DiskGeometry, Host, Level, NetSettings, Replica, Socket, Storage, SyncSettings, CONFLICT_SLOTS,
+    EPOCH_RING,
 };
+use drbd_core::replication::epochs::SentEpoch;
 use drbd_core::replication::request::{Step, WriteRequest};
 use drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use drbd_core::replication::sync_handshake::Helper;
@@ -349,11 +351,20 @@ impl Host for NodeHost {
     }
 }
 
+/// A simulated node's replica keeps its storage in `Vec`s.
+#[derive(Debug)]
+pub struct VecStorage;
+
+impl Storage for VecStorage {
+    type Epochs = Vec<SentEpoch>;
+    type Slots = Vec<SlotEntry>;
+}
+
 /// One simulated node.
 #[derive(Debug)]
 pub struct Node {
     /// The core under test.
-    pub replica: Replica,
+    pub replica: Replica<VecStorage>,
     /// Its world.
     pub host: NodeHost,
     /// Bytes received per socket, not yet a whole packet.
@@ -418,7 +429,14 @@ impl World {
     /// Two nodes with the given initial states, UUIDs and geometry.
     pub fn new(seed: u64, nodes: [(State, UuidSet, DiskGeometry); 2]) -> Self {
         let make = |(state, uuids, geometry): (State, UuidSet, DiskGeometry), seed: u64| Node {
-            replica: Replica::new(state, uuids, false, geometry),
+            replica: Replica::new(
+                state,
+                uuids,
+                false,
+                geometry,
+                vec![SentEpoch::default(); EPOCH_RING],
+                vec![SlotEntry::default(); CONFLICT_SLOTS],
+            ),
             host: {
                 let bits = geometry.usable_sectors.div_ceil(8);
                 NodeHost {
@@ -485,7 +503,7 @@ impl World {
     pub fn with_node<R>(
         &mut self,
         node: NodeId,
-        f: impl FnOnce(&mut Replica, &mut NodeHost) -> R,
+        f: impl FnOnce(&mut Replica<VecStorage>, &mut NodeHost) -> R,
     ) -> R {
         let n = &mut self.nodes[node];
         let r = f(&mut n.replica, &mut n.host);
