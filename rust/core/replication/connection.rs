@@ -160,6 +160,10 @@ pub struct NetSettings {
     pub ping_int_s: u32,
     /// `ping-timeout` in 0.1 s.
     pub ping_timeout_ds: u32,
+    /// `timeout` in 0.1 s (the send timeout; with `ko-count` the limit for an ack).
+    pub timeout_ds: u32,
+    /// `ko-count`: a write unacknowledged for `ko-count × timeout` drops the peer (0 = off).
+    pub ko_count: u32,
     /// Feature flags to advertise (`DRBD_FF_*`).
     pub features: u32,
     /// `max-epoch-size`: writes per epoch.
@@ -179,6 +183,8 @@ impl NetSettings {
         rr_conflict: RrConflict::Disconnect,
         ping_int_s: 10,
         ping_timeout_ds: 5,
+        timeout_ds: 60,
+        ko_count: 7,
         features: wire::DRBD_FF_TRIM | wire::DRBD_FF_WSAME,
         max_epoch_size: 2048,
         write_ordering: WriteOrdering::Flush,
@@ -556,6 +562,23 @@ impl<S: Storage> Replica<S> {
             return;
         }
         self.resync_step(now_ms, host);
+        if self.net.ko_count > 0 {
+            let limit = u64::from(self.net.ko_count) * u64::from(self.net.timeout_ds) * 100;
+            if let Some(since) = self.sender.oldest_pending_since() {
+                let waited = now_ms.saturating_sub(since);
+                if waited > limit {
+                    host.log(
+                        Level::Err,
+                        format_args!(
+                            "Remote failed to finish a request within {}ms > ko-count ({}) * timeout ({} * 0.1s)",
+                            waited, self.net.ko_count, self.net.timeout_ds
+                        ),
+                    );
+                    self.lose_connection(LossReason::Timeout, host);
+                    return;
+                }
+            }
+        }
         match self.ping_sent_ms {
             Some(sent) => {
                 let timeout = u64::from(self.net.ping_timeout_ds) * 100;

@@ -19,6 +19,8 @@ pub struct SentEpoch {
     pub number: u32,
     /// Writes sent in it (the expected `set_size`).
     pub writes: u32,
+    /// When its first write was sent (ms, the caller's clock): the age `ko-count` limits.
+    pub first_ms: u64,
 }
 
 /// The ring of barriered epochs is full: the sender must wait for a barrier ack before it
@@ -74,6 +76,7 @@ pub struct SenderEpochs<S> {
     len: usize,
     current: u32,
     current_writes: u32,
+    current_first_ms: u64,
     close_requested: bool,
     max_epoch_size: u32,
 }
@@ -88,6 +91,7 @@ impl<S: AsRef<[SentEpoch]> + AsMut<[SentEpoch]>> SenderEpochs<S> {
             len: 0,
             current: first,
             current_writes: 0,
+            current_first_ms: 0,
             close_requested: false,
             max_epoch_size: max_epoch_size.max(1),
         }
@@ -115,8 +119,18 @@ impl<S: AsRef<[SentEpoch]> + AsMut<[SentEpoch]>> SenderEpochs<S> {
         self.len == 0 && self.current_writes == 0
     }
 
-    /// A write is about to be sent. Fails only when the ring is full and a barrier is due.
-    pub fn prepare_write(&mut self) -> Result<WriteSlot, EpochsFull> {
+    /// When the oldest write still waiting for its barrier ack was sent (None: nothing is
+    /// outstanding). `ko-count × timeout` past it the peer is declared dead (§5.3).
+    pub fn oldest_pending_since(&self) -> Option<u64> {
+        match self.oldest_unacked() {
+            Some(e) => Some(e.first_ms),
+            None => (self.current_writes > 0).then_some(self.current_first_ms),
+        }
+    }
+
+    /// A write is about to be sent at `now_ms`. Fails only when the ring is full and a
+    /// barrier is due.
+    pub fn prepare_write(&mut self, now_ms: u64) -> Result<WriteSlot, EpochsFull> {
         let must_close = self.close_requested || self.current_writes >= self.max_epoch_size;
         let barrier_first = if must_close && self.current_writes > 0 {
             Some(self.push_current()?)
@@ -124,6 +138,9 @@ impl<S: AsRef<[SentEpoch]> + AsMut<[SentEpoch]>> SenderEpochs<S> {
             self.close_requested = false;
             None
         };
+        if self.current_writes == 0 {
+            self.current_first_ms = now_ms;
+        }
         self.current_writes += 1;
         Ok(WriteSlot {
             barrier_first,
@@ -202,6 +219,7 @@ impl<S: AsRef<[SentEpoch]> + AsMut<[SentEpoch]>> SenderEpochs<S> {
         let epoch = SentEpoch {
             number: self.current,
             writes: self.current_writes,
+            first_ms: self.current_first_ms,
         };
         *self.ring.as_mut().get_mut(slot).ok_or(EpochsFull)? = epoch;
         self.len += 1;
@@ -399,7 +417,7 @@ mod tests {
     fn protocol_c_pattern_one_write_per_epoch() {
         // Observed: DATA, WRITE_ACK, BARRIER(k), DATA, …, BARRIER_ACK(k, 1).
         let mut tx = sender(8);
-        let w = tx.prepare_write().unwrap();
+        let w = tx.prepare_write(0).unwrap();
         assert_eq!(
             w,
             WriteSlot {
@@ -415,7 +433,7 @@ mod tests {
         tx.write_completed(w.epoch);
         assert_eq!(tx.barrier_when_idle(), Ok(Some(0)));
         assert_eq!(tx.barrier_when_idle(), Ok(None), "once");
-        let w = tx.prepare_write().unwrap();
+        let w = tx.prepare_write(0).unwrap();
         assert_eq!(
             w,
             WriteSlot {
@@ -427,11 +445,12 @@ mod tests {
             tx.barrier_ack(0, 1),
             Ok(SentEpoch {
                 number: 0,
-                writes: 1
+                writes: 1,
+                first_ms: 0,
             })
         );
         tx.write_completed(1);
-        let w = tx.prepare_write().unwrap();
+        let w = tx.prepare_write(0).unwrap();
         assert_eq!(
             w,
             WriteSlot {
@@ -446,9 +465,9 @@ mod tests {
     fn epochs_grow_until_a_write_completes_or_max_size() {
         let mut tx = SenderEpochs::new([SentEpoch::default(); 4], 10, 3);
         for _ in 0..3 {
-            assert_eq!(tx.prepare_write().unwrap().barrier_first, None);
+            assert_eq!(tx.prepare_write(0).unwrap().barrier_first, None);
         }
-        let w = tx.prepare_write().unwrap();
+        let w = tx.prepare_write(0).unwrap();
         assert_eq!(
             w,
             WriteSlot {
@@ -458,14 +477,15 @@ mod tests {
             "max-epoch-size 3"
         );
         tx.write_completed(10); // an old epoch's completion does not close the new one
-        assert_eq!(tx.prepare_write().unwrap().barrier_first, None);
+        assert_eq!(tx.prepare_write(0).unwrap().barrier_first, None);
         tx.close_current(); // an empty flush
-        assert_eq!(tx.prepare_write().unwrap().barrier_first, Some(11));
+        assert_eq!(tx.prepare_write(0).unwrap().barrier_first, Some(11));
         assert_eq!(
             tx.oldest_unacked(),
             Some(SentEpoch {
                 number: 10,
-                writes: 3
+                writes: 3,
+                first_ms: 0,
             })
         );
         assert_eq!(tx.barrier_ack(10, 3).unwrap().writes, 3);
@@ -477,7 +497,7 @@ mod tests {
     fn bad_barrier_acks_are_refused() {
         let mut tx = sender(8);
         assert!(tx.barrier_ack(0, 0).is_err(), "nothing outstanding");
-        let _ = tx.prepare_write().unwrap();
+        let _ = tx.prepare_write(0).unwrap();
         tx.close_current();
         let _ = tx.barrier_when_idle().unwrap();
         let err = tx.barrier_ack(0, 2).unwrap_err();
@@ -485,7 +505,8 @@ mod tests {
             err.expected,
             Some(SentEpoch {
                 number: 0,
-                writes: 1
+                writes: 1,
+                first_ms: 0,
             })
         );
         let mut text = crate_text();
@@ -509,29 +530,48 @@ mod tests {
     }
 
     #[test]
+    fn the_oldest_pending_write_dates_the_ko_timeout() {
+        let mut tx = sender(8);
+        assert_eq!(tx.oldest_pending_since(), None);
+        let _ = tx.prepare_write(100).unwrap();
+        let _ = tx.prepare_write(150).unwrap();
+        assert_eq!(tx.oldest_pending_since(), Some(100));
+        tx.close_current();
+        assert_eq!(tx.barrier_when_idle(), Ok(Some(0)));
+        let _ = tx.prepare_write(300).unwrap();
+        assert_eq!(
+            tx.oldest_pending_since(),
+            Some(100),
+            "barriered epoch 0 still unacked"
+        );
+        assert!(tx.barrier_ack(0, 2).is_ok());
+        assert_eq!(tx.oldest_pending_since(), Some(300));
+    }
+
+    #[test]
     fn a_full_ring_is_back_pressure_not_loss() {
         let mut tx = SenderEpochs::new([SentEpoch::default(); 2], 0, 1);
-        let _ = tx.prepare_write().unwrap(); // epoch 0
-        let _ = tx.prepare_write().unwrap(); // barrier 0, epoch 1
-        let _ = tx.prepare_write().unwrap(); // barrier 1, epoch 2
-        assert_eq!(tx.prepare_write(), Err(EpochsFull));
+        let _ = tx.prepare_write(0).unwrap(); // epoch 0
+        let _ = tx.prepare_write(0).unwrap(); // barrier 0, epoch 1
+        let _ = tx.prepare_write(0).unwrap(); // barrier 1, epoch 2
+        assert_eq!(tx.prepare_write(0), Err(EpochsFull));
         assert_eq!(tx.barrier_when_idle(), Ok(None), "epoch 2 not closed yet");
         assert!(tx.barrier_ack(0, 1).is_ok());
-        assert_eq!(tx.prepare_write().unwrap().barrier_first, Some(2));
+        assert_eq!(tx.prepare_write(0).unwrap().barrier_first, Some(2));
         assert_eq!(tx.unacked(), 2);
     }
 
     #[test]
     fn sender_reset_forgets_everything() {
         let mut tx = sender(8);
-        let _ = tx.prepare_write().unwrap();
+        let _ = tx.prepare_write(0).unwrap();
         tx.close_current();
         let _ = tx.barrier_when_idle().unwrap();
-        let _ = tx.prepare_write().unwrap();
+        let _ = tx.prepare_write(0).unwrap();
         tx.reset();
         assert!(tx.is_idle());
         assert_eq!(tx.oldest_unacked(), None);
-        let w = tx.prepare_write().unwrap();
+        let w = tx.prepare_write(0).unwrap();
         assert_eq!(
             w.barrier_first, None,
             "no barrier for epochs of the old connection"
@@ -612,7 +652,7 @@ mod tests {
             let mut sent = 0u32;
             for op in ops {
                 match op {
-                    0 => if let Ok(slot) = tx.prepare_write() {
+                    0 => if let Ok(slot) = tx.prepare_write(0) {
                         if let Some(b) = slot.barrier_first { link.push_back((true, b)); }
                         link.push_back((false, slot.epoch));
                         sent += 1;

@@ -125,8 +125,8 @@ impl<S: Storage> Replica<S> {
                 && s.conn < ConnState::Ahead)
     }
 
-    /// Plan an application write of `size` bytes at `sector`. `block_id` is the engine's
-    /// handle of the request (echoed in the peer's acks). Fails only when too many epochs
+    /// Plan an application write of `size` bytes at `sector` at time `now_ms`. `block_id` is
+    /// the engine's handle of the request (echoed in the peer's acks). Fails only when too many epochs
     /// are unacknowledged: retry after the next barrier ack.
     pub fn plan_write(
         &mut self,
@@ -134,6 +134,7 @@ impl<S: Storage> Replica<S> {
         size: u32,
         flags: WriteFlags,
         block_id: u64,
+        now_ms: u64,
     ) -> Result<WritePlan, WriteBusy> {
         let protocol = self.net().protocol;
         let conn = self.state().conn;
@@ -179,7 +180,7 @@ impl<S: Storage> Replica<S> {
                 slot: Some(slot),
             });
         }
-        let epoch_slot = self.sender.prepare_write()?;
+        let epoch_slot = self.sender.prepare_write(now_ms)?;
         // Cannot fail: fullness was checked above and nothing was inserted since.
         let conflict_slot = self
             .conflicts

@@ -413,6 +413,9 @@ pub struct World {
     io_in_flight: usize,
     /// Deliveries scheduled and not yet happened.
     deliveries: usize,
+    /// A node's lower disk stopped answering: its I/O waits here until it resumes.
+    pub stalled: [bool; 2],
+    stalled_io: [Vec<LocalIo>; 2],
     trace: VecDeque<String>,
 }
 
@@ -480,6 +483,8 @@ impl World {
             next_write_id: 0,
             io_in_flight: 0,
             deliveries: 0,
+            stalled: [false; 2],
+            stalled_io: [Vec::new(), Vec::new()],
             trace: VecDeque::new(),
         };
         world.sched.schedule(TICK_NS, Event::Tick(0));
@@ -734,7 +739,12 @@ impl World {
     /// After a node's replica ran: schedule its I/O, close epochs of completed writes, let an
     /// idle sender send its barrier.
     fn post(&mut self, i: NodeId) {
-        let io = std::mem::take(&mut self.nodes[i].host.io);
+        let mut io = std::mem::take(&mut self.nodes[i].host.io);
+        if self.stalled[i] {
+            self.stalled_io[i].append(&mut io);
+            return;
+        }
+        io.splice(0..0, std::mem::take(&mut self.stalled_io[i]));
         for op in io {
             let delay = 50_000 + self.rng.below(2_000_000);
             self.io_in_flight += 1;
@@ -798,6 +808,7 @@ impl World {
     /// write to that block is still in flight (applications do not overlap writes), the node
     /// is not Primary, or the replica asked to wait (too many epochs unacknowledged).
     pub fn app_write(&mut self, node: NodeId, block: u64) -> Option<u64> {
+        let now = self.now_ms();
         let n = &mut self.nodes[node];
         if n.replica.state().role != drbd_core::state::Role::Primary
             || block >= n.host.bitmap.bits()
@@ -812,7 +823,7 @@ impl World {
         let block_id = id;
         let plan = n
             .replica
-            .plan_write(block * 8, 4096, WriteFlags::default(), block_id)
+            .plan_write(block * 8, 4096, WriteFlags::default(), block_id, now)
             .ok()?;
         self.next_write_id = id;
         n.host.requests.insert(

@@ -347,3 +347,42 @@ fn initial_full_sync_copies_the_whole_disk() {
         assert_eq!(b.bitmap, 0);
     }
 }
+
+#[test]
+fn a_peer_that_never_finishes_a_write_is_dropped_after_ko_count_timeouts() {
+    let uuids = UuidSet::from_array([0x6d1a_22c0_47e8_1234, 0, 0, 0]);
+    let up = State::new(
+        Role::Secondary,
+        Role::Unknown,
+        ConnState::StandAlone,
+        DiskState::UpToDate,
+        DiskState::DUnknown,
+    );
+    let mut w = World::new(17, [(up, uuids, geometry()), (up, uuids, geometry())]);
+    both_connect(&mut w, NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| (0..2)
+        .all(|i| conn(w, i) == ConnState::Connected)));
+    let promote = StateChange::new().role(Role::Primary);
+    w.with_node(0, |r, h| r.request_change(promote, false, h));
+    assert!(
+        w.run_until(w.now_ms() + 2_000, |w| w.nodes[0].replica.state().role
+            == Role::Primary)
+    );
+    w.stalled[1] = true;
+    let start = w.now_ms();
+    w.app_write(0, 5).expect("write accepted");
+    // The link stays healthy (pings are answered); 7 × 6 s later the write is overdue.
+    w.run_until_ms(start + 41_000);
+    assert_eq!(conn(&w, 0), ConnState::Connected, "{}", report(&w));
+    assert!(w.run_until(start + 44_000, |w| w.nodes[0]
+        .host
+        .states
+        .iter()
+        .any(|s| s.conn == ConnState::Timeout)));
+    assert!(w.nodes[0].host.log.iter().any(|l| l
+        .starts_with("Remote failed to finish a request within")
+        && l.ends_with("> ko-count (7) * timeout (60 * 0.1s)")));
+    // The write completed locally and is marked for the resync.
+    assert_eq!(w.nodes[0].host.completions.len(), 1);
+    assert!(w.nodes[0].host.bitmap.test(5));
+}
