@@ -18,7 +18,7 @@ use core::fmt;
 use super::super::bitmap::Bitmap;
 use super::super::bitmap_xfer::BitmapReceiver;
 use super::super::state::{
-    prepare_change, ChangeKind, ChangeOutcome, ConnState, DiskState, Role, SsCode, State,
+    prepare_change, sanitize, ChangeKind, ChangeOutcome, ConnState, DiskState, Role, SsCode, State,
     StateChange, StateContext, StateError,
 };
 use super::super::uuid::{
@@ -170,6 +170,10 @@ pub struct NetSettings {
     pub max_epoch_size: u32,
     /// Write ordering on this node's lower device (`disk-flushes`, `disk-drain`).
     pub write_ordering: WriteOrdering,
+    /// `verify-alg`: sent in `P_SYNC_PARAM89` and required to equal the peer's during the
+    /// handshake (§1.5). Online verify itself is not implemented: a verify request is still
+    /// refused (SS_NO_VERIFY_ALG), only the handshake check needs the name.
+    pub verify_alg: AlgName,
 }
 
 impl NetSettings {
@@ -188,6 +192,7 @@ impl NetSettings {
         features: wire::DRBD_FF_TRIM | wire::DRBD_FF_WSAME,
         max_epoch_size: 2048,
         write_ordering: WriteOrdering::Flush,
+        verify_alg: AlgName::NONE,
     };
 }
 
@@ -292,7 +297,6 @@ pub struct Replica<S: Storage> {
     geometry: DiskGeometry,
     net: NetSettings,
     sync: SyncSettings,
-    verify_alg: AlgName,
     csums_alg: AlgName,
     phase: Phase,
     agreed: Agreed,
@@ -392,7 +396,6 @@ impl<S: Storage> Replica<S> {
             geometry,
             net: NetSettings::DEFAULT,
             sync: SyncSettings::DEFAULT,
-            verify_alg: AlgName::NONE,
             csums_alg: AlgName::NONE,
             phase: Phase::Idle,
             agreed: Agreed::PRE_HANDSHAKE,
@@ -743,6 +746,13 @@ impl<S: Storage> Replica<S> {
     }
 
     pub(super) fn set_state(&mut self, ns: State, host: &mut impl Host) {
+        // Every change, requested or forced by the connection, passes drbd's implied
+        // adjustments (§6.6): e.g. an UpToDate disk reads Outdated while in WFBitMapT, and a
+        // SyncTarget's disk is Inconsistent.
+        let (ns, warning) = sanitize(&self.state, &ns, &self.state_context());
+        if let Some(w) = warning {
+            host.log(Level::Warn, format_args!("{}", w.message()));
+        }
         if ns != self.state {
             let old = self.state;
             self.state = ns;
@@ -1084,7 +1094,7 @@ impl<S: Storage> Replica<S> {
         host.send(Socket::Data, &self.agreed, &Packet::Protocol(protocol));
         let params = SyncParams {
             resync_rate: self.sync.resync_rate,
-            verify_alg: self.verify_alg.as_str(),
+            verify_alg: self.net.verify_alg.as_str(),
             csums_alg: self.csums_alg.as_str(),
             controller: Some(self.sync.controller),
         };
@@ -1200,12 +1210,12 @@ impl<S: Storage> Replica<S> {
         host: &mut impl Host,
     ) -> Result<(), LossReason> {
         if self.phase == Phase::Params {
-            if p.verify_alg != self.verify_alg.as_str() {
+            if p.verify_alg != self.net.verify_alg.as_str() {
                 host.log(
                     Level::Err,
                     format_args!(
                         "Different verify-alg settings. me=\"{}\" peer=\"{}\"",
-                        self.verify_alg.as_str(),
+                        self.net.verify_alg.as_str(),
                         p.verify_alg
                     ),
                 );
@@ -1400,13 +1410,17 @@ impl<S: Storage> Replica<S> {
         self.set_state(ns, host);
         if was_first || ns.conn != old_conn {
             // We want a resync but the peer has not decided yet: tell it (UUIDs + state).
-            if !was_first
+            let peer_undecided = !was_first
                 && ns.conn > ConnState::Connected
-                && peer_state.conn <= ConnState::Connected
-            {
+                && peer_state.conn <= ConnState::Connected;
+            if peer_undecided {
                 self.send_uuids(host);
             }
-            self.send_state(host);
+            // Otherwise only the first state after WFReportParams goes out (§6.3): a peer
+            // that already reported WFBitMapT learns our WFBitMapS from the bitmap itself.
+            if was_first || peer_undecided {
+                self.send_state(host);
+            }
             if matches!(ns.conn, ConnState::WFBitMapS | ConnState::WFBitMapT) {
                 self.start_bitmap_exchange(ns.conn == ConnState::WFBitMapS, host);
             }
@@ -1556,5 +1570,277 @@ const fn min_not_zero(a: u64, b: u64) -> u64 {
         (a, 0) => a,
         (a, b) if a < b => a,
         (_, b) => b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Facts of the reference capture `fullsync-protoC` (shared/testdata/drbd84-peer) the
+    //! replay against drbd.ko (rust/simulator/tests/capture_replay.rs) found the core to
+    //! miss, each checked here on its own.
+    use super::super::super::uuid::UUID_JUST_CREATED;
+    use super::*;
+
+    /// What the replica sent, reduced to what these tests compare.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Out {
+        State(u32),
+        Uuids([u64; 4]),
+        SyncParam { verify_alg: std::string::String },
+        Bitmap,
+        Other(wire::Cmd),
+    }
+
+    struct Recorder {
+        sent: std::vec::Vec<Out>,
+        words: std::vec::Vec<u64>,
+        bits: u64,
+        random: u64,
+    }
+
+    impl Recorder {
+        fn new(random: u64) -> Self {
+            let bits = SECTORS.div_ceil(8);
+            Recorder {
+                sent: std::vec::Vec::new(),
+                words: std::vec![u64::MAX; bits.div_ceil(64) as usize],
+                bits,
+                random,
+            }
+        }
+
+        fn take(&mut self) -> std::vec::Vec<Out> {
+            core::mem::take(&mut self.sent)
+        }
+    }
+
+    impl Host for Recorder {
+        fn send(&mut self, _socket: Socket, _ctx: &Agreed, packet: &Packet<'_>) {
+            self.sent.push(match packet {
+                Packet::State(word) => Out::State(*word),
+                Packet::Uuids(u) => Out::Uuids([u.current, u.bitmap, u.history[0], u.history[1]]),
+                Packet::SyncParam(p) => Out::SyncParam {
+                    verify_alg: p.verify_alg.into(),
+                },
+                p => Out::Other(p.cmd()),
+            });
+        }
+        fn drop_sockets(&mut self) {}
+        fn log(&mut self, _level: Level, _args: fmt::Arguments<'_>) {}
+        fn state_changed(&mut self, _old: &State, _new: &State) {}
+        fn write_meta_data(&mut self, _uuids: &UuidSet) {}
+        fn mark_all_out_of_sync(&mut self) {}
+        fn bitmap_weight(&self) -> u64 {
+            self.words.iter().map(|w| u64::from(w.count_ones())).sum()
+        }
+        fn random_u64(&mut self) -> u64 {
+            self.random
+        }
+        fn call_helper(&mut self, _helper: Helper) {}
+        fn set_capacity(&mut self, _sectors: u64) {}
+        fn set_max_bio_size(&mut self, _bytes: u32) {}
+        fn change_finished(&mut self, _result: Result<(), StateError>) {}
+        fn hold_write(&mut self, _write: HeldWrite) {}
+        fn submit_held(&mut self, _slot: Slot) {}
+        fn send_bitmap(&mut self, _ctx: &Agreed) {
+            self.sent.push(Out::Bitmap);
+        }
+        fn with_bitmap(&mut self, f: &mut dyn FnMut(&mut Bitmap<&mut [u64]>)) {
+            let mut view = Bitmap::new(&mut self.words[..], self.bits).expect("geometry");
+            f(&mut view);
+        }
+        fn read_for_peer(&mut self, _read: PeerRead) {}
+        fn send_block(&mut self, _ctx: &Agreed, _packet: &Packet<'_>, _slot: Slot) {}
+        fn flush_lower(&mut self) {}
+        fn mark_out_of_sync(&mut self, _sector: u64, _size: u32) {}
+        fn mark_in_sync(&mut self, _sector: u64, _size: u32) {}
+        fn peer_acked(&mut self, _kind: wire::AckKind, _ack: &wire::BlockAck) -> bool {
+            false
+        }
+        fn epoch_acked(&mut self, _epoch: u32) {}
+        fn requests_lost(&mut self) {}
+    }
+
+    /// The capture's 64 MiB disks minus internal meta data (its P_SIZES).
+    const SECTORS: u64 = 0x1ffb0;
+    /// fullsync-protoC.conf: `net { verify-alg md5; }`, sent by both nodes in P_SYNC_PARAM89.
+    const VERIFY_ALG: &str = "md5";
+    /// Node-a's current UUID after `primary --force` (capture, first connect).
+    const PROMOTED: u64 = 0x3a54_8b9a_5f33_236d;
+    /// Node-a's sync UUID of the full sync (capture).
+    const SYNC_UUID: u64 = 0x78fa_d3eb_8f44_56d2;
+    /// Node-a's current UUID at the reconnect (made when it lost node-b while Primary).
+    const RECONNECT: u64 = 0x6153_6dab_537c_0e31;
+
+    fn net() -> NetSettings {
+        NetSettings {
+            features: 0xf,
+            verify_alg: AlgName::new(VERIFY_ALG).expect("alg name"),
+            ..NetSettings::DEFAULT
+        }
+    }
+
+    /// Host-side storage for the tests.
+    struct VecStorage;
+
+    impl Storage for VecStorage {
+        type Epochs = std::vec::Vec<SentEpoch>;
+        type Slots = std::vec::Vec<SlotEntry>;
+    }
+
+    type TestReplica = Replica<VecStorage>;
+
+    fn node(role: Role, disk: DiskState, uuids: [u64; 4], random: u64) -> (TestReplica, Recorder) {
+        let state = State::new(
+            role,
+            Role::Unknown,
+            ConnState::StandAlone,
+            disk,
+            DiskState::DUnknown,
+        );
+        let geometry = DiskGeometry {
+            usable_sectors: SECTORS,
+            capacity_sectors: SECTORS,
+            max_bio_size: wire::DRBD_MAX_BIO_SIZE,
+            ..DiskGeometry::default()
+        };
+        let replica = Replica::new(
+            state,
+            UuidSet::from_array(uuids),
+            false,
+            geometry,
+            std::vec![SentEpoch::default(); EPOCH_RING],
+            std::vec![SlotEntry::default(); CONFLICT_SLOTS],
+        );
+        (replica, Recorder::new(random))
+    }
+
+    /// Sockets up, features exchanged, the peer's initial packets up to (not including) its
+    /// P_STATE received (§1.5).
+    fn handshake(r: &mut TestReplica, h: &mut Recorder, net: NetSettings, peer_uuids: [u64; 6]) {
+        r.connect(net, SyncSettings::DEFAULT, h);
+        r.sockets_established(false, 0, h);
+        let peer = [
+            Packet::ConnectionFeatures(Features::new(0xf)),
+            Packet::Protocol(ProtocolSettings {
+                protocol: 3,
+                ..ProtocolSettings::default()
+            }),
+            Packet::SyncParam(SyncParams {
+                resync_rate: 40960,
+                verify_alg: VERIFY_ALG,
+                csums_alg: "",
+                controller: Some(SyncSettings::DEFAULT.controller),
+            }),
+            Packet::Sizes(Sizes {
+                d_size: SECTORS,
+                u_size: 0,
+                c_size: SECTORS,
+                max_bio_size: wire::DRBD_MAX_BIO_SIZE,
+                queue_order_type: 0,
+                dds_flags: 0,
+                queue_limits: Some(wire::QueueLimits::default()),
+            }),
+            Packet::Uuids(Uuids::from_array(peer_uuids)),
+        ];
+        for p in &peer {
+            r.receive(Socket::Data, p, 0, h);
+        }
+    }
+
+    #[test]
+    fn verify_alg_is_a_net_setting_sent_and_checked_at_connect() {
+        // Both drbd.ko nodes of the capture send verify_alg "md5"; a node configured the
+        // same way must send it too and get past the WFReportParams check.
+        let (mut r, mut h) = node(Role::Secondary, DiskState::Inconsistent, [4, 0, 0, 0], 1);
+        handshake(&mut r, &mut h, net(), [4, 0, 0, 0, 16374, 0]);
+        assert!(h.take().contains(&Out::SyncParam {
+            verify_alg: VERIFY_ALG.into()
+        }));
+        r.receive(Socket::Data, &Packet::State(0xc882), 0, &mut h);
+        assert_eq!(r.state().conn, ConnState::Connected);
+
+        // Without the setting the strings differ: "Different verify-alg settings".
+        let (mut r, mut h) = node(Role::Secondary, DiskState::Inconsistent, [4, 0, 0, 0], 1);
+        handshake(&mut r, &mut h, NetSettings::DEFAULT, [4, 0, 0, 0, 16374, 0]);
+        assert_eq!(r.state().conn, ConnState::StandAlone);
+    }
+
+    #[test]
+    fn entering_wfbitmap_s_after_the_peer_reported_wfbitmap_t_sends_no_state() {
+        // Capture, first connect, node-a: after `primary --force` it sent its UUIDs and
+        // 0x90a9; node-b answered with its UUIDs and 0x108e6 (WFBitMapT); node-a then sent
+        // only its P_COMPRESSED_BITMAP, no P_STATE for WFBitMapS (§6.3).
+        let (mut a, mut h) = node(
+            Role::Secondary,
+            DiskState::Inconsistent,
+            [UUID_JUST_CREATED, 0, 0, 0],
+            PROMOTED,
+        );
+        handshake(&mut a, &mut h, net(), [4, 0, 0, 0, 16374, 0]);
+        a.receive(Socket::Data, &Packet::State(0xc882), 0, &mut h);
+        let promote = StateChange::new()
+            .role(Role::Primary)
+            .disk(DiskState::UpToDate);
+        a.request_change(promote, true, &mut h);
+        h.take();
+        a.receive(Socket::Meta, &Packet::StateChgReply(1), 0, &mut h);
+        assert_eq!(
+            h.take(),
+            [
+                Out::Uuids([PROMOTED, UUID_JUST_CREATED, 0, 0]),
+                Out::State(0x90a9)
+            ]
+        );
+        let b_uuids = Packet::Uuids(Uuids::from_array([4, 0, 0, 0, 16374, 0]));
+        a.receive(Socket::Data, &b_uuids, 0, &mut h);
+        a.receive(Socket::Data, &Packet::State(0x108e6), 0, &mut h);
+        assert_eq!(a.state().conn, ConnState::WFBitMapS);
+        assert_eq!(h.take(), [Out::Bitmap]);
+    }
+
+    #[test]
+    fn deciding_a_resync_the_peer_has_not_decided_sends_uuids_and_state() {
+        // Capture, first connect, node-b: node-a's promotion approved, then node-a's UUIDs and
+        // 0x90a9 arrive; node-b (rule 20, WFBitMapT) sends its UUIDs and 0x108e6.
+        let (mut b, mut h) = node(Role::Secondary, DiskState::Inconsistent, [4, 0, 0, 0], 1);
+        handshake(&mut b, &mut h, net(), [4, 0, 0, 0, 16374, 0]);
+        b.receive(Socket::Data, &Packet::State(0xc882), 0, &mut h);
+        let req = StateReq {
+            mask: 0x1e03,
+            val: 0x1001,
+        };
+        b.receive(Socket::Data, &Packet::StateChgReq(req), 0, &mut h);
+        h.take();
+        let a_uuids = Uuids::from_array([PROMOTED, UUID_JUST_CREATED, 0, 0, 16374, 0]);
+        b.receive(Socket::Data, &Packet::Uuids(a_uuids), 0, &mut h);
+        b.receive(Socket::Data, &Packet::State(0x90a9), 0, &mut h);
+        assert_eq!(b.state().conn, ConnState::WFBitMapT);
+        assert_eq!(h.take(), [Out::Uuids([4, 0, 0, 0]), Out::State(0x108e6)]);
+    }
+
+    #[test]
+    fn bitmap_exchange_states_are_sanitized() {
+        // Capture, reconnect: node-b (UpToDate) reported WFBitMapT as 0x10ae6, its disk
+        // Outdated; node-a reported WFBitMapS as 0xf0d9, node-b's disk Consistent (§6.6).
+        let a_set = [RECONNECT, PROMOTED, SYNC_UUID, 4];
+        let b_set = [PROMOTED & !1, 0, SYNC_UUID, 4];
+
+        let (mut b, mut h) = node(Role::Secondary, DiskState::UpToDate, b_set, 1);
+        let [c, bm, h1, h2] = a_set;
+        handshake(&mut b, &mut h, net(), [c, bm, h1, h2, 64, 0]);
+        h.take();
+        b.receive(Socket::Data, &Packet::State(0xd081), 0, &mut h);
+        assert_eq!(b.state().conn, ConnState::WFBitMapT);
+        assert_eq!(b.state().disk, DiskState::Outdated);
+        assert_eq!(h.take(), [Out::State(0x10ae6)]);
+
+        let (mut a, mut h) = node(Role::Primary, DiskState::UpToDate, a_set, 1);
+        let [c, bm, h1, h2] = b_set;
+        handshake(&mut a, &mut h, net(), [c, bm, h1, h2, 0, 0]);
+        h.take();
+        a.receive(Socket::Data, &Packet::State(0xd082), 0, &mut h);
+        assert_eq!(a.state().conn, ConnState::WFBitMapS);
+        assert_eq!(h.take(), [Out::State(0xf0d9), Out::Bitmap]);
     }
 }

@@ -98,6 +98,27 @@ pub struct TcpConnection {
     pub client_to_server: Vec<u8>,
     /// Bytes the server sent, in sequence order.
     pub server_to_client: Vec<u8>,
+    /// When the client's bytes were captured: see [`StreamTimes`].
+    pub client_times: StreamTimes,
+    /// When the server's bytes were captured.
+    pub server_times: StreamTimes,
+}
+
+/// Capture time of the bytes of one reassembled direction: for every segment that added bytes
+/// to the stream, the stream offset of its first new byte and the time of its first
+/// transmission, in offset order.
+#[derive(Default, Clone)]
+pub struct StreamTimes(Vec<(usize, u64)>);
+
+impl StreamTimes {
+    /// Capture time (microseconds) of the segment carrying stream byte `offset`, i.e. when the
+    /// byte passed node-a's NIC. Both nodes see a packet at about the time its last byte passed.
+    pub fn at(&self, offset: usize) -> u64 {
+        let next = self.0.partition_point(|&(start, _)| start <= offset);
+        next.checked_sub(1)
+            .and_then(|i| self.0.get(i))
+            .map_or(0, |&(_, time)| time)
+    }
 }
 
 /// Segments of one direction, keyed by sequence number relative to the ISN.
@@ -105,11 +126,13 @@ pub struct TcpConnection {
 struct Direction {
     isn: Option<u32>,
     segments: BTreeMap<u64, Vec<u8>>,
+    /// Capture time of the first transmission of each segment.
+    times: BTreeMap<u64, u64>,
     first_seq: Option<u32>,
 }
 
 impl Direction {
-    fn add(&mut self, seq: u32, payload: &[u8]) {
+    fn add(&mut self, seq: u32, payload: &[u8], time_us: u64) {
         if payload.is_empty() {
             return;
         }
@@ -119,6 +142,7 @@ impl Direction {
             None => self.first_seq.unwrap_or(seq),
         };
         let rel = u64::from(seq.wrapping_sub(base));
+        self.times.entry(rel).or_insert(time_us);
         let slot = self.segments.entry(rel).or_default();
         // A retransmission may carry more than the first transmission did: keep the longer.
         if payload.len() > slot.len() {
@@ -128,8 +152,9 @@ impl Direction {
 
     /// The contiguous stream from the first byte; overlapping retransmissions are merged,
     /// a hole ends the stream (and fails the caller's test when a packet is cut by it).
-    fn reassemble(&self) -> Vec<u8> {
+    fn reassemble(&self) -> (Vec<u8>, StreamTimes) {
         let mut out: Vec<u8> = Vec::new();
+        let mut times = Vec::new();
         for (&rel, payload) in &self.segments {
             let have = out.len() as u64;
             if rel > have {
@@ -137,10 +162,11 @@ impl Direction {
             }
             let skip = (have - rel) as usize;
             if skip < payload.len() {
+                times.push((out.len(), self.times.get(&rel).copied().unwrap_or(0)));
                 out.extend_from_slice(&payload[skip..]);
             }
         }
-        out
+        (out, StreamTimes(times))
     }
 }
 
@@ -242,7 +268,7 @@ pub fn tcp_connections(frames: &[Frame]) -> Vec<TcpConnection> {
         if seg.syn {
             dir.isn = Some(seg.seq);
         } else {
-            dir.add(seg.seq, seg.payload);
+            dir.add(seg.seq, seg.payload, frame.time_us);
         }
     }
     all.into_iter()
@@ -253,12 +279,16 @@ pub fn tcp_connections(frames: &[Frame]) -> Vec<TcpConnection> {
             } else {
                 p.ends.0
             };
+            let (client_to_server, client_times) = p.c2s.reassemble();
+            let (server_to_client, server_times) = p.s2c.reassemble();
             TcpConnection {
                 client,
                 server,
                 syn_time_us: p.syn_time_us,
-                client_to_server: p.c2s.reassemble(),
-                server_to_client: p.s2c.reassemble(),
+                client_to_server,
+                server_to_client,
+                client_times,
+                server_times,
             }
         })
         .collect()
