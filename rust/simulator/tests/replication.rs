@@ -95,6 +95,23 @@ fn check(w: &World, seen: &mut [usize; 2]) -> Result<(), String> {
         {
             return Err(format!("disk states disagree: {a:?} / {b:?}"));
         }
+        // With nothing in flight the two connection states must be a pair drbd.ko forms.
+        use ConnState as C;
+        let pair_ok = |x: ConnState, y: ConnState| {
+            matches!(
+                (x, y),
+                (C::Connected, C::Connected)
+                    | (C::WFBitMapS, C::WFBitMapT)
+                    | (C::SyncSource, C::WFSyncUUID)
+                    | (C::SyncSource, C::SyncTarget)
+            )
+        };
+        if !(pair_ok(a.conn, b.conn) || pair_ok(b.conn, a.conn)) {
+            return Err(format!(
+                "connection states {} / {} do not form a pair",
+                a.conn, b.conn
+            ));
+        }
     }
     if w.quiescent() {
         for block in 0..BLOCKS {
