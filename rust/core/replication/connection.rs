@@ -634,16 +634,7 @@ impl<S: Storage> Replica<S> {
             }
         };
         if self.needs_peer_approval(&ns) {
-            self.pending = Some(PendingChange {
-                change,
-                force_uuid: force,
-                connection_wide: false,
-            });
-            let req = StateReq {
-                mask: change.mask,
-                val: change.val,
-            };
-            host.send(Socket::Data, &self.agreed, &Packet::StateChgReq(req));
+            self.ask_peer(change, force, false, host);
             return;
         }
         self.commit_local_change(ns, force, host);
@@ -659,37 +650,69 @@ impl<S: Storage> Replica<S> {
         }
         if self.phase == Phase::Established && self.agreed.version >= 100 {
             let change = StateChange::new().conn(ConnState::Disconnecting);
-            self.pending = Some(PendingChange {
-                change,
-                force_uuid: false,
-                connection_wide: true,
-            });
-            let req = StateReq {
-                mask: change.mask,
-                val: change.val,
-            };
-            host.send(Socket::Data, &self.agreed, &Packet::ConnStChgReq(req));
+            self.ask_peer(change, false, true, host);
             return;
         }
         self.go_standalone(host);
         host.change_finished(Ok(()));
     }
 
+    /// Send a state change for the peer's approval; the reply finishes it.
+    fn ask_peer(
+        &mut self,
+        change: StateChange,
+        force: bool,
+        connection_wide: bool,
+        host: &mut impl Host,
+    ) {
+        self.pending = Some(PendingChange {
+            change,
+            force_uuid: force,
+            connection_wide,
+        });
+        let req = StateReq {
+            mask: change.mask,
+            val: change.val,
+        };
+        let packet = if connection_wide {
+            Packet::ConnStChgReq(req)
+        } else {
+            Packet::StateChgReq(req)
+        };
+        host.send(Socket::Data, &self.agreed, &packet);
+    }
+
     fn go_standalone(&mut self, host: &mut impl Host) {
-        let was_connected = self.phase != Phase::Idle;
-        self.phase = Phase::Idle;
         self.pending = None;
-        if was_connected {
+        self.leave_connection(ConnState::Disconnecting, false, host);
+    }
+
+    /// End the connection: close the sockets, pass through the transient state `through`
+    /// (the peer forgotten), then either StandAlone or — `reconnect` — Unconnected and back
+    /// to WFConnection; everything that depended on the peer is reset.
+    fn leave_connection(&mut self, through: ConnState, reconnect: bool, host: &mut impl Host) {
+        if self.phase != Phase::Idle {
             host.drop_sockets();
         }
         let old = self.state;
         let mut ns = old;
-        ns.conn = ConnState::Disconnecting;
-        self.set_state(ns, host);
+        ns.conn = through;
         self.forget_peer(&mut ns);
-        ns.conn = ConnState::StandAlone;
+        self.set_state(ns, host);
+        ns.conn = if reconnect {
+            ConnState::Unconnected
+        } else {
+            ConnState::StandAlone
+        };
         self.set_state(ns, host);
         self.after_peer_lost(&old, host);
+        if reconnect {
+            self.phase = Phase::Connecting;
+            ns.conn = ConnState::WFConnection;
+            self.set_state(ns, host);
+        } else {
+            self.phase = Phase::Idle;
+        }
     }
 
     fn needs_peer_approval(&self, ns: &State) -> bool {
@@ -771,33 +794,16 @@ impl<S: Storage> Replica<S> {
         if matches!(self.phase, Phase::Idle | Phase::Connecting) {
             return;
         }
-        host.drop_sockets();
         if let Some(p) = self.pending.take() {
             if p.connection_wide {
                 // The peer closed on our disconnect request: that is the success path.
-                self.phase = Phase::Idle;
-                let old = self.state;
-                let mut ns = old;
-                self.forget_peer(&mut ns);
-                ns.conn = ConnState::StandAlone;
-                self.set_state(ns, host);
-                self.after_peer_lost(&old, host);
+                self.leave_connection(ConnState::Disconnecting, false, host);
                 host.change_finished(Ok(()));
                 return;
             }
             host.change_finished(Err(StateError::CwFailedByPeer));
         }
-        let old = self.state;
-        let mut ns = old;
-        ns.conn = reason.conn();
-        self.forget_peer(&mut ns);
-        self.set_state(ns, host);
-        ns.conn = ConnState::Unconnected;
-        self.set_state(ns, host);
-        self.after_peer_lost(&old, host);
-        self.phase = Phase::Connecting;
-        ns.conn = ConnState::WFConnection;
-        self.set_state(ns, host);
+        self.leave_connection(reason.conn(), true, host);
     }
 
     /// §7.2: losing contact to the peer's good data while someone is Primary starts a new
@@ -1464,11 +1470,8 @@ impl<S: Storage> Replica<S> {
         };
         if connection_wide && requested.conn == ConnState::TearDown {
             host.send(Socket::Meta, &self.agreed, &reply(SsCode::Success.code()));
-            let mut ns = self.state;
-            ns.conn = ConnState::TearDown;
-            self.set_state(ns, host);
             // The peer disconnects on purpose: reconnect and wait for it.
-            self.lose_after_teardown(host);
+            self.leave_connection(ConnState::TearDown, true, host);
             return Ok(());
         }
         match prepare_change(
@@ -1501,19 +1504,6 @@ impl<S: Storage> Replica<S> {
             }
         }
         Ok(())
-    }
-
-    fn lose_after_teardown(&mut self, host: &mut impl Host) {
-        host.drop_sockets();
-        let old = self.state;
-        let mut ns = old;
-        self.forget_peer(&mut ns);
-        ns.conn = ConnState::Unconnected;
-        self.set_state(ns, host);
-        self.after_peer_lost(&old, host);
-        self.phase = Phase::Connecting;
-        ns.conn = ConnState::WFConnection;
-        self.set_state(ns, host);
     }
 
     fn on_state_reply(&mut self, code: i32, host: &mut impl Host) -> Result<(), LossReason> {
