@@ -9,6 +9,7 @@
 pub mod conflicts;
 pub mod connection;
 pub mod epochs;
+pub mod establish;
 pub mod request;
 pub mod resync_path;
 pub mod sync_handshake;

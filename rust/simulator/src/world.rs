@@ -17,6 +17,7 @@ use drbd_core::replication::connection::{
     EPOCH_RING,
 };
 use drbd_core::replication::epochs::SentEpoch;
+use drbd_core::replication::establish::Establish;
 use drbd_core::replication::request::{Step, WriteRequest};
 use drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use drbd_core::replication::sync_handshake::Helper;
@@ -590,10 +591,22 @@ impl World {
                 // Whoever connects first owns the data socket as client; the other node's
                 // later connection becomes the meta socket, accepted by the first node.
                 let first = self.rng.below(2) as usize;
+                let coin = self.rng.below(2) == 1;
+                let mut roles = [Establish::new(); 2];
+                // `first` connects the data socket, the other accepts it and connects the
+                // meta socket, which `first` accepts (§1.2).
+                let data = roles[first].connected();
+                let _ = roles[1 - first].accepted(data, coin);
+                let meta = roles[1 - first].connected();
+                let _ = roles[first].accepted(meta, coin);
+                assert!(
+                    roles.iter().all(Establish::complete),
+                    "both nodes hold two sockets"
+                );
                 let now = self.now_ms();
-                for i in 0..2 {
-                    let n = &mut self.nodes[i];
-                    n.replica.sockets_established(i == first, now, &mut n.host);
+                for (n, role) in self.nodes.iter_mut().zip(roles) {
+                    n.replica
+                        .sockets_established(role.resolve_conflicts(), now, &mut n.host);
                 }
                 continue;
             }
