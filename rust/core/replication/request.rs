@@ -24,6 +24,7 @@
 //! is marked out of sync. A value of this type lives in the engine's request object (kernel)
 //! or the simulator's request table; it decides, the caller acts.
 
+use super::super::wire::AckKind;
 use super::WireProtocol;
 
 /// What the sender asked the peer to acknowledge for this write (from its `dp_flags`).
@@ -84,6 +85,8 @@ pub enum RequestError {
     UnexpectedWriteAck,
     /// A second per-write ack.
     DuplicateAck,
+    /// An ack kind that does not answer an application write (resync, verify, reads).
+    NotAWriteAck,
 }
 
 impl core::fmt::Display for RequestError {
@@ -93,6 +96,7 @@ impl core::fmt::Display for RequestError {
             RequestError::UnexpectedReceiveAck => "RecvAck for a write that did not ask for it",
             RequestError::UnexpectedWriteAck => "WriteAck for a write that did not ask for it",
             RequestError::DuplicateAck => "second ack for the same write",
+            RequestError::NotAWriteAck => "ack kind that answers no write",
         })
     }
 }
@@ -231,6 +235,17 @@ impl WriteRequest {
             Net::Sent { acked: true, .. } => Err(RequestError::DuplicateAck),
             Net::Sent { .. } => Err(RequestError::UnexpectedWriteAck),
             _ => Err(RequestError::AckForUnsentWrite),
+        }
+    }
+
+    /// Any per-write ack from the meta socket, by its kind.
+    pub fn peer_ack(&mut self, kind: AckKind) -> Result<Step, RequestError> {
+        match kind {
+            AckKind::RecvAck => self.receive_ack(),
+            AckKind::WriteAck => self.write_ack(false),
+            AckKind::RsWriteAck => self.write_ack(true),
+            AckKind::NegAck => self.negative_ack(),
+            _ => Err(RequestError::NotAWriteAck),
         }
     }
 
@@ -464,6 +479,26 @@ mod tests {
         let mut req = WriteRequest::replicated(WireProtocol::A, AckWanted::None);
         let _ = req.sent();
         assert_eq!(req.write_ack(false), Err(RequestError::UnexpectedWriteAck));
+    }
+
+    #[test]
+    fn acks_by_kind() {
+        let mut req = WriteRequest::replicated(WireProtocol::C, AckWanted::Write);
+        let _ = req.sent();
+        let _ = req.local_done(true);
+        assert_eq!(
+            req.peer_ack(AckKind::OvResult),
+            Err(RequestError::NotAWriteAck)
+        );
+        let step = req.peer_ack(AckKind::RsWriteAck).unwrap();
+        assert_eq!(step.complete_upper, Some(true));
+        assert!(step.mark_in_sync);
+        let mut req = WriteRequest::replicated(WireProtocol::B, AckWanted::Receive);
+        let _ = req.sent();
+        assert!(req.peer_ack(AckKind::RecvAck).is_ok());
+        let mut req = WriteRequest::replicated(WireProtocol::C, AckWanted::Write);
+        let _ = req.sent();
+        assert!(req.peer_ack(AckKind::NegAck).unwrap().mark_out_of_sync);
     }
 
     #[test]

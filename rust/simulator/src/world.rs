@@ -317,15 +317,7 @@ impl Host for NodeHost {
     }
 
     fn peer_acked(&mut self, kind: AckKind, ack: &BlockAck) -> bool {
-        let ok = self.update(ack.block_id, |req| {
-            match kind {
-                AckKind::RecvAck => req.receive_ack(),
-                AckKind::WriteAck => req.write_ack(false),
-                AckKind::RsWriteAck => req.write_ack(true),
-                _ => req.negative_ack(),
-            }
-            .ok()
-        });
+        let ok = self.update(ack.block_id, |req| req.peer_ack(kind).ok());
         if !ok {
             self.bad_acks += 1;
         }

@@ -507,16 +507,7 @@ impl Host for ReplayHost {
             .requests
             .get(&ack.block_id)
             .is_some_and(|w| w.sector == ack.sector && w.size == ack.blksize);
-        let ok = matches
-            && self.update(ack.block_id, |req| {
-                match kind {
-                    AckKind::RecvAck => req.receive_ack(),
-                    AckKind::WriteAck => req.write_ack(false),
-                    AckKind::RsWriteAck => req.write_ack(true),
-                    _ => req.negative_ack(),
-                }
-                .ok()
-            });
+        let ok = matches && self.update(ack.block_id, |req| req.peer_ack(kind).ok());
         if !ok {
             self.bad_acks += 1;
         }
