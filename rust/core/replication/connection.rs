@@ -503,6 +503,20 @@ impl<S: Storage> Replica<S> {
         }
     }
 
+    /// `net-options` while connected (apv ≥ 100): the peer adopts the new protocol, after-sb
+    /// policies and two-primaries setting from `P_PROTOCOL_UPDATE`; the open epoch closes,
+    /// as on any change of the replication mode. Before 100 drbd refuses online changes of
+    /// these; here they then wait for the next connection.
+    pub fn change_net_options(&mut self, net: NetSettings, host: &mut impl Host) {
+        let announce = self.phase == Phase::Established && self.agreed.version >= 100;
+        self.net = net;
+        self.sender.close_current();
+        if announce {
+            let update = self.protocol_settings(0);
+            host.send(Socket::Data, &self.agreed, &Packet::ProtocolUpdate(update));
+        }
+    }
+
     /// The engine owns a data and a meta socket; `resolve_conflicts` = we accepted the meta
     /// socket. Sends our `P_CONNECTION_FEATURES`.
     pub fn sockets_established(
@@ -1076,15 +1090,9 @@ impl<S: Storage> Replica<S> {
     }
 
     /// §1.5: P_PROTOCOL, P_SYNC_PARAM89, P_SIZES, P_UUIDS (with a disk), P_STATE.
-    fn send_initial_packets(&mut self, host: &mut impl Host) {
-        let mut conn_flags = 0;
-        if self.net.discard_my_data {
-            conn_flags |= CF_DISCARD_MY_DATA;
-        }
-        if self.net.dry_run {
-            conn_flags |= CF_DRY_RUN;
-        }
-        let protocol = ProtocolSettings {
+    /// `p_protocol` for our net options.
+    fn protocol_settings(&self, conn_flags: u32) -> ProtocolSettings<'static> {
+        ProtocolSettings {
             protocol: match self.net.protocol {
                 WireProtocol::A => 1,
                 WireProtocol::B => 2,
@@ -1096,7 +1104,18 @@ impl<S: Storage> Replica<S> {
             conn_flags,
             two_primaries: self.net.two_primaries,
             integrity_alg: "",
-        };
+        }
+    }
+
+    fn send_initial_packets(&mut self, host: &mut impl Host) {
+        let mut conn_flags = 0;
+        if self.net.discard_my_data {
+            conn_flags |= CF_DISCARD_MY_DATA;
+        }
+        if self.net.dry_run {
+            conn_flags |= CF_DRY_RUN;
+        }
+        let protocol = self.protocol_settings(conn_flags);
         host.send(Socket::Data, &self.agreed, &Packet::Protocol(protocol));
         let params = SyncParams {
             resync_rate: self.sync.resync_rate,

@@ -386,3 +386,25 @@ fn a_peer_that_never_finishes_a_write_is_dropped_after_ko_count_timeouts() {
     assert_eq!(w.nodes[0].host.completions.len(), 1);
     assert!(w.nodes[0].host.bitmap.test(5));
 }
+
+#[test]
+fn net_options_change_the_protocol_on_both_nodes_while_connected() {
+    let mut w = fresh_pair(23);
+    both_connect(&mut w, NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| (0..2)
+        .all(|i| conn(w, i) == ConnState::Connected)));
+    let async_net = NetSettings {
+        protocol: WireProtocol::A,
+        ..NetSettings::DEFAULT
+    };
+    w.with_node(0, |r, h| r.change_net_options(async_net, h));
+    assert!(
+        w.run_until(w.now_ms() + 2_000, |w| w.nodes[1].replica.net().protocol
+            == WireProtocol::A)
+    );
+    assert_eq!(w.nodes[0].replica.net().protocol, WireProtocol::A);
+    // Still connected: the update is not a handshake.
+    w.run_until_ms(w.now_ms() + 1_000);
+    assert_eq!(conn(&w, 0), ConnState::Connected);
+    assert_eq!(conn(&w, 1), ConnState::Connected);
+}
