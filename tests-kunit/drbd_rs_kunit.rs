@@ -31,6 +31,7 @@ mod kunit_macros;
 mod core_suites;
 mod genl_suites;
 mod md_suites;
+mod replication_suites;
 mod socket_suites;
 
 module! {
@@ -47,7 +48,8 @@ kunit_suites!(
     md_suites::MD_SUITE,
     md_suites::BITMAP_STATE_SUITE,
     genl_suites::GENL_SUITE,
-    socket_suites::SOCKET_SUITE
+    socket_suites::SOCKET_SUITE,
+    replication_suites::REPLICATION_SUITE
 );
 
 struct DrbdRsKunit;
