@@ -55,6 +55,9 @@ pub struct NodeHost {
     pub completed_epochs: Vec<u32>,
     /// Application writes completed.
     pub completions: Vec<Completion>,
+    /// Writes whose epoch the peer acknowledged with `P_BARRIER_ACK` and that were not
+    /// marked out of sync: (block, id). The peer must hold them (any protocol).
+    pub barrier_acked: Vec<(u64, u64)>,
     /// Block data that arrived with the last data packet (set by the world before
     /// `receive`, consumed by `submit_peer_write`).
     pub incoming_data: Vec<u64>,
@@ -332,7 +335,15 @@ impl Host for NodeHost {
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            self.update(id, |req| Some(req.barrier_acked()));
+            let Some(r) = self.requests.get_mut(&id) else {
+                continue;
+            };
+            let step = r.req.barrier_acked();
+            let (block, write, marked) = (r.block, r.id, r.marked || step.mark_out_of_sync);
+            self.apply_step(id, step);
+            if !marked {
+                self.barrier_acked.push((block, write));
+            }
         }
     }
 
@@ -447,6 +458,7 @@ impl World {
                     io: Vec::new(),
                     completed_epochs: Vec::new(),
                     completions: Vec::new(),
+                    barrier_acked: Vec::new(),
                     incoming_data: Vec::new(),
                     bad_acks: 0,
                     held: BTreeMap::new(),

@@ -57,8 +57,9 @@ fn protocol_for(seed: u64) -> WireProtocol {
     }
 }
 
-/// Checks after every step; `seen` = completions already checked per node.
-fn check(w: &World, seen: &mut [usize; 2]) -> Result<(), String> {
+/// Checks after every step; `seen` = completions (0, 1) and barrier-acked writes (2, 3)
+/// already checked per node.
+fn check(w: &World, seen: &mut [usize; 4]) -> Result<(), String> {
     for (i, n) in w.nodes.iter().enumerate() {
         let peer = &w.nodes[1 - i];
         for c in &n.host.completions[seen[i]..] {
@@ -73,6 +74,15 @@ fn check(w: &World, seen: &mut [usize; 2]) -> Result<(), String> {
             }
         }
         seen[i] = n.host.completions.len();
+        for &(block, id) in &n.host.barrier_acked[seen[2 + i]..] {
+            let on_peer = peer.host.disk[block as usize];
+            if on_peer < id {
+                return Err(format!(
+                    "node {i}: write {id} to block {block} was barrier-acked, peer has {on_peer}"
+                ));
+            }
+        }
+        seen[2 + i] = n.host.barrier_acked.len();
         if n.host.bad_acks > 0 {
             return Err(format!(
                 "node {i}: {} acks matched no request",
@@ -145,7 +155,7 @@ fn run_seed(seed: u64, verbose: bool) -> Result<World, String> {
         return Err("no connection".into());
     }
     promote(&mut w, 0);
-    let mut seen = [0usize; 2];
+    let mut seen = [0usize; 4];
     let mut writes = 0;
     for _ in 0..rng.below(400) + 100 {
         match rng.below(100) {
