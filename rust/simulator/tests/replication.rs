@@ -1,5 +1,6 @@
 //! Replicated writes under protocols A, B and C through seeded schedules of writes, link
-//! cuts and reconnects, with the invariants checked after every step:
+//! cuts and reconnects and planned switchovers (demote, then promote the peer), with the
+//! invariants checked after every step:
 //! - a write completed to the application under protocol C is on the peer's disk;
 //! - a write whose epoch was barrier-acknowledged is on the peer's disk (any protocol);
 //! - the two nodes' states always form a pair drbd.ko allows;
@@ -155,17 +156,22 @@ fn run_seed(seed: u64, verbose: bool) -> Result<World, String> {
         return Err("no connection".into());
     }
     promote(&mut w, 0);
+    let mut primary = Some(0);
     let mut seen = [0usize; 4];
     let mut writes = 0;
     for _ in 0..rng.below(400) + 100 {
         match rng.below(100) {
             0..=39 => {
-                if w.app_write(0, rng.below(BLOCKS)).is_some() {
+                let node = primary.unwrap_or(0);
+                if w.app_write(node, rng.below(BLOCKS)).is_some() {
                     writes += 1;
                 }
             }
             40..=41 if w.link_up => w.cut_link(),
             42..=49 if !w.link_up => w.heal_link(),
+            // A planned switchover, as an administrator does it: the Primary goes Secondary
+            // once its writes are done; later the peer is promoted while both are Connected.
+            50..=53 => switchover(&mut w, &mut primary, rng.below(2) as usize),
             _ => {
                 w.step();
             }
@@ -205,6 +211,31 @@ fn run_seed(seed: u64, verbose: bool) -> Result<World, String> {
         println!("seed {seed}: {writes} writes, {} steps", w.steps);
     }
     Ok(w)
+}
+
+fn switchover(w: &mut World, primary: &mut Option<usize>, candidate: usize) {
+    match *primary {
+        Some(p) if w.nodes[p].host.requests.is_empty() => {
+            let demote = StateChange::new().role(Role::Secondary);
+            w.with_node(p, |r, h| r.request_change(demote, false, h));
+            if w.nodes[p].replica.state().role == Role::Secondary {
+                *primary = None;
+            }
+        }
+        None => {
+            let s = *w.nodes[candidate].replica.state();
+            if s.conn == ConnState::Connected
+                && s.peer == Role::Secondary
+                && s.disk == DiskState::UpToDate
+            {
+                let promote = StateChange::new().role(Role::Primary);
+                w.with_node(candidate, |r, h| r.request_change(promote, false, h));
+                // The peer approves over the link; writes start once the role changed.
+                *primary = Some(candidate);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn trace(w: &World) -> String {
