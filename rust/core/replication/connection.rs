@@ -31,7 +31,7 @@ use super::super::wire::{
 };
 use super::conflicts::{Conflicts, IoKind, Slot, SlotEntry};
 use super::epochs::{ReceiverEpochs, SenderEpochs, SentEpoch};
-use super::resync_path::{HeldWrite, PeerRead, SyncRun};
+use super::resync_path::{HeldWrite, PeerRead, SyncProgress, SyncRun};
 use super::sync_handshake::{sync_handshake, HandshakeInput, Helper, RrConflict};
 use super::writes::PeerWriteKind;
 use super::{WireProtocol, WriteOrdering};
@@ -317,6 +317,7 @@ pub struct Replica<S: Storage> {
     arrival: u64,
     pub(super) bm_rx: Option<BitmapReceiver>,
     pub(super) sync_run: Option<SyncRun>,
+    pub(super) sync_progress: Option<SyncProgress>,
     /// The peer was forced to UpToDate + Primary while both were Inconsistent: its next
     /// `P_STATE` reruns the sync handshake (drbd's `CONSIDER_RESYNC`).
     consider_resync: bool,
@@ -412,6 +413,7 @@ impl<S: Storage> Replica<S> {
             arrival: 0,
             bm_rx: None,
             sync_run: None,
+            sync_progress: None,
             consider_resync: false,
             device_open: false,
         }
@@ -579,6 +581,8 @@ impl<S: Storage> Replica<S> {
             return;
         }
         self.resync_step(now_ms, host);
+        let bits_left = host.bitmap_weight();
+        self.mark_progress(bits_left, now_ms);
         if self.net.ko_count > 0 {
             let limit = u64::from(self.net.ko_count) * u64::from(self.net.timeout_ds) * 100;
             if let Some(since) = self.sender.oldest_pending_since() {
@@ -831,6 +835,7 @@ impl<S: Storage> Replica<S> {
         self.conflicts.clear_where(|e| e.kind != IoKind::AppWrite);
         self.bm_rx = None;
         self.sync_run = None;
+        self.sync_progress = None;
         host.requests_lost();
         let had_peer_data = (DiskState::Inconsistent..=DiskState::UpToDate).contains(&old.pdsk)
             && old.pdsk != DiskState::DUnknown;

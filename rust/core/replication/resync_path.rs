@@ -14,7 +14,8 @@
 
 use super::super::bitmap::Bitmap;
 use super::super::bitmap_xfer::{BitmapReceiver, Progress};
-use super::super::resync::{next_resync_request, ResyncController, ResyncSettings};
+use super::super::proc_text::SyncStatus;
+use super::super::resync::{next_resync_request, ResyncController, ResyncSettings, SyncMarks};
 use super::super::state::{ConnState, DiskState, Role};
 use super::super::wire::{self, AckKind, BlockAck, BlockReq, DataHeader, DataKind, Packet};
 use super::conflicts::{Interval, IoKind, Slot};
@@ -86,6 +87,25 @@ impl SyncRun {
             failed_blocks: 0,
             last_step_ms: now_ms,
             finishing: false,
+        }
+    }
+}
+
+/// Progress of a resync in either role, for /proc/drbd (times in ms: /proc is given
+/// `hz` = 1000).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SyncProgress {
+    rs_total: u64,
+    started_ms: u64,
+    marks: SyncMarks,
+}
+
+impl SyncProgress {
+    pub(super) const fn new(bits: u64, now_ms: u64) -> Self {
+        SyncProgress {
+            rs_total: bits,
+            started_ms: now_ms,
+            marks: SyncMarks::new(bits, now_ms),
         }
     }
 }
@@ -166,7 +186,43 @@ impl<S: Storage> Replica<S> {
         }
     }
 
-    fn start_sync_source(&mut self, _now_ms: u64, host: &mut impl Host) {
+    /// The numbers /proc/drbd shows for a running resync (None outside SyncSource/Target);
+    /// `bm_bits` = bits of the whole bitmap. Times are ms, so `hz` is 1000.
+    pub fn sync_status(&self, bm_bits: u64, now_ms: u64) -> Option<SyncStatus> {
+        if !matches!(
+            self.state().conn,
+            ConnState::SyncSource | ConnState::SyncTarget
+        ) {
+            return None;
+        }
+        let progress = self.sync_progress?;
+        let failed = self.sync_run.as_ref().map_or(0, |r| r.failed_blocks);
+        Some(SyncStatus {
+            rs_total: progress.rs_total,
+            rs_failed: failed,
+            mark_slow: progress.marks.slow(),
+            mark_fast: progress.marks.fast(),
+            now: now_ms,
+            hz: 1000,
+            rs_start: progress.started_ms,
+            c_sync_rate: self.sync_run.as_ref().map_or(0, |r| {
+                i32::try_from(r.controller.target_rate_kib()).unwrap_or(i32::MAX)
+            }),
+            bm_bits,
+            bm_resync_fo: self.sync_run.as_ref().map_or(0, |r| r.cursor_bit),
+            agreed_pro_version: self.agreed().version,
+            ..SyncStatus::default()
+        })
+    }
+
+    /// Take a progress mark every few seconds (the speeds and the finish estimate).
+    pub(super) fn mark_progress(&mut self, bits_left: u64, now_ms: u64) {
+        if let Some(p) = self.sync_progress.as_mut() {
+            p.marks.advance(bits_left, now_ms, 1000);
+        }
+    }
+
+    fn start_sync_source(&mut self, now_ms: u64, host: &mut impl Host) {
         let random = host.random_u64();
         let uuid = self.uuids_mut().start_sync_source(random);
         host.write_meta_data(self.uuids());
@@ -174,6 +230,7 @@ impl<S: Storage> Replica<S> {
         let mut ns = *self.state();
         ns.conn = ConnState::SyncSource;
         self.set_state(ns, host);
+        self.sync_progress = Some(SyncProgress::new(host.bitmap_weight(), now_ms));
         if host.bitmap_weight() == 0 {
             host.log(Level::Info, format_args!("Resync of 0 bits: nothing to do"));
         }
@@ -197,6 +254,7 @@ impl<S: Storage> Replica<S> {
         self.uuids_mut().receive_sync_uuid(uuid, primary);
         host.write_meta_data(self.uuids());
         self.sync_run = Some(SyncRun::new(now_ms));
+        self.sync_progress = Some(SyncProgress::new(host.bitmap_weight(), now_ms));
         let mut ns = *self.state();
         ns.conn = ConnState::SyncTarget;
         self.set_state(ns, host);
@@ -326,6 +384,7 @@ impl<S: Storage> Replica<S> {
         }
         let failed = run.failed_blocks;
         self.sync_run = None;
+        self.sync_progress = None;
         let mut ns = *self.state();
         ns.conn = ConnState::Connected;
         if failed == 0 {
@@ -350,6 +409,7 @@ impl<S: Storage> Replica<S> {
 
     /// The source learns the target finished (its P_STATE: Connected, UpToDate).
     pub(super) fn finish_sync_source(&mut self, host: &mut impl Host) {
+        self.sync_progress = None;
         self.uuids_mut().clear_bitmap_uuid();
         host.write_meta_data(self.uuids());
         let mut ns = *self.state();

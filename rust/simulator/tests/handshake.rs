@@ -320,6 +320,40 @@ fn initial_full_sync_copies_the_whole_disk() {
             .role(Role::Primary)
             .disk(DiskState::UpToDate);
         w.with_node(0, |r, h| r.request_change(promote, true, h));
+        // Half way through, /proc/drbd shows drbd's progress line for both roles.
+        let half = w.run_until(120_000, |w| {
+            w.nodes[1].replica.state().conn == ConnState::SyncTarget
+                && w.nodes[1].host.bitmap.count() < w.nodes[1].host.bitmap.bits() / 2
+        });
+        assert!(half, "seed {seed}: sync reached half way\n{}", report(&w));
+        for (i, role) in [(0, "SyncSource"), (1, "SyncTarget")] {
+            let n = &w.nodes[i];
+            let bits = n.host.bitmap.bits();
+            let sync = n
+                .replica
+                .sync_status(bits, w.now_ms())
+                .expect("a resync is running");
+            assert_eq!(sync.rs_total, bits, "full sync: every bit");
+            let status = drbd_core::proc_text::DeviceStatus {
+                minor: 0,
+                state: *n.replica.state(),
+                protocol: Some(WireProtocol::C),
+                oos_bits: n.host.bitmap.count(),
+                sync,
+                ..Default::default()
+            };
+            let mut text = String::new();
+            drbd_core::proc_text::write_device(&mut text, None, &status, 0).unwrap();
+            assert!(text.contains(&format!("cs:{role}")), "{text}");
+            assert!(
+                text.contains("\t[") && text.contains("] sync'ed:"),
+                "{text}"
+            );
+            assert!(
+                text.contains("finish: ") && text.contains("speed: "),
+                "{text}"
+            );
+        }
         let done = w.run_until(120_000, |w| {
             (0..2).all(|i| {
                 let s = w.nodes[i].replica.state();
