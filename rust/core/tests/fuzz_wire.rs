@@ -203,10 +203,8 @@ fn arb_stream() -> impl Strategy<Value = (Agreed, Vec<u8>)> {
 fn captured_samples() -> &'static [(Agreed, Vec<u8>)] {
     static SAMPLES: OnceLock<Vec<(Agreed, Vec<u8>)>> = OnceLock::new();
     SAMPLES.get_or_init(|| {
-        let Some(dir) = pcap::testdata_dir() else {
-            eprintln!("NOTICE: shared/testdata/drbd84-peer not found; capture mutations skipped");
-            return Vec::new();
-        };
+        let dir = pcap::testdata_dir()
+            .expect("testdata/drbd84-peer (the repository carries it; DRBD_RS_TESTDATA overrides)");
         let agreed = agree(&Features::new(PRO_FEATURES), &Features::new(PRO_FEATURES))
             .expect("6.12 agrees with itself");
         let mut samples = Vec::new();
