@@ -384,34 +384,54 @@ pub fn encode_update_transaction(
     block: &mut [u8; AL_TRANSACTION_SIZE],
     tr: &AlUpdateTransaction<'_>,
 ) -> Result<(), AlEncodeError> {
-    if tr.updates.len() > AL_UPDATES_PER_TRANSACTION {
-        return Err(AlEncodeError::TooManyUpdates {
-            n: tr.updates.len(),
-        });
-    }
     if tr.context.len() > AL_CONTEXT_PER_TRANSACTION {
         return Err(AlEncodeError::TooManyContextEntries {
             n: tr.context.len(),
         });
     }
+    encode_update_transaction_from(
+        block,
+        tr.tr_number,
+        tr.context_size,
+        tr.context_start_slot_nr,
+        tr.updates,
+        tr.context.iter().copied(),
+    )
+}
+
+/// [`encode_update_transaction`] with the context given as an iterator (the kernel's AL
+/// builds it from its slot table without a 3.6 KiB array on the stack); entries beyond 919
+/// are ignored.
+pub fn encode_update_transaction_from(
+    block: &mut [u8; AL_TRANSACTION_SIZE],
+    tr_number: u32,
+    context_size: u16,
+    context_start_slot_nr: u16,
+    updates: &[AlUpdate],
+    context: impl Iterator<Item = u32>,
+) -> Result<(), AlEncodeError> {
+    if updates.len() > AL_UPDATES_PER_TRANSACTION {
+        return Err(AlEncodeError::TooManyUpdates { n: updates.len() });
+    }
     block.fill(0);
     put_be32(block, OFF_MAGIC, DRBD_AL_MAGIC);
-    put_be32(block, OFF_TR_NUMBER, tr.tr_number);
+    put_be32(block, OFF_TR_NUMBER, tr_number);
     put_be16(block, OFF_TYPE, AL_TR_UPDATE);
     // At most 64, checked above.
-    put_be16(block, OFF_N_UPDATES, tr.updates.len() as u16);
-    put_be16(block, OFF_CONTEXT_SIZE, tr.context_size);
-    put_be16(block, OFF_CONTEXT_START, tr.context_start_slot_nr);
+    put_be16(block, OFF_N_UPDATES, updates.len() as u16);
+    put_be16(block, OFF_CONTEXT_SIZE, context_size);
+    put_be16(block, OFF_CONTEXT_START, context_start_slot_nr);
     for i in 0..AL_UPDATES_PER_TRANSACTION {
-        let u = tr.updates.get(i).copied().unwrap_or(AlUpdate {
+        let u = updates.get(i).copied().unwrap_or(AlUpdate {
             slot: UPDATE_SLOT_UNUSED,
             extent: LC_FREE,
         });
         put_be16(block, OFF_UPDATE_SLOT + 2 * i, u.slot);
         put_be32(block, OFF_UPDATE_EXTENT + 4 * i, u.extent);
     }
+    let mut context = context.fuse();
     for i in 0..AL_CONTEXT_PER_TRANSACTION {
-        let e = tr.context.get(i).copied().unwrap_or(LC_FREE);
+        let e = context.next().unwrap_or(LC_FREE);
         put_be32(block, OFF_CONTEXT + 4 * i, e);
     }
     seal(block);

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod activity_log;
+pub mod al_cache;
 pub mod bitmap;
 pub mod bitmap_xfer;
 pub mod crc32c;
