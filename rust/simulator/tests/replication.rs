@@ -3,7 +3,8 @@
 //! invariants checked after every step:
 //! - a write completed to the application under protocol C is on the peer's disk;
 //! - a write whose epoch was barrier-acknowledged is on the peer's disk (any protocol);
-//! - the two nodes' states always form a pair drbd.ko allows;
+//! - every state of either node passes drbd's validity rules, and the two nodes' states
+//!   always form a pair drbd.ko allows;
 //! - whenever nothing is in flight, every block where the disks differ is marked out of sync
 //!   in one of the bitmaps (so a resync can repair it), and with the link up and no marks the
 //!   disks are identical.
@@ -13,7 +14,9 @@
 
 use drbd_core::replication::connection::{DiskGeometry, NetSettings};
 use drbd_core::replication::WireProtocol;
-use drbd_core::state::{ConnState, DiskState, Role, State, StateChange};
+use drbd_core::state::{
+    is_valid_state, ConnState, DiskState, Role, State, StateChange, StateContext,
+};
 use drbd_core::uuid::UuidSet;
 use drbd_sim::world::World;
 use drbd_sim::SimRng;
@@ -88,6 +91,21 @@ fn check(w: &World, seen: &mut [usize; 4]) -> Result<(), String> {
             return Err(format!(
                 "node {i}: {} acks matched no request",
                 n.host.bad_acks
+            ));
+        }
+    }
+    // Every state either node is in is one drbd's validity rules accept.
+    for (i, n) in w.nodes.iter().enumerate() {
+        let s = n.replica.state();
+        let ctx = StateContext {
+            has_net_conf: true,
+            any_peer_primary: s.peer == Role::Primary,
+            agreed_pro_version: 101,
+            ..StateContext::new()
+        };
+        if let Err(e) = is_valid_state(s, &ctx) {
+            return Err(format!(
+                "node {i} is in a state drbd refuses ({e:?}): {s:?}"
             ));
         }
     }
