@@ -12,6 +12,7 @@ pub mod epochs;
 pub mod establish;
 pub mod request;
 pub mod resync_path;
+pub mod settings;
 pub mod sync_handshake;
 pub mod writes;
 

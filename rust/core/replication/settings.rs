@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0
+//! From the `net_conf` netlink set of `connect` / `net-options` to the [`NetSettings`] the
+//! connection runs with — and what is refused, with the 8.4 reply code drbdsetup prints.
+//!
+//! Missing attributes take the defaults of the netlink set (one source of truth:
+//! `genl::sets::NET_CONF`, via [`NetConf::defaults`]). Options this implementation does not
+//! provide yet are refused up front rather than accepted and ignored: a peer configured for
+//! them would fail the handshake later anyway, and a user must not believe a feature is on.
+
+use super::super::genl::ret_code::RetCode;
+use super::super::genl::typed::NetConf;
+use super::connection::{AlgName, NetSettings};
+use super::sync_handshake::RrConflict;
+use super::WireProtocol;
+
+/// Why a net configuration is refused: the reply code and the info text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// The `drbd_ret_code`.
+    pub code: RetCode,
+    /// Detail for the reply's info text.
+    pub why: &'static str,
+}
+
+const fn refused(code: RetCode, why: &'static str) -> Refused {
+    Refused { code, why }
+}
+
+/// `rr-conflict` values (genl-netlink.md §6.2).
+const ASB_CALL_HELPER: u32 = 9;
+const ASB_VIOLENTLY: u32 = 10;
+/// `on-congestion` value `block` (the default; pull-ahead and disconnect need Ahead/Behind).
+const OC_BLOCK: u32 = 0;
+
+fn non_empty(s: Option<&[u8]>) -> bool {
+    s.is_some_and(|s| s.iter().any(|b| *b != 0))
+}
+
+/// The settings for `conf` (attributes present override the set's defaults).
+pub fn net_settings(conf: &NetConf<'_>) -> Result<NetSettings, Refused> {
+    let mut c = NetConf::defaults();
+    c.apply(conf);
+    if non_empty(c.cram_hmac_alg) || non_empty(c.shared_secret) {
+        return Err(refused(
+            RetCode::ErrAuthAlg,
+            "peer authentication (cram-hmac-alg) is not supported yet",
+        ));
+    }
+    if non_empty(c.integrity_alg) {
+        return Err(refused(
+            RetCode::ErrIntegrityAlg,
+            "data-integrity-alg is not supported yet",
+        ));
+    }
+    if non_empty(c.csums_alg) {
+        return Err(refused(
+            RetCode::ErrCsumsAlg,
+            "checksum-based resync (csums-alg) is not supported yet",
+        ));
+    }
+    if c.two_primaries == Some(true) {
+        return Err(refused(
+            RetCode::ErrInvalidRequest,
+            "allow-two-primaries is not supported yet",
+        ));
+    }
+    if c.on_congestion.unwrap_or(OC_BLOCK) != OC_BLOCK {
+        return Err(refused(
+            RetCode::ErrInvalidRequest,
+            "on-congestion other than block is not supported yet",
+        ));
+    }
+    let protocol = match c.wire_protocol {
+        Some(1) => WireProtocol::A,
+        Some(2) => WireProtocol::B,
+        Some(3) | None => WireProtocol::C,
+        Some(_) => return Err(refused(RetCode::ErrInvalidRequest, "unknown protocol")),
+    };
+    let verify = c.verify_alg.unwrap_or(&[]);
+    let verify = verify.split(|b| *b == 0).next().unwrap_or(&[]);
+    let verify_alg = core::str::from_utf8(verify)
+        .ok()
+        .and_then(AlgName::new)
+        .ok_or(refused(RetCode::ErrVerifyAlg, "invalid verify-alg name"))?;
+    let d = NetSettings::DEFAULT;
+    Ok(NetSettings {
+        protocol,
+        after_sb: [
+            c.after_sb_0p.unwrap_or(0),
+            c.after_sb_1p.unwrap_or(0),
+            c.after_sb_2p.unwrap_or(0),
+        ],
+        two_primaries: false,
+        discard_my_data: c.discard_my_data.unwrap_or(false),
+        dry_run: c.tentative.unwrap_or(false),
+        rr_conflict: match c.rr_conflict.unwrap_or(0) {
+            ASB_CALL_HELPER => RrConflict::CallPriLost,
+            ASB_VIOLENTLY => RrConflict::Violently,
+            _ => RrConflict::Disconnect,
+        },
+        ping_int_s: c.ping_int.unwrap_or(d.ping_int_s),
+        ping_timeout_ds: c.ping_timeo.unwrap_or(d.ping_timeout_ds),
+        timeout_ds: c.timeout.unwrap_or(d.timeout_ds),
+        ko_count: c.ko_count.unwrap_or(d.ko_count),
+        max_epoch_size: c.max_epoch_size.unwrap_or(d.max_epoch_size),
+        verify_alg,
+        ..d
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_request_gets_drbds_defaults() {
+        let s = net_settings(&NetConf::default()).unwrap();
+        assert_eq!(s.protocol, WireProtocol::C);
+        assert_eq!((s.ping_int_s, s.ping_timeout_ds), (10, 5));
+        assert_eq!((s.timeout_ds, s.ko_count), (60, 7));
+        assert_eq!(s.max_epoch_size, 2048);
+        assert_eq!(s.after_sb, [0; 3]);
+        assert_eq!(s.rr_conflict, RrConflict::Disconnect);
+        assert!(!s.discard_my_data && !s.dry_run);
+        assert_eq!(s.verify_alg.as_str(), "");
+    }
+
+    #[test]
+    fn given_values_win() {
+        let conf = NetConf {
+            wire_protocol: Some(1),
+            ping_int: Some(3),
+            ko_count: Some(0),
+            after_sb_0p: Some(4),
+            rr_conflict: Some(ASB_VIOLENTLY),
+            discard_my_data: Some(true),
+            tentative: Some(true),
+            verify_alg: Some(b"md5\0"),
+            ..NetConf::default()
+        };
+        let s = net_settings(&conf).unwrap();
+        assert_eq!(s.protocol, WireProtocol::A);
+        assert_eq!(s.ping_int_s, 3);
+        assert_eq!(s.ko_count, 0);
+        assert_eq!(s.after_sb[0], 4);
+        assert_eq!(s.rr_conflict, RrConflict::Violently);
+        assert!(s.discard_my_data && s.dry_run);
+        assert_eq!(s.verify_alg.as_str(), "md5");
+    }
+
+    #[test]
+    fn features_not_provided_are_refused_with_drbds_codes() {
+        let cases: [(NetConf<'_>, RetCode); 5] = [
+            (
+                NetConf {
+                    cram_hmac_alg: Some(b"sha256\0"),
+                    ..NetConf::default()
+                },
+                RetCode::ErrAuthAlg,
+            ),
+            (
+                NetConf {
+                    integrity_alg: Some(b"crc32c\0"),
+                    ..NetConf::default()
+                },
+                RetCode::ErrIntegrityAlg,
+            ),
+            (
+                NetConf {
+                    csums_alg: Some(b"md5\0"),
+                    ..NetConf::default()
+                },
+                RetCode::ErrCsumsAlg,
+            ),
+            (
+                NetConf {
+                    two_primaries: Some(true),
+                    ..NetConf::default()
+                },
+                RetCode::ErrInvalidRequest,
+            ),
+            (
+                NetConf {
+                    on_congestion: Some(1),
+                    ..NetConf::default()
+                },
+                RetCode::ErrInvalidRequest,
+            ),
+        ];
+        for (conf, code) in cases {
+            assert_eq!(net_settings(&conf).map_err(|r| r.code), Err(code));
+        }
+        // Empty strings (drbdsetup sends "" for unset algorithms) are no request.
+        let conf = NetConf {
+            cram_hmac_alg: Some(b"\0"),
+            csums_alg: Some(b""),
+            ..NetConf::default()
+        };
+        assert!(net_settings(&conf).is_ok());
+    }
+}
