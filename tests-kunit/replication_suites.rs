@@ -132,7 +132,7 @@ impl Host for TestHost {
     fn submit_held(&mut self, _slot: Slot) {
         self.unexpected();
     }
-    fn send_bitmap(&mut self, _ctx: &Agreed) {
+    fn send_bitmap(&mut self, _ctx: &Agreed, _use_rle: bool) {
         self.unexpected();
     }
     fn with_bitmap(&mut self, _f: &mut dyn FnMut(&mut Bitmap<&mut [u64]>)) {

@@ -117,7 +117,7 @@ pub trait Host {
     fn submit_held(&mut self, slot: Slot);
     /// Send this node's whole bitmap (a series of `P_BITMAP`/`P_COMPRESSED_BITMAP` made by
     /// [`super::super::bitmap_xfer::BitmapSender`] with `ctx.header_len()`).
-    fn send_bitmap(&mut self, ctx: &Agreed);
+    fn send_bitmap(&mut self, ctx: &Agreed, use_rle: bool);
     /// Run `f` on the bitmap (under the engine's bitmap lock).
     fn with_bitmap(&mut self, f: &mut dyn FnMut(&mut Bitmap<&mut [u64]>));
     /// Read a range for the peer; report with [`Replica::peer_read_done`].
@@ -170,6 +170,8 @@ pub struct NetSettings {
     pub max_epoch_size: u32,
     /// Write ordering on this node's lower device (`disk-flushes`, `disk-drain`).
     pub write_ordering: WriteOrdering,
+    /// `use-rle`: send the bitmap RLE-compressed where that is smaller (apv ≥ 90).
+    pub use_rle: bool,
     /// `verify-alg`: sent in `P_SYNC_PARAM89` and required to equal the peer's during the
     /// handshake (§1.5). Online verify itself is not implemented: a verify request is still
     /// refused (SS_NO_VERIFY_ALG), only the handshake check needs the name.
@@ -192,6 +194,7 @@ impl NetSettings {
         features: wire::DRBD_FF_TRIM | wire::DRBD_FF_WSAME,
         max_epoch_size: 2048,
         write_ordering: WriteOrdering::Flush,
+        use_rle: true,
         verify_alg: AlgName::NONE,
     };
 }
@@ -1656,7 +1659,7 @@ mod tests {
         fn change_finished(&mut self, _result: Result<(), StateError>) {}
         fn hold_write(&mut self, _write: HeldWrite) {}
         fn submit_held(&mut self, _slot: Slot) {}
-        fn send_bitmap(&mut self, _ctx: &Agreed) {
+        fn send_bitmap(&mut self, _ctx: &Agreed, _use_rle: bool) {
             self.sent.push(Out::Bitmap);
         }
         fn with_bitmap(&mut self, f: &mut dyn FnMut(&mut Bitmap<&mut [u64]>)) {

@@ -128,8 +128,13 @@ impl<S: Storage> Replica<S> {
         let bits = self.bitmap_bits();
         self.bm_rx = Some(BitmapReceiver::new(bits, self.agreed().header_len()));
         if source {
-            host.send_bitmap(self.agreed());
+            host.send_bitmap(self.agreed(), self.rle_allowed());
         }
+    }
+
+    /// RLE chunks need `use-rle` and apv ≥ 90 (§9.4).
+    fn rle_allowed(&self) -> bool {
+        self.net().use_rle && self.agreed().version >= 90
     }
 
     fn bitmap_bits(&self) -> u64 {
@@ -174,7 +179,7 @@ impl<S: Storage> Replica<S> {
             }
             Ok(Progress::Done) => {
                 if conn == ConnState::WFBitMapT {
-                    host.send_bitmap(self.agreed());
+                    host.send_bitmap(self.agreed(), self.rle_allowed());
                     let mut ns = *self.state();
                     ns.conn = ConnState::WFSyncUUID;
                     self.set_state(ns, host);

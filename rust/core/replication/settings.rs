@@ -104,6 +104,7 @@ pub fn net_settings(conf: &NetConf<'_>) -> Result<NetSettings, Refused> {
         ko_count: c.ko_count.unwrap_or(d.ko_count),
         max_epoch_size: c.max_epoch_size.unwrap_or(d.max_epoch_size),
         verify_alg,
+        use_rle: c.use_rle.unwrap_or(d.use_rle),
         ..d
     })
 }

@@ -450,8 +450,8 @@ impl Host for ReplayHost {
         self.io.push_back(Io::Held(write));
     }
 
-    fn send_bitmap(&mut self, ctx: &Agreed) {
-        let mut sender = BitmapSender::new(self.bitmap.bits(), ctx.header_len(), true);
+    fn send_bitmap(&mut self, ctx: &Agreed, use_rle: bool) {
+        let mut sender = BitmapSender::new(self.bitmap.bits(), ctx.header_len(), use_rle);
         let mut buf = vec![0u8; 4096];
         while let Some(chunk) = sender.next_packet(&self.bitmap, &mut buf) {
             let payload = &buf[..chunk.len];

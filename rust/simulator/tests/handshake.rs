@@ -442,3 +442,33 @@ fn net_options_change_the_protocol_on_both_nodes_while_connected() {
     assert_eq!(conn(&w, 0), ConnState::Connected);
     assert_eq!(conn(&w, 1), ConnState::Connected);
 }
+
+#[test]
+fn without_use_rle_the_bitmap_goes_as_plain_chunks() {
+    let mut w = fresh_pair(31);
+    for n in &mut w.nodes {
+        n.host.bitmap.set_all();
+    }
+    let plain = NetSettings {
+        use_rle: false,
+        ..NetSettings::DEFAULT
+    };
+    both_connect(&mut w, plain);
+    assert!(w.run_until(5_000, |w| (0..2)
+        .all(|i| conn(w, i) == ConnState::Connected)));
+    let promote = StateChange::new()
+        .role(Role::Primary)
+        .disk(DiskState::UpToDate);
+    w.with_node(0, |r, h| r.request_change(promote, true, h));
+    assert!(w.run_until(120_000, |w| (0..2).all(|i| {
+        let s = w.nodes[i].replica.state();
+        s.conn == ConnState::Connected
+            && s.pdsk == DiskState::UpToDate
+            && s.disk == DiskState::UpToDate
+    })));
+    assert!(
+        w.trace().any(|t| t.contains("<-Data Bitmap(")),
+        "plain chunks on the wire"
+    );
+    assert!(!w.trace().any(|t| t.contains("CompressedBitmap")));
+}
