@@ -18,8 +18,8 @@ use core::fmt;
 use super::super::bitmap::Bitmap;
 use super::super::bitmap_xfer::BitmapReceiver;
 use super::super::state::{
-    prepare_change, sanitize, ChangeKind, ChangeOutcome, ConnState, DiskState, Role, SsCode, State,
-    StateChange, StateContext, StateError,
+    prepare_change, sanitize, ChangeKind, ChangeOutcome, ConnState, DiskState, Field, Role, SsCode,
+    State, StateChange, StateContext, StateError,
 };
 use super::super::uuid::{
     uuid_compare, CompareContext, PeerUuids, UuidSet, UUID_FLAG_CRASHED_PRIMARY,
@@ -568,6 +568,12 @@ impl<S: Storage> Replica<S> {
     /// A socket failed or the peer closed it.
     pub fn socket_failed(&mut self, host: &mut impl Host) {
         self.lose_connection(LossReason::SocketError, host);
+    }
+
+    /// What arrived cannot be decoded (bad magic, size, encoding): the connection is over
+    /// (`ProtocolError`), the machine goes on — the engine logs the codec's error first.
+    pub fn malformed_packet(&mut self, host: &mut impl Host) {
+        self.lose_connection(LossReason::ProtocolError, host);
     }
 
     /// Timers: keep-alive pings and their timeout.
@@ -1479,6 +1485,20 @@ impl<S: Storage> Replica<S> {
                 Packet::StateChgReply(code)
             }
         };
+        // Only our own administrator changes our role; drbd peers never ask for it, and a
+        // peer that does is refused rather than obeyed.
+        if change.mask & Field::Role.mask() != 0 {
+            host.log(
+                Level::Warn,
+                format_args!("Peer requested a change of our role; refused"),
+            );
+            host.send(
+                Socket::Meta,
+                &self.agreed,
+                &reply(SsCode::UnknownError.code()),
+            );
+            return Ok(());
+        }
         if self.pending.is_some() && self.resolve_conflicts {
             let code = StateError::ConcurrentStChg.code();
             host.send(Socket::Meta, &self.agreed, &reply(code));

@@ -417,6 +417,10 @@ pub struct World {
     io_in_flight: usize,
     /// Deliveries scheduled and not yet happened.
     deliveries: usize,
+    /// Undecodable bytes from a peer are a bug of ours (panic, the default), or — when a test
+    /// injects garbage on purpose — a protocol error that drops the connection, as the engine
+    /// handles it.
+    pub strict_decoding: bool,
     /// A node's lower disk stopped answering: its I/O waits here until it resumes.
     pub stalled: [bool; 2],
     stalled_io: [Vec<LocalIo>; 2],
@@ -488,6 +492,7 @@ impl World {
             next_write_id: 0,
             io_in_flight: 0,
             deliveries: 0,
+            strict_decoding: true,
             stalled: [false; 2],
             stalled_io: [Vec::new(), Vec::new()],
             trace: VecDeque::new(),
@@ -700,6 +705,7 @@ impl World {
 
     fn deliver(&mut self, to: NodeId, socket: Socket, bytes: &[u8]) {
         let now = self.now_ms();
+        let strict = self.strict_decoding;
         let n = &mut self.nodes[to];
         let inbox = &mut n.inbox[socket_index(socket)];
         inbox.extend_from_slice(bytes);
@@ -709,20 +715,21 @@ impl World {
             if inbox.len() < hlen {
                 return;
             }
-            let header = match wire::decode_header(&inbox[..hlen], &ctx) {
-                Ok(h) => h,
-                Err(e) => {
+            let framed = wire::decode_header(&inbox[..hlen], &ctx).and_then(|h| {
+                let cmd = h.command()?;
+                Ok((h, cmd, wire::layout(cmd, h.length, &ctx)?))
+            });
+            let (header, cmd, layout) = match framed {
+                Ok(f) => f,
+                Err(e) if strict => {
                     let states: Vec<_> = n.host.states.iter().rev().take(8).collect();
                     let trace: Vec<_> = self.trace.iter().rev().take(20).collect();
-                    panic!("node {to}: undecodable header from the peer: {e}\nstates {states:#?}\ntrace {trace:#?}")
+                    panic!("node {to}: undecodable packet from the peer: {e}\nstates {states:#?}\ntrace {trace:#?}")
                 }
-            };
-            let Some(cmd) = wire::Cmd::from_u16(header.cmd) else {
-                panic!("node {to}: unknown command 0x{:04x}", header.cmd);
-            };
-            let layout = match wire::layout(cmd, header.length, &ctx) {
-                Ok(l) => l,
-                Err(e) => panic!("node {to}: bad layout for {cmd:?}: {e}"),
+                Err(_) => {
+                    n.replica.malformed_packet(&mut n.host);
+                    return;
+                }
             };
             let total = hlen + layout.fixed + layout.data;
             if inbox.len() < total {
@@ -732,7 +739,11 @@ impl World {
             let fixed = &packet_bytes[hlen..hlen + layout.fixed];
             let packet = match Packet::decode_framed(&header, fixed, &ctx) {
                 Ok(p) => p,
-                Err(e) => panic!("node {to}: undecodable {cmd:?} from the peer: {e}"),
+                Err(e) if strict => panic!("node {to}: undecodable {cmd:?} from the peer: {e}"),
+                Err(_) => {
+                    n.replica.malformed_packet(&mut n.host);
+                    return;
+                }
             };
             n.host.incoming_data = packet_bytes[hlen + layout.fixed..]
                 .chunks(4096)
