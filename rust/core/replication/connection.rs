@@ -1071,28 +1071,9 @@ impl<S: Storage> Replica<S> {
         host.log(
             Level::Info,
             format_args!(
-                "Feature flags enabled on protocol level: 0x{:x}{}{}{}{}.",
+                "Feature flags enabled on protocol level: 0x{:x}{}.",
                 agreed.features,
-                if agreed.features & wire::DRBD_FF_TRIM != 0 {
-                    " TRIM"
-                } else {
-                    ""
-                },
-                if agreed.features & wire::DRBD_FF_THIN_RESYNC != 0 {
-                    " THIN_RESYNC"
-                } else {
-                    ""
-                },
-                if agreed.features & wire::DRBD_FF_WSAME != 0 {
-                    " WRITE_SAME"
-                } else {
-                    ""
-                },
-                if agreed.features & wire::DRBD_FF_WZEROES != 0 {
-                    " WRITE_ZEROES"
-                } else {
-                    ""
-                },
+                wire::FeatureNames(agreed.features),
             ),
         );
         self.send_initial_packets(host);

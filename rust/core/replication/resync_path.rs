@@ -445,26 +445,25 @@ impl<S: Storage> Replica<S> {
             );
             return Err(LossReason::ProtocolError);
         }
-        if self.state().disk < DiskState::UpToDate || self.conflicts.is_full() {
-            self.send_ack(
-                AckKind::NegRsDReply,
-                req.sector,
-                req.block_id,
-                req.blksize,
-                host,
-            );
-            return Ok(());
-        }
         let waiting = self.conflicts.overlaps(req.sector, req.blksize, None, |e| {
             e.kind == IoKind::AppWrite
         });
-        let Ok(slot) = self.conflicts.insert(Interval {
-            sector: req.sector,
-            size: req.blksize,
-            kind: IoKind::ResyncRead,
-            submitted: !waiting,
-            arrival: 0,
-        }) else {
+        // Without good data, or with no room to track the read, the target records a failed
+        // block and goes on.
+        let slot = if self.state().disk < DiskState::UpToDate {
+            None
+        } else {
+            self.conflicts
+                .insert(Interval {
+                    sector: req.sector,
+                    size: req.blksize,
+                    kind: IoKind::ResyncRead,
+                    submitted: !waiting,
+                    arrival: 0,
+                })
+                .ok()
+        };
+        let Some(slot) = slot else {
             self.send_ack(
                 AckKind::NegRsDReply,
                 req.sector,

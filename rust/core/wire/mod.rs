@@ -52,6 +52,30 @@ pub const DRBD_FF_THIN_RESYNC: u32 = 2;
 pub const DRBD_FF_WSAME: u32 = 4;
 /// Feature flag: write-zeroes travel as `P_ZEROES`.
 pub const DRBD_FF_WZEROES: u32 = 8;
+/// The feature flags with the names drbd logs for them.
+const FEATURE_NAMES: [(u32, &str); 4] = [
+    (DRBD_FF_TRIM, "TRIM"),
+    (DRBD_FF_THIN_RESYNC, "THIN_RESYNC"),
+    (DRBD_FF_WSAME, "WRITE_SAME"),
+    (DRBD_FF_WZEROES, "WRITE_ZEROES"),
+];
+
+/// Displays as the names of the set feature flags, each after a space, as drbd's
+/// "Feature flags enabled on protocol level: 0x%x%s%s%s%s." line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureNames(pub u32);
+
+impl core::fmt::Display for FeatureNames {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (flag, name) in FEATURE_NAMES {
+            if self.0 & flag != 0 {
+                write!(f, " {name}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The flags 6.12 advertises (`PRO_FEATURES`).
 pub const PRO_FEATURES: u32 = DRBD_FF_TRIM | DRBD_FF_THIN_RESYNC | DRBD_FF_WSAME | DRBD_FF_WZEROES;
 

@@ -1042,3 +1042,15 @@ fn errors_read_like_drbds_messages() {
         assert_eq!(err.to_string(), text);
     }
 }
+
+#[test]
+fn feature_names_as_drbd_logs_them() {
+    // §1.3: "Feature flags enabled on protocol level: 0xf TRIM THIN_RESYNC WRITE_SAME WRITE_ZEROES."
+    let line = std::format!("0x{:x}{}.", 0xf, super::FeatureNames(0xf));
+    assert_eq!(line, "0xf TRIM THIN_RESYNC WRITE_SAME WRITE_ZEROES.");
+    assert_eq!(
+        std::format!("{}", super::FeatureNames(0x5)),
+        " TRIM WRITE_SAME"
+    );
+    assert_eq!(std::format!("{}", super::FeatureNames(0)), "");
+}

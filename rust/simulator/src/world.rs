@@ -183,11 +183,7 @@ impl NodeHost {
     /// Queue a data packet followed by its block data (each 4 KiB block carries its write
     /// id in its first 8 bytes).
     fn send_with_data(&mut self, ctx: &Agreed, packet: &Packet<'_>, ids: &[u64]) {
-        let mut buf = vec![0u8; packet.encoded_len(ctx)];
-        let n = packet
-            .encode(ctx, 0, &mut buf)
-            .unwrap_or_else(|e| panic!("unencodable data packet {packet:?}: {e}"));
-        buf.truncate(n);
+        let mut buf = encoded(ctx, packet);
         for id in ids {
             let mut block = [0u8; 4096];
             block[..8].copy_from_slice(&id.to_le_bytes());
@@ -197,16 +193,51 @@ impl NodeHost {
     }
 }
 
+/// Header and fixed part of `packet`; the core never asks for an unencodable packet, so
+/// one is a bug the simulation stops at.
+fn encoded(ctx: &Agreed, packet: &Packet<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; packet.encoded_len(ctx)];
+    match packet.encode(ctx, 0, &mut buf) {
+        Ok(n) => buf.truncate(n),
+        Err(e) => panic!("core asked to send an unencodable packet {packet:?}: {e}"),
+    }
+    buf
+}
+
+/// Every `P_BITMAP` / `P_COMPRESSED_BITMAP` of a whole bitmap transfer, in order, as a
+/// sending engine produces them with the core's sender.
+pub fn bitmap_packets(
+    bitmap: &Bitmap<Vec<u64>>,
+    ctx: &Agreed,
+    use_rle: bool,
+    mut emit: impl FnMut(&Packet<'_>),
+) {
+    let mut sender = BitmapSender::new(bitmap.bits(), ctx.header_len(), use_rle);
+    let mut buf = vec![0u8; 4096];
+    while let Some(chunk) = sender.next_packet(bitmap, &mut buf) {
+        let payload = &buf[..chunk.len];
+        emit(&match chunk.kind {
+            ChunkKind::Plain => Packet::Bitmap(payload),
+            ChunkKind::Compressed => Packet::CompressedBitmap(payload),
+        });
+    }
+}
+
+/// Run `f` on a borrowed view of `bitmap` (what [`Host::with_bitmap`] hands the core).
+pub fn with_bitmap_view(bitmap: &mut Bitmap<Vec<u64>>, f: &mut dyn FnMut(&mut Bitmap<&mut [u64]>)) {
+    let bits = bitmap.bits();
+    let empty = Bitmap::new(Vec::new(), 0).expect("empty bitmap");
+    let mut words = std::mem::replace(bitmap, empty).into_storage();
+    {
+        let mut view = Bitmap::new(&mut words[..], bits).expect("same geometry");
+        f(&mut view);
+    }
+    *bitmap = Bitmap::new(words, bits).expect("same geometry");
+}
+
 impl Host for NodeHost {
     fn send(&mut self, socket: Socket, ctx: &Agreed, packet: &Packet<'_>) {
-        let mut buf = vec![0u8; packet.encoded_len(ctx)];
-        match packet.encode(ctx, 0, &mut buf) {
-            Ok(n) => {
-                buf.truncate(n);
-                self.outbox.push((socket, buf));
-            }
-            Err(e) => panic!("core asked to send an unencodable packet {packet:?}: {e}"),
-        }
+        self.outbox.push((socket, encoded(ctx, packet)));
     }
 
     fn drop_sockets(&mut self) {
@@ -266,32 +297,14 @@ impl Host for NodeHost {
     }
 
     fn send_bitmap(&mut self, ctx: &Agreed, use_rle: bool) {
-        let mut sender = BitmapSender::new(self.bitmap.bits(), ctx.header_len(), use_rle);
-        let mut buf = vec![0u8; 4096];
-        while let Some(chunk) = sender.next_packet(&self.bitmap, &mut buf) {
-            let payload = &buf[..chunk.len];
-            let packet = match chunk.kind {
-                ChunkKind::Plain => Packet::Bitmap(payload),
-                ChunkKind::Compressed => Packet::CompressedBitmap(payload),
-            };
-            let mut out = vec![0u8; packet.encoded_len(ctx)];
-            let n = packet
-                .encode(ctx, 0, &mut out)
-                .unwrap_or_else(|e| panic!("bitmap chunk unencodable: {e}"));
-            out.truncate(n);
-            self.outbox.push((Socket::Data, out));
-        }
+        let outbox = &mut self.outbox;
+        bitmap_packets(&self.bitmap, ctx, use_rle, |packet| {
+            outbox.push((Socket::Data, encoded(ctx, packet)));
+        });
     }
 
     fn with_bitmap(&mut self, f: &mut dyn FnMut(&mut Bitmap<&mut [u64]>)) {
-        let bits = self.bitmap.bits();
-        let empty = Bitmap::new(Vec::new(), 0).expect("empty bitmap");
-        let mut words = std::mem::replace(&mut self.bitmap, empty).into_storage();
-        {
-            let mut view = Bitmap::new(&mut words[..], bits).expect("same geometry");
-            f(&mut view);
-        }
-        self.bitmap = Bitmap::new(words, bits).expect("same geometry");
+        with_bitmap_view(&mut self.bitmap, f);
     }
 
     fn read_for_peer(&mut self, read: PeerRead) {
@@ -539,25 +552,28 @@ impl World {
     }
 
     fn tear_down_sockets(&mut self) {
-        if !self.connected {
-            return;
+        if self.connected {
+            self.reset_connection("link cut");
         }
+        self.flush();
+    }
+
+    /// Both TCP connections are gone: bytes in flight are lost (a new generation), and both
+    /// nodes see their sockets fail.
+    fn reset_connection(&mut self, why: &str) {
         self.connected = false;
         self.generation += 1;
         self.trace.push_back(format!(
-            "{}ms link cut: generation {}",
+            "{}ms {why}: generation {}",
             self.now_ms(),
             self.generation
         ));
-        let now = self.now_ms();
         for n in &mut self.nodes {
             n.inbox = [Vec::new(), Vec::new()];
             n.host.outbox.clear();
             n.host.drop_requested = false;
             n.replica.socket_failed(&mut n.host);
         }
-        let _ = now;
-        self.flush();
     }
 
     /// Establish sockets when both nodes want them; put every node's output on the link.
@@ -569,20 +585,7 @@ impl World {
                     n.host.drop_requested = false;
                 }
                 if self.connected {
-                    self.connected = false;
-                    self.generation += 1;
-                    self.trace.push_back(format!(
-                        "{}ms sockets dropped: generation {}",
-                        self.now_ms(),
-                        self.generation
-                    ));
-                    for (i, n) in self.nodes.iter_mut().enumerate() {
-                        n.inbox = [Vec::new(), Vec::new()];
-                        n.host.outbox.clear();
-                        // The side that did not close sees the reset.
-                        let _ = i;
-                        n.replica.socket_failed(&mut n.host);
-                    }
+                    self.reset_connection("sockets dropped");
                     continue;
                 }
             }

@@ -37,7 +37,6 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use drbd_core::bitmap::Bitmap;
-use drbd_core::bitmap_xfer::{BitmapSender, ChunkKind};
 use drbd_core::replication::conflicts::{Slot, SlotEntry};
 use drbd_core::replication::connection::{
     classify_first_packet, AlgName, DiskGeometry, Host, Level, NetSettings, Replica, Socket,
@@ -55,7 +54,7 @@ use drbd_core::wire::{
     self, AckKind, Agreed, BlockAck, BlockReq, Cmd, DataHeader, DataKind, DescKind, Packet,
     RequestKind, StateReq, Uuids,
 };
-use drbd_sim::world::VecStorage;
+use drbd_sim::world::{bitmap_packets, with_bitmap_view, VecStorage};
 
 const NODE_A: [u8; 4] = [169, 254, 77, 1];
 const CAPTURE: &str = "fullsync-protoC.node-a.pcap.xz";
@@ -338,16 +337,7 @@ impl ReplayHost {
 
     /// Encode with the replica's context and decode again: what the peer would receive.
     fn record(&mut self, socket: Socket, ctx: &Agreed, packet: &Packet<'_>) {
-        let mut buf = vec![0u8; packet.encoded_len(ctx)];
-        let n = packet
-            .encode(ctx, 0, &mut buf)
-            .unwrap_or_else(|e| panic!("core sent an unencodable {packet:?}: {e}"));
-        buf.truncate(n);
-        let bytes = leak(buf);
-        let hlen = ctx.header_len();
-        let header = wire::decode_header(&bytes[..hlen], ctx).expect("own header");
-        let packet = Packet::decode_framed(&header, &bytes[hlen..], ctx).expect("own packet");
-        self.sent.push(Sent { socket, packet });
+        self.sent.push(recorded(socket, ctx, packet));
     }
 
     fn range(&self, sector: u64, size: u32) -> std::ops::Range<u64> {
@@ -389,6 +379,21 @@ impl ReplayHost {
             None => false,
         }
     }
+}
+
+/// What the core sent, as it crossed the wire: encoded, then decoded again (kept for the
+/// whole test).
+fn recorded(socket: Socket, ctx: &Agreed, packet: &Packet<'_>) -> Sent {
+    let mut buf = vec![0u8; packet.encoded_len(ctx)];
+    let n = packet
+        .encode(ctx, 0, &mut buf)
+        .unwrap_or_else(|e| panic!("core sent an unencodable {packet:?}: {e}"));
+    buf.truncate(n);
+    let bytes = leak(buf);
+    let hlen = ctx.header_len();
+    let header = wire::decode_header(&bytes[..hlen], ctx).expect("own header");
+    let packet = Packet::decode_framed(&header, &bytes[hlen..], ctx).expect("own packet");
+    Sent { socket, packet }
 }
 
 impl Host for ReplayHost {
@@ -451,30 +456,14 @@ impl Host for ReplayHost {
     }
 
     fn send_bitmap(&mut self, ctx: &Agreed, use_rle: bool) {
-        let mut sender = BitmapSender::new(self.bitmap.bits(), ctx.header_len(), use_rle);
-        let mut buf = vec![0u8; 4096];
-        while let Some(chunk) = sender.next_packet(&self.bitmap, &mut buf) {
-            let payload = &buf[..chunk.len];
-            let packet = match chunk.kind {
-                ChunkKind::Plain => Packet::Bitmap(payload),
-                ChunkKind::Compressed => Packet::CompressedBitmap(payload),
-            };
-            self.record(Socket::Data, ctx, &packet);
-        }
+        let sent = &mut self.sent;
+        bitmap_packets(&self.bitmap, ctx, use_rle, |packet| {
+            sent.push(recorded(Socket::Data, ctx, packet));
+        });
     }
 
     fn with_bitmap(&mut self, f: &mut dyn FnMut(&mut Bitmap<&mut [u64]>)) {
-        let bits = self.bitmap.bits();
-        let mut words = std::mem::replace(
-            &mut self.bitmap,
-            Bitmap::new(Vec::new(), 0).expect("empty bitmap"),
-        )
-        .into_storage();
-        {
-            let mut view = Bitmap::new(&mut words[..], bits).expect("same geometry");
-            f(&mut view);
-        }
-        self.bitmap = Bitmap::new(words, bits).expect("same geometry");
+        with_bitmap_view(&mut self.bitmap, f);
     }
 
     fn read_for_peer(&mut self, read: PeerRead) {
