@@ -23,7 +23,7 @@ use drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use drbd_core::replication::sync_handshake::Helper;
 use drbd_core::replication::writes::{PeerWriteKind, WriteFlags};
 use drbd_core::replication::WireProtocol;
-use drbd_core::state::{State, StateError};
+use drbd_core::state::{ConnState, DiskState, Role, State, StateError};
 use drbd_core::uuid::UuidSet;
 use drbd_core::wire::{self, AckKind, Agreed, BlockAck, DescKind, Packet};
 
@@ -368,6 +368,28 @@ impl Host for NodeHost {
     }
 }
 
+/// A node's state before `connect`: Secondary, StandAlone, its disk in `disk`.
+pub fn standalone(disk: DiskState) -> State {
+    State::new(
+        Role::Secondary,
+        Role::Unknown,
+        ConnState::StandAlone,
+        disk,
+        DiskState::DUnknown,
+    )
+}
+
+/// A disk of `sectors` usable sectors, the device that size, 1 MiB requests.
+pub fn geometry(sectors: u64) -> DiskGeometry {
+    DiskGeometry {
+        usable_sectors: sectors,
+        user_sectors: 0,
+        capacity_sectors: sectors,
+        max_bio_size: 1 << 20,
+        ..DiskGeometry::default()
+    }
+}
+
 /// A simulated node's replica keeps its storage in `Vec`s.
 #[derive(Debug)]
 pub struct VecStorage;
@@ -513,6 +535,47 @@ impl World {
         world.sched.schedule(TICK_NS, Event::Tick(0));
         world.sched.schedule(TICK_NS + 1, Event::Tick(1));
         world
+    }
+
+    /// Two nodes alike: StandAlone Secondaries with `disk`, the same UUIDs, `sectors` each.
+    pub fn pair(seed: u64, disk: DiskState, uuids: UuidSet, sectors: u64) -> Self {
+        let node = (standalone(disk), uuids, geometry(sectors));
+        World::new(seed, [node, node])
+    }
+
+    /// `connect` on both nodes.
+    pub fn connect_both(&mut self, net: NetSettings) {
+        self.connect(0, net);
+        self.connect(1, net);
+    }
+
+    /// Both nodes are in connection state `conn`.
+    pub fn both_in(&self, conn: ConnState) -> bool {
+        self.nodes.iter().all(|n| n.replica.state().conn == conn)
+    }
+
+    /// For failure messages: each node's state, log and state history, then the last
+    /// packets delivered.
+    pub fn report(&self) -> String {
+        let mut s = String::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            s += &format!(
+                "node {i}: {:?}\n  log {:?}\n",
+                n.replica.state(),
+                n.host.log
+            );
+            for st in &n.host.states {
+                s += &format!(
+                    "  {} {:?}/{:?} {:?}/{:?}\n",
+                    st.conn, st.role, st.peer, st.disk, st.pdsk
+                );
+            }
+        }
+        for t in self.trace() {
+            s += t;
+            s += "\n";
+        }
+        s
     }
 
     /// Virtual time in milliseconds.

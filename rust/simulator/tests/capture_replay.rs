@@ -54,7 +54,7 @@ use drbd_core::wire::{
     self, AckKind, Agreed, BlockAck, BlockReq, Cmd, DataHeader, DataKind, DescKind, Packet,
     RequestKind, StateReq, Uuids,
 };
-use drbd_sim::world::{bitmap_packets, with_bitmap_view, VecStorage};
+use drbd_sim::world::{bitmap_packets, standalone, with_bitmap_view, VecStorage};
 
 const NODE_A: [u8; 4] = [169, 254, 77, 1];
 const CAPTURE: &str = "fullsync-protoC.node-a.pcap.xz";
@@ -863,16 +863,6 @@ impl Node {
 // The scenario
 // ---------------------------------------------------------------------------------------------
 
-fn fresh_state() -> State {
-    State::new(
-        Role::Secondary,
-        Role::Unknown,
-        ConnState::StandAlone,
-        DiskState::Inconsistent,
-        DiskState::DUnknown,
-    )
-}
-
 fn first_of<T>(packets: &[Packet<'static>], pick: impl Fn(&Packet<'static>) -> Option<T>) -> T {
     packets
         .iter()
@@ -1136,7 +1126,12 @@ fn node_a_sync_source_writes_and_reconnect() {
     let randoms = [promoted.current, sync_uuid, reconnect.current];
 
     let geometry = geometry_of(&a_data);
-    let mut node = Node::new(fresh_state(), UuidSet::just_created(), geometry, &randoms);
+    let mut node = Node::new(
+        standalone(DiskState::Inconsistent),
+        UuidSet::just_created(),
+        geometry,
+        &randoms,
+    );
     let (net, sync) = settings(own_features(&a_data));
     node.replica.connect(net, sync, &mut node.host);
     replay(&mut node, first, true, end_of(first));
@@ -1281,7 +1276,12 @@ fn node_b_sync_target_writes_and_reconnect() {
     let geometry = geometry_of(&b_data);
     // Node-b generates no UUID in this scenario (it is never Primary, and a SyncTarget takes
     // its UUIDs from the source).
-    let mut node = Node::new(fresh_state(), UuidSet::just_created(), geometry, &[]);
+    let mut node = Node::new(
+        standalone(DiskState::Inconsistent),
+        UuidSet::just_created(),
+        geometry,
+        &[],
+    );
     let (net, sync) = settings(own_features(&b_data));
     node.replica.connect(net, sync, &mut node.host);
     replay(&mut node, first, false, end_of(first));

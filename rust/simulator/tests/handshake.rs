@@ -1,41 +1,20 @@
 //! Two cores connect through the simulated link and the real wire codec.
 
-use drbd_core::replication::connection::{DiskGeometry, NetSettings};
+use drbd_core::replication::connection::NetSettings;
 use drbd_core::replication::WireProtocol;
-use drbd_core::state::{ConnState, DiskState, Role, State, StateChange, StateError};
+use drbd_core::state::{ConnState, DiskState, Role, StateChange, StateError};
 use drbd_core::uuid::UuidSet;
 use drbd_sim::world::World;
 
 const SECTORS: u64 = 0x1ffb0; // the capture's 64 MiB device minus internal meta data
 
-fn geometry() -> DiskGeometry {
-    DiskGeometry {
-        usable_sectors: SECTORS,
-        user_sectors: 0,
-        capacity_sectors: SECTORS,
-        max_bio_size: 1 << 20,
-        ..DiskGeometry::default()
-    }
-}
-
-fn fresh_state() -> State {
-    State::new(
-        Role::Secondary,
-        Role::Unknown,
-        ConnState::StandAlone,
-        DiskState::Inconsistent,
-        DiskState::DUnknown,
-    )
-}
-
 fn fresh_pair(seed: u64) -> World {
-    let just_created = UuidSet::from_array([4, 0, 0, 0]);
-    World::new(
+    // create-md's UUIDs: current = UUID_JUST_CREATED.
+    World::pair(
         seed,
-        [
-            (fresh_state(), just_created, geometry()),
-            (fresh_state(), just_created, geometry()),
-        ],
+        DiskState::Inconsistent,
+        UuidSet::from_array([4, 0, 0, 0]),
+        SECTORS,
     )
 }
 
@@ -43,36 +22,13 @@ fn conn(w: &World, node: usize) -> ConnState {
     w.nodes[node].replica.state().conn
 }
 
-fn both_connect(w: &mut World, net: NetSettings) {
-    w.connect(0, net);
-    w.connect(1, net);
-}
-
-fn report(w: &World) -> String {
-    let mut s = String::new();
-    for (i, n) in w.nodes.iter().enumerate() {
-        s += &format!(
-            "node {i}: {:?}\n  log: {:?}\n",
-            n.replica.state(),
-            n.host.log
-        );
-    }
-    for t in w.trace() {
-        s += t;
-        s += "\n";
-    }
-    s
-}
-
 #[test]
 fn fresh_pair_connects_secondary_secondary_inconsistent() {
     for seed in 0..200 {
         let mut w = fresh_pair(seed);
-        both_connect(&mut w, NetSettings::DEFAULT);
-        let ok = w.run_until(5_000, |w| {
-            (0..2).all(|i| conn(w, i) == ConnState::Connected)
-        });
-        assert!(ok, "seed {seed}\n{}", report(&w));
+        w.connect_both(NetSettings::DEFAULT);
+        let ok = w.run_until(5_000, |w| w.both_in(ConnState::Connected));
+        assert!(ok, "seed {seed}\n{}", w.report());
         for n in &w.nodes {
             let s = n.replica.state();
             assert_eq!((s.role, s.peer), (Role::Secondary, Role::Secondary));
@@ -108,7 +64,7 @@ fn fresh_pair_connects_secondary_secondary_inconsistent() {
 #[test]
 fn forced_primary_starts_a_full_sync_towards_the_peer() {
     let mut w = fresh_pair(7);
-    both_connect(&mut w, NetSettings::DEFAULT);
+    w.connect_both(NetSettings::DEFAULT);
     assert!(w.run_until(5_000, |w| conn(w, 1) == ConnState::Connected
         && conn(w, 0) == ConnState::Connected));
     let promote = StateChange::new()
@@ -118,7 +74,7 @@ fn forced_primary_starts_a_full_sync_towards_the_peer() {
     let ok = w.run_until(10_000, |w| {
         conn(w, 0) == ConnState::WFBitMapS && conn(w, 1) == ConnState::WFBitMapT
     });
-    assert!(ok, "{}", report(&w));
+    assert!(ok, "{}", w.report());
     assert_eq!(w.nodes[0].host.finished, vec![Ok(())]);
     let a = w.nodes[0].replica.state();
     assert_eq!((a.role, a.disk), (Role::Primary, DiskState::UpToDate));
@@ -149,17 +105,9 @@ fn forced_primary_starts_a_full_sync_towards_the_peer() {
 #[test]
 fn identical_data_connects_without_resync() {
     let uuids = UuidSet::from_array([0x6d1a_22c0_47e8_1234, 0, 0x1111, 0]);
-    let up = State::new(
-        Role::Secondary,
-        Role::Unknown,
-        ConnState::StandAlone,
-        DiskState::UpToDate,
-        DiskState::DUnknown,
-    );
-    let mut w = World::new(3, [(up, uuids, geometry()), (up, uuids, geometry())]);
-    both_connect(&mut w, NetSettings::DEFAULT);
-    assert!(w.run_until(5_000, |w| (0..2)
-        .all(|i| conn(w, i) == ConnState::Connected)));
+    let mut w = World::pair(3, DiskState::UpToDate, uuids, SECTORS);
+    w.connect_both(NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
     for n in &w.nodes {
         assert_eq!(n.replica.state().pdsk, DiskState::UpToDate);
         assert!(n
@@ -186,7 +134,7 @@ fn different_protocols_are_refused_with_drbds_message() {
     let standalone = (0..2)
         .filter(|&i| conn(&w, i) == ConnState::StandAlone)
         .count();
-    assert!(standalone >= 1, "{}", report(&w));
+    assert!(standalone >= 1, "{}", w.report());
     assert!(w.nodes.iter().any(|n| n
         .host
         .log
@@ -201,9 +149,8 @@ fn different_protocols_are_refused_with_drbds_message() {
 #[test]
 fn a_cut_link_reconnects_by_itself() {
     let mut w = fresh_pair(5);
-    both_connect(&mut w, NetSettings::DEFAULT);
-    assert!(w.run_until(5_000, |w| (0..2)
-        .all(|i| conn(w, i) == ConnState::Connected)));
+    w.connect_both(NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
     w.cut_link();
     for i in 0..2 {
         assert_eq!(conn(&w, i), ConnState::WFConnection);
@@ -213,16 +160,14 @@ fn a_cut_link_reconnects_by_itself() {
     w.run_until_ms(w.now_ms() + 3_000);
     assert_eq!(conn(&w, 0), ConnState::WFConnection, "link still down");
     w.heal_link();
-    assert!(w.run_until(w.now_ms() + 5_000, |w| (0..2)
-        .all(|i| conn(w, i) == ConnState::Connected)));
+    assert!(w.run_until(w.now_ms() + 5_000, |w| w.both_in(ConnState::Connected)));
 }
 
 #[test]
 fn disconnect_tells_the_peer_which_keeps_waiting() {
     let mut w = fresh_pair(9);
-    both_connect(&mut w, NetSettings::DEFAULT);
-    assert!(w.run_until(5_000, |w| (0..2)
-        .all(|i| conn(w, i) == ConnState::Connected)));
+    w.connect_both(NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
     w.with_node(0, |r, h| r.disconnect(h));
     assert!(
         w.run_until(w.now_ms() + 5_000, |w| conn(w, 0) == ConnState::StandAlone
@@ -241,17 +186,9 @@ fn disconnect_tells_the_peer_which_keeps_waiting() {
 #[test]
 fn promotion_is_refused_while_the_peer_is_primary() {
     let uuids = UuidSet::from_array([0x6d1a_22c0_47e8_1234, 0, 0, 0]);
-    let up = State::new(
-        Role::Secondary,
-        Role::Unknown,
-        ConnState::StandAlone,
-        DiskState::UpToDate,
-        DiskState::DUnknown,
-    );
-    let mut w = World::new(21, [(up, uuids, geometry()), (up, uuids, geometry())]);
-    both_connect(&mut w, NetSettings::DEFAULT);
-    assert!(w.run_until(5_000, |w| (0..2)
-        .all(|i| conn(w, i) == ConnState::Connected)));
+    let mut w = World::pair(21, DiskState::UpToDate, uuids, SECTORS);
+    w.connect_both(NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
     let promote = StateChange::new().role(Role::Primary);
     w.with_node(0, |r, h| r.request_change(promote, false, h));
     assert!(
@@ -269,9 +206,8 @@ fn promotion_is_refused_while_the_peer_is_primary() {
 #[test]
 fn silence_on_the_link_is_detected_by_the_ping() {
     let mut w = fresh_pair(13);
-    both_connect(&mut w, NetSettings::DEFAULT);
-    assert!(w.run_until(5_000, |w| (0..2)
-        .all(|i| conn(w, i) == ConnState::Connected)));
+    w.connect_both(NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
     // Idle but healthy: pings keep it up for a minute.
     let t = w.now_ms();
     w.run_until_ms(t + 60_000);
@@ -313,9 +249,8 @@ fn initial_full_sync_copies_the_whole_disk() {
         for n in &mut w.nodes {
             n.host.bitmap.set_all();
         }
-        both_connect(&mut w, NetSettings::DEFAULT);
-        assert!(w.run_until(5_000, |w| (0..2)
-            .all(|i| conn(w, i) == ConnState::Connected)));
+        w.connect_both(NetSettings::DEFAULT);
+        assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
         let promote = StateChange::new()
             .role(Role::Primary)
             .disk(DiskState::UpToDate);
@@ -325,7 +260,7 @@ fn initial_full_sync_copies_the_whole_disk() {
             w.nodes[1].replica.state().conn == ConnState::SyncTarget
                 && w.nodes[1].host.bitmap.count() < w.nodes[1].host.bitmap.bits() / 2
         });
-        assert!(half, "seed {seed}: sync reached half way\n{}", report(&w));
+        assert!(half, "seed {seed}: sync reached half way\n{}", w.report());
         for (i, role) in [(0, "SyncSource"), (1, "SyncTarget")] {
             let n = &w.nodes[i];
             let bits = n.host.bitmap.bits();
@@ -362,7 +297,7 @@ fn initial_full_sync_copies_the_whole_disk() {
                     && s.pdsk == DiskState::UpToDate
             }) && w.quiescent()
         });
-        assert!(done, "seed {seed}: sync did not finish\n{}", report(&w));
+        assert!(done, "seed {seed}: sync did not finish\n{}", w.report());
         assert!(
             w.nodes[0].host.disk == w.nodes[1].host.disk,
             "seed {seed}: disks differ"
@@ -372,7 +307,7 @@ fn initial_full_sync_copies_the_whole_disk() {
             w.nodes[0].host.bitmap.count(),
             0,
             "seed {seed}\n{}",
-            report(&w)
+            w.report()
         );
         // UUIDs after the sync: the target took the source's current UUID (§7.2).
         let (a, b) = (w.nodes[0].replica.uuids(), w.nodes[1].replica.uuids());
@@ -385,17 +320,9 @@ fn initial_full_sync_copies_the_whole_disk() {
 #[test]
 fn a_peer_that_never_finishes_a_write_is_dropped_after_ko_count_timeouts() {
     let uuids = UuidSet::from_array([0x6d1a_22c0_47e8_1234, 0, 0, 0]);
-    let up = State::new(
-        Role::Secondary,
-        Role::Unknown,
-        ConnState::StandAlone,
-        DiskState::UpToDate,
-        DiskState::DUnknown,
-    );
-    let mut w = World::new(17, [(up, uuids, geometry()), (up, uuids, geometry())]);
-    both_connect(&mut w, NetSettings::DEFAULT);
-    assert!(w.run_until(5_000, |w| (0..2)
-        .all(|i| conn(w, i) == ConnState::Connected)));
+    let mut w = World::pair(17, DiskState::UpToDate, uuids, SECTORS);
+    w.connect_both(NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
     let promote = StateChange::new().role(Role::Primary);
     w.with_node(0, |r, h| r.request_change(promote, false, h));
     assert!(
@@ -407,7 +334,7 @@ fn a_peer_that_never_finishes_a_write_is_dropped_after_ko_count_timeouts() {
     w.app_write(0, 5).expect("write accepted");
     // The link stays healthy (pings are answered); 7 × 6 s later the write is overdue.
     w.run_until_ms(start + 41_000);
-    assert_eq!(conn(&w, 0), ConnState::Connected, "{}", report(&w));
+    assert_eq!(conn(&w, 0), ConnState::Connected, "{}", w.report());
     assert!(w.run_until(start + 44_000, |w| w.nodes[0]
         .host
         .states
@@ -424,9 +351,8 @@ fn a_peer_that_never_finishes_a_write_is_dropped_after_ko_count_timeouts() {
 #[test]
 fn net_options_change_the_protocol_on_both_nodes_while_connected() {
     let mut w = fresh_pair(23);
-    both_connect(&mut w, NetSettings::DEFAULT);
-    assert!(w.run_until(5_000, |w| (0..2)
-        .all(|i| conn(w, i) == ConnState::Connected)));
+    w.connect_both(NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
     let async_net = NetSettings {
         protocol: WireProtocol::A,
         ..NetSettings::DEFAULT
@@ -453,9 +379,8 @@ fn without_use_rle_the_bitmap_goes_as_plain_chunks() {
         use_rle: false,
         ..NetSettings::DEFAULT
     };
-    both_connect(&mut w, plain);
-    assert!(w.run_until(5_000, |w| (0..2)
-        .all(|i| conn(w, i) == ConnState::Connected)));
+    w.connect_both(plain);
+    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
     let promote = StateChange::new()
         .role(Role::Primary)
         .disk(DiskState::UpToDate);

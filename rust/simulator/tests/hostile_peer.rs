@@ -3,7 +3,7 @@
 //! never panics, never asks its host to send something the codec cannot encode (the
 //! simulator's host panics then), and keeps its own state one drbd accepts.
 
-use drbd_core::replication::connection::{DiskGeometry, NetSettings, Socket};
+use drbd_core::replication::connection::{NetSettings, Socket};
 use drbd_core::state::{is_valid_state, ConnState, DiskState, Role, State, StateContext};
 use drbd_core::uuid::UuidSet;
 use drbd_core::wire::{self, Agreed, Cmd, Packet};
@@ -11,22 +11,8 @@ use drbd_sim::world::World;
 use proptest::prelude::*;
 
 fn world(seed: u64) -> World {
-    let geometry = DiskGeometry {
-        usable_sectors: 512,
-        user_sectors: 0,
-        capacity_sectors: 512,
-        max_bio_size: 1 << 20,
-        ..DiskGeometry::default()
-    };
     let uuids = UuidSet::from_array([0x77aa_0000_0000_1000, 0, 0, 0]);
-    let up = State::new(
-        Role::Secondary,
-        Role::Unknown,
-        ConnState::StandAlone,
-        DiskState::UpToDate,
-        DiskState::DUnknown,
-    );
-    World::new(seed, [(up, uuids, geometry), (up, uuids, geometry)])
+    World::pair(seed, DiskState::UpToDate, uuids, 512)
 }
 
 proptest! {
@@ -46,8 +32,7 @@ proptest! {
         // sees garbage: a protocol error there, as in the engine, not a simulator bug.
         w.strict_decoding = false;
         if connect_first {
-            w.connect(0, NetSettings::DEFAULT);
-            w.connect(1, NetSettings::DEFAULT);
+            w.connect_both(NetSettings::DEFAULT);
             w.run_until(5_000, |w| w.nodes[0].replica.state().conn == ConnState::Connected);
         }
         for (cmd, mut bytes, meta) in packets {
@@ -89,8 +74,7 @@ proptest! {
 #[test]
 fn the_peer_cannot_change_our_role() {
     let mut w = world(3);
-    w.connect(0, NetSettings::DEFAULT);
-    w.connect(1, NetSettings::DEFAULT);
+    w.connect_both(NetSettings::DEFAULT);
     assert!(w.run_until(5_000, |w| (0..2)
         .all(|i| w.nodes[i].replica.state().conn == ConnState::Connected)));
     // From the peer's side, "your role" is its `peer` field.

@@ -12,7 +12,7 @@
 //! A failure prints its seed; `DRBD_SIM_SEED=<seed> cargo test -p drbd_sim --test replication
 //! replay -- --nocapture` runs that one schedule again with a trace.
 
-use drbd_core::replication::connection::{DiskGeometry, NetSettings};
+use drbd_core::replication::connection::NetSettings;
 use drbd_core::replication::WireProtocol;
 use drbd_core::state::{
     is_valid_state, ConnState, DiskState, Role, State, StateChange, StateContext,
@@ -24,22 +24,8 @@ use drbd_sim::SimRng;
 const BLOCKS: u64 = 64;
 
 fn world(seed: u64) -> World {
-    let geometry = DiskGeometry {
-        usable_sectors: BLOCKS * 8,
-        user_sectors: 0,
-        capacity_sectors: BLOCKS * 8,
-        max_bio_size: 1 << 20,
-        ..DiskGeometry::default()
-    };
     let uuids = UuidSet::from_array([0x5eed_0000_0000_1000, 0, 0, 0]);
-    let up = State::new(
-        Role::Secondary,
-        Role::Unknown,
-        ConnState::StandAlone,
-        DiskState::UpToDate,
-        DiskState::DUnknown,
-    );
-    World::new(seed, [(up, uuids, geometry), (up, uuids, geometry)])
+    World::pair(seed, DiskState::UpToDate, uuids, BLOCKS * 8)
 }
 
 fn promote(w: &mut World, node: usize) {
@@ -166,11 +152,8 @@ fn run_seed(seed: u64, verbose: bool) -> Result<World, String> {
         protocol: protocol_for(seed),
         ..NetSettings::DEFAULT
     };
-    w.connect(0, net);
-    w.connect(1, net);
-    if !w.run_until(5_000, |w| {
-        (0..2).all(|i| w.nodes[i].replica.state().conn == ConnState::Connected)
-    }) {
+    w.connect_both(net);
+    if !w.run_until(5_000, |w| w.both_in(ConnState::Connected)) {
         return Err("no connection".into());
     }
     promote(&mut w, 0);
@@ -194,7 +177,7 @@ fn run_seed(seed: u64, verbose: bool) -> Result<World, String> {
                 w.step();
             }
         }
-        check(&w, &mut seen).map_err(|e| format!("{e}\n{}", trace(&w)))?;
+        check(&w, &mut seen).map_err(|e| format!("{e}\n{}", w.report()))?;
     }
     // Drain: heal the link and let everything settle.
     w.heal_link();
@@ -204,10 +187,10 @@ fn run_seed(seed: u64, verbose: bool) -> Result<World, String> {
             && (0..2).all(|i| w.nodes[i].replica.state().conn == ConnState::Connected))
     {
         w.step();
-        check(&w, &mut seen).map_err(|e| format!("{e}\n{}", trace(&w)))?;
+        check(&w, &mut seen).map_err(|e| format!("{e}\n{}", w.report()))?;
     }
     if !w.quiescent() {
-        return Err(format!("did not settle\n{}", trace(&w)));
+        return Err(format!("did not settle\n{}", w.report()));
     }
     // Settled and connected: the resync has run, nothing is out of sync, the disks are equal.
     for (i, n) in w.nodes.iter().enumerate() {
@@ -218,12 +201,12 @@ fn run_seed(seed: u64, verbose: bool) -> Result<World, String> {
             return Err(format!(
                 "node {i} after settling: {s:?}, {} bits\n{}",
                 n.host.bitmap.count(),
-                trace(&w)
+                w.report()
             ));
         }
     }
     if w.nodes[0].host.disk != w.nodes[1].host.disk {
-        return Err(format!("disks differ after the resync\n{}", trace(&w)));
+        return Err(format!("disks differ after the resync\n{}", w.report()));
     }
     if verbose {
         println!("seed {seed}: {writes} writes, {} steps", w.steps);
@@ -256,28 +239,6 @@ fn switchover(w: &mut World, primary: &mut Option<usize>, candidate: usize) {
     }
 }
 
-fn trace(w: &World) -> String {
-    let mut s = String::new();
-    for (i, n) in w.nodes.iter().enumerate() {
-        s += &format!(
-            "node {i}: {:?}\n  log {:?}\n",
-            n.replica.state(),
-            n.host.log
-        );
-        for st in &n.host.states {
-            s += &format!(
-                "  {} {:?}/{:?} {:?}/{:?}\n",
-                st.conn, st.role, st.peer, st.disk, st.pdsk
-            );
-        }
-    }
-    for t in w.trace() {
-        s += t;
-        s += "\n";
-    }
-    s
-}
-
 fn seeds() -> u64 {
     std::env::var("DRBD_SIM_SEEDS")
         .ok()
@@ -301,10 +262,8 @@ fn protocol_c_writes_reach_the_peer_with_a_healthy_link() {
     for seed in [2, 5, 8] {
         let mut w = world(seed);
         let net = NetSettings::DEFAULT;
-        w.connect(0, net);
-        w.connect(1, net);
-        assert!(w.run_until(5_000, |w| (0..2)
-            .all(|i| w.nodes[i].replica.state().conn == ConnState::Connected)));
+        w.connect_both(net);
+        assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
         promote(&mut w, 0);
         let mut ids = Vec::new();
         for block in 0..BLOCKS {
@@ -315,7 +274,7 @@ fn protocol_c_writes_reach_the_peer_with_a_healthy_link() {
             settled,
             "seed {seed}: requests left {:?}\n{}",
             w.nodes[0].host.requests.values().next(),
-            trace(&w)
+            w.report()
         );
         for (block, id) in ids.iter().enumerate() {
             assert_eq!(
@@ -337,10 +296,8 @@ fn protocol_c_writes_reach_the_peer_with_a_healthy_link() {
 #[test]
 fn writes_without_the_peer_are_marked() {
     let mut w = world(4);
-    w.connect(0, NetSettings::DEFAULT);
-    w.connect(1, NetSettings::DEFAULT);
-    assert!(w.run_until(5_000, |w| (0..2)
-        .all(|i| w.nodes[i].replica.state().conn == ConnState::Connected)));
+    w.connect_both(NetSettings::DEFAULT);
+    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
     promote(&mut w, 0);
     w.cut_link();
     for block in [3, 9, 17] {
@@ -365,7 +322,7 @@ fn replay() {
         return;
     };
     match run_seed(seed, true) {
-        Ok(w) => println!("seed {seed} passed\n{}", trace(&w)),
+        Ok(w) => println!("seed {seed} passed\n{}", w.report()),
         Err(e) => panic!("seed {seed} failed: {e}"),
     }
 }
