@@ -636,27 +636,14 @@ impl<S: Storage> Replica<S> {
             host.change_finished(Err(StateError::ConcurrentStChg));
             return;
         }
-        let requested = match change.apply(&self.state) {
-            Ok(s) => s,
-            Err(_) => {
-                host.change_finished(Err(StateError::NotSupported));
-                return;
-            }
-        };
-        let outcome = prepare_change(
-            &self.state,
-            &requested,
-            &self.state_context(),
-            ChangeKind::Soft,
-        );
-        let ns = match outcome {
-            Ok(ChangeOutcome::NothingToDo) => {
+        let ns = match self.check_change(change) {
+            Ok(Some(ns)) => ns,
+            Ok(None) => {
                 host.change_finished(Ok(()));
                 return;
             }
-            Ok(ChangeOutcome::Apply { state, .. }) => state,
-            Err(e) => {
-                host.change_finished(Err(e));
+            Err(code) => {
+                host.change_finished(Err(local_error(code)));
                 return;
             }
         };
@@ -739,6 +726,25 @@ impl<S: Storage> Replica<S> {
             self.set_state(ns, host);
         } else {
             self.phase = Phase::Idle;
+        }
+    }
+
+    /// `change` applied to the current state and checked as a requested change: the new
+    /// state, `None` when nothing changes, or the code that refuses it (`SS_UNKNOWN_ERROR`
+    /// when it names values that do not exist).
+    fn check_change(&self, change: StateChange) -> Result<Option<State>, SsCode> {
+        let requested = change
+            .apply(&self.state)
+            .map_err(|_| SsCode::UnknownError)?;
+        match prepare_change(
+            &self.state,
+            &requested,
+            &self.state_context(),
+            ChangeKind::Soft,
+        ) {
+            Ok(ChangeOutcome::NothingToDo) => Ok(None),
+            Ok(ChangeOutcome::Apply { state, .. }) => Ok(Some(state)),
+            Err(e) => Err(SsCode::Failed(e)),
         }
     }
 
@@ -1419,11 +1425,7 @@ impl<S: Storage> Replica<S> {
             self.peer.protocol_checked = false;
         }
         // drbd's CONSIDER_RESYNC: both Inconsistent and the peer was forced UpToDate+Primary.
-        if self.state.disk == DiskState::Inconsistent
-            && self.state.pdsk == DiskState::Inconsistent
-            && self.state.peer == Role::Secondary
-            && ns.peer == Role::Primary
-        {
+        if peer_forced_over_inconsistent(&self.state, &ns) {
             self.consider_resync = true;
         }
         let old_conn = self.state.conn;
@@ -1485,51 +1487,32 @@ impl<S: Storage> Replica<S> {
             host.send(Socket::Meta, &self.agreed, &reply(code));
             return Ok(());
         }
-        let requested = match change.apply(&self.state) {
-            Ok(s) => s,
-            Err(_) => {
-                host.send(
-                    Socket::Meta,
-                    &self.agreed,
-                    &reply(SsCode::UnknownError.code()),
-                );
-                return Ok(());
-            }
-        };
-        if connection_wide && requested.conn == ConnState::TearDown {
+        let teardown = connection_wide
+            && change.mask & Field::Conn.mask() != 0
+            && Field::Conn.get(change.val) == ConnState::TearDown as u32
+            && change.apply(&self.state).is_ok();
+        if teardown {
             host.send(Socket::Meta, &self.agreed, &reply(SsCode::Success.code()));
             // The peer disconnects on purpose: reconnect and wait for it.
             self.leave_connection(ConnState::TearDown, true, host);
             return Ok(());
         }
-        match prepare_change(
-            &self.state,
-            &requested,
-            &self.state_context(),
-            ChangeKind::Soft,
-        ) {
-            Ok(ChangeOutcome::NothingToDo) => {
+        match self.check_change(change) {
+            Ok(None) => {
                 host.send(
                     Socket::Meta,
                     &self.agreed,
                     &reply(SsCode::NothingToDo.code()),
                 );
             }
-            Ok(ChangeOutcome::Apply { state, .. }) => {
+            Ok(Some(state)) => {
                 host.send(Socket::Meta, &self.agreed, &reply(SsCode::Success.code()));
-                let old = self.state;
-                if old.disk == DiskState::Inconsistent
-                    && old.pdsk == DiskState::Inconsistent
-                    && old.peer == Role::Secondary
-                    && state.peer == Role::Primary
-                {
+                if peer_forced_over_inconsistent(&self.state, &state) {
                     self.consider_resync = true;
                 }
                 self.set_state(state, host);
             }
-            Err(e) => {
-                host.send(Socket::Meta, &self.agreed, &reply(e.code()));
-            }
+            Err(code) => host.send(Socket::Meta, &self.agreed, &reply(code.code())),
         }
         Ok(())
     }
@@ -1558,28 +1541,34 @@ impl<S: Storage> Replica<S> {
             host.change_finished(Ok(()));
             return Ok(());
         }
-        let requested = match pending.change.apply(&self.state) {
-            Ok(s) => s,
-            Err(_) => {
-                host.change_finished(Err(StateError::NotSupported));
-                return Ok(());
-            }
-        };
-        match prepare_change(
-            &self.state,
-            &requested,
-            &self.state_context(),
-            ChangeKind::Soft,
-        ) {
-            Ok(ChangeOutcome::Apply { state, .. }) => {
+        match self.check_change(pending.change) {
+            Ok(Some(state)) => {
                 self.commit_local_change(state, pending.force_uuid, host);
                 host.change_finished(Ok(()));
             }
-            Ok(ChangeOutcome::NothingToDo) => host.change_finished(Ok(())),
-            Err(e) => host.change_finished(Err(e)),
+            Ok(None) => host.change_finished(Ok(())),
+            Err(code) => host.change_finished(Err(local_error(code))),
         }
         Ok(())
     }
+}
+
+/// A refusal reported to our own administrator: a request naming values that do not exist
+/// cannot come from the admin path's typed changes; it reads as "not supported".
+const fn local_error(code: SsCode) -> StateError {
+    match code {
+        SsCode::Failed(e) => e,
+        _ => StateError::NotSupported,
+    }
+}
+
+/// drbd's `CONSIDER_RESYNC`: both disks were Inconsistent and the peer became Primary — it
+/// was forced UpToDate, so its next `P_STATE` reruns the sync handshake.
+fn peer_forced_over_inconsistent(old: &State, new: &State) -> bool {
+    old.disk == DiskState::Inconsistent
+        && old.pdsk == DiskState::Inconsistent
+        && old.peer == Role::Secondary
+        && new.peer == Role::Primary
 }
 
 const fn min_not_zero(a: u64, b: u64) -> u64 {
