@@ -255,8 +255,6 @@ enum Phase {
 /// What the peer told us during the parameter exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct PeerParams {
-    protocol_checked: bool,
-    sizes: Option<(u64, u64, u64, u32)>,
     uuids: Option<PeerUuids>,
 }
 
@@ -857,14 +855,12 @@ impl<S: Storage> Replica<S> {
         if !had_peer_data {
             return;
         }
-        let primary = self.state.role == Role::Primary;
         // The connection is gone: only this node's role counts (a Secondary rotates only
         // when, still connected, its Primary peer loses its disk).
-        let someone_primary = primary;
-        let _ = old.peer;
+        let primary = self.state.role == Role::Primary;
         let random = host.random_u64();
         if self.uuids.on_lost_peer_data(
-            someone_primary,
+            primary,
             self.state.disk == DiskState::UpToDate,
             primary,
             random,
@@ -1212,7 +1208,6 @@ impl<S: Storage> Replica<S> {
         if p.conn_flags & CF_DRY_RUN != 0 {
             self.net.dry_run = true;
         }
-        self.peer.protocol_checked = true;
         Ok(())
     }
 
@@ -1271,7 +1266,6 @@ impl<S: Storage> Replica<S> {
     }
 
     fn on_sizes(&mut self, s: &Sizes, host: &mut impl Host) -> Result<(), LossReason> {
-        self.peer.sizes = Some((s.d_size, s.u_size, s.c_size, s.max_bio_size));
         let g = self.geometry;
         let has_disk = self.state.disk > DiskState::Diskless;
         let new_size = if has_disk {
@@ -1422,7 +1416,6 @@ impl<S: Storage> Replica<S> {
         let was_first = first;
         if first {
             self.phase = Phase::Established;
-            self.peer.protocol_checked = false;
         }
         // drbd's CONSIDER_RESYNC: both Inconsistent and the peer was forced UpToDate+Primary.
         if peer_forced_over_inconsistent(&self.state, &ns) {

@@ -296,7 +296,6 @@ impl<S: Storage> Replica<S> {
             super::super::resync::DEFAULT_MAX_BUFFERS,
         ));
         let mut cursor = run.cursor_bit;
-        let mut requests = 0usize;
         while budget > 0 && !self.conflicts.is_full() {
             let mut next = None;
             host.with_bitmap(&mut |bm: &mut Bitmap<&mut [u64]>| {
@@ -326,7 +325,6 @@ impl<S: Storage> Replica<S> {
             if let Some(run) = self.sync_run.as_mut() {
                 run.controller.on_request_sent(sectors);
             }
-            requests += 1;
             let r = BlockReq {
                 sector: req.sector,
                 block_id: wire::ID_SYNCER,
@@ -342,7 +340,6 @@ impl<S: Storage> Replica<S> {
                 },
             );
         }
-        let _ = requests;
         if let Some(run) = self.sync_run.as_mut() {
             run.cursor_bit = cursor;
         }

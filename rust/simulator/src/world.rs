@@ -959,18 +959,17 @@ impl World {
         Some(id)
     }
 
-    /// No I/O in flight and no request waiting on either node.
+    /// No I/O in flight (held by a stalled disk included) and no request waiting on either
+    /// node.
     pub fn quiescent(&self) -> bool {
-        self.nodes.iter().all(|n| n.host.requests.is_empty()) && !self.sched_has_io()
+        self.nodes.iter().all(|n| n.host.requests.is_empty())
+            && self.io_in_flight == 0
+            && self.stalled_io.iter().all(Vec::is_empty)
     }
 
     /// No packet is on its way (both nodes have seen everything the other sent).
     pub fn link_idle(&self) -> bool {
         self.deliveries == 0
-    }
-
-    fn sched_has_io(&self) -> bool {
-        self.io_in_flight > 0
     }
 
     /// The last packets delivered (for failure reports).
