@@ -588,8 +588,7 @@ impl<S: Storage> Replica<S> {
             return;
         }
         self.resync_step(now_ms, host);
-        let bits_left = host.bitmap_weight();
-        self.mark_progress(bits_left, now_ms);
+        self.mark_progress(now_ms, host);
         if self.net.ko_count > 0 {
             let limit = u64::from(self.net.ko_count) * u64::from(self.net.timeout_ds) * 100;
             if let Some(since) = self.sender.oldest_pending_since() {

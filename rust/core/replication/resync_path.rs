@@ -220,10 +220,11 @@ impl<S: Storage> Replica<S> {
         })
     }
 
-    /// Take a progress mark every few seconds (the speeds and the finish estimate).
-    pub(super) fn mark_progress(&mut self, bits_left: u64, now_ms: u64) {
+    /// Take a progress mark every few seconds (the speeds and the finish estimate). The
+    /// bitmap is counted only while a resync runs.
+    pub(super) fn mark_progress(&mut self, now_ms: u64, host: &mut impl Host) {
         if let Some(p) = self.sync_progress.as_mut() {
-            p.marks.advance(bits_left, now_ms, 1000);
+            p.marks.advance(host.bitmap_weight(), now_ms, 1000);
         }
     }
 
