@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! KUnit suites exercising the drbd_rs core and the glue types that can run on their own
-//! (sockets, threads) in kernel context (kernel target, kernel rustc flags, no std). Loading
+//! (sockets, block I/O to the VM's disk, threads) in kernel context (kernel target, kernel rustc flags, no std). Loading
 //! the module runs them; results appear as KTAP in the kernel log.
 //!
 //! Add a case: write `fn name()` using `check!`/`check_eq!` in a suite file, list it in that
@@ -16,18 +16,22 @@ use kernel::prelude::*;
 mod drbd_core;
 
 /// The glue files under test, compiled into this module as into drbd_rs.ko (with the socket
-/// part of the C shim, `net_helpers.c`; see Kbuild).
+/// and block parts of the C shim, `net_helpers.c` and `block_helpers.c`; see Kbuild).
 #[path = "../rust/glue"]
 #[allow(dead_code)]
 mod glue {
+    pub(crate) mod block;
+    pub(crate) mod drain;
     pub(crate) mod errno;
     mod ffi;
     pub(crate) mod kthread;
+    pub(crate) mod pagebuf;
     pub(crate) mod socket;
 }
 
 #[macro_use]
 mod kunit_macros;
+mod bufio_suites;
 mod core_suites;
 mod genl_suites;
 mod md_suites;
@@ -49,6 +53,7 @@ kunit_suites!(
     md_suites::BITMAP_STATE_SUITE,
     genl_suites::GENL_SUITE,
     socket_suites::SOCKET_SUITE,
+    bufio_suites::BUFIO_SUITE,
     replication_suites::REPLICATION_SUITE
 );
 

@@ -15,9 +15,11 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 use kernel::time::{ktime_ms_delta, Ktime};
 
+use crate::bufio_suites::{fill, holds};
 use crate::drbd_core::genl::addr::{self as genl_addr, SockAddr as GenlSockAddr};
 use crate::glue::errno;
 use crate::glue::kthread::Kthread;
+use crate::glue::pagebuf::{PageBuf, MAX_LEN};
 use crate::glue::socket::{
     BufferSizes, PageRange, PageRangeMut, Priority, SockAddr, SockError, TcpListener, TcpStream,
     TransferError,
@@ -582,6 +584,87 @@ fn pages_round_trip() {
     check!(back[4097..] == data[..3000]);
 }
 
+/// Whole page buffers, a large one and one ending inside a page, each way.
+fn bufs_round_trip() {
+    const SIZES: [usize; 2] = [MAX_LEN, 3 * 4096 + 7];
+    let pair = connected(&v4(17713), BufferSizes::AUTO, BufferSizes::AUTO);
+    check!(pair.is_ok());
+    let (Ok((_listener, client, server)), Ok(outcome)) = (pair, Outcome::new()) else {
+        return;
+    };
+    let Ok(server) = Arc::new(server, GFP_KERNEL) else {
+        check!(false);
+        return;
+    };
+    client.set_send_timeout(GUARD_MS);
+    server.set_recv_timeout(GUARD_MS);
+    // A buffer of 1 MiB does not fit into the socket buffers: the receiver runs alongside.
+    let thread = {
+        let (server, outcome) = (server.clone(), outcome.clone());
+        spawn(move || {
+            outcome.start();
+            let mut code = Outcome::code(Ok(()));
+            for (i, len) in SIZES.into_iter().enumerate() {
+                let Ok(mut buf) = PageBuf::new(len) else {
+                    code = Outcome::code(Err(SockError::Other(ENOMEM)));
+                    break;
+                };
+                if let Err(e) = server.recv_buf(&mut buf) {
+                    code = Outcome::code(Err(e.kind));
+                    break;
+                }
+                if !holds(&buf, i as u8 + 1) {
+                    code = Outcome::WRONG_DATA;
+                    break;
+                }
+                // Back to the client, which checks the echo.
+                if let Err(e) = server.send_buf(&buf, false) {
+                    code = Outcome::code(Err(e.kind));
+                    break;
+                }
+            }
+            outcome.finish(code);
+        })
+    };
+    check!(thread.is_some());
+    for (i, len) in SIZES.into_iter().enumerate() {
+        let buf = PageBuf::new(len);
+        check!(buf.is_ok());
+        let Ok(mut buf) = buf else { return };
+        check!(fill(&mut buf, i as u8 + 1).is_ok());
+        check_eq!(client.send_buf(&buf, false), Ok(()));
+        let Ok(mut echo) = PageBuf::new(len) else {
+            check!(false);
+            return;
+        };
+        client.set_recv_timeout(GUARD_MS);
+        check_eq!(client.recv_buf(&mut echo), Ok(()));
+        check!(holds(&echo, i as u8 + 1));
+    }
+    for _ in 0..500 {
+        if outcome.result() != Outcome::RUNNING {
+            break;
+        }
+        sleep_ms(10);
+    }
+    drop(thread);
+    check_eq!(outcome.result(), Outcome::code(Ok(())));
+    // A peer that closes early: the receive reports how much of the buffer arrived.
+    let Ok(mut buf) = PageBuf::new(3 * 4096) else {
+        check!(false);
+        return;
+    };
+    check_eq!(server.send_all(&[7u8; 5000], false), Ok(()));
+    server.shutdown();
+    check_eq!(
+        client.recv_buf(&mut buf),
+        Err(TransferError {
+            kind: SockError::Closed,
+            done: 5000
+        })
+    );
+}
+
 fn addresses_from_netlink() {
     let v4_genl = GenlSockAddr::ipv4([10, 1, 2, 3], 7789);
     let v4_addr = SockAddr::try_from(v4_genl);
@@ -638,6 +721,7 @@ kunit_suite!(
         shutdown_wakes_blocked_accept,
         connect_timeout_and_shutdown,
         connect_errors,
-        pages_round_trip
+        pages_round_trip,
+        bufs_round_trip
     ]
 );

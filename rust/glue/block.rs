@@ -4,9 +4,11 @@
 //! DRBD is bio-based (`submit_bio` in its block_device_operations), which 6.12's Rust block
 //! layer (blk-mq only) does not cover. The types here are small RAII owners: a [`Major`]
 //! registration, a [`Disk`] (gendisk), a [`BioSet`], an upper [`Bio`] that must be ended
-//! exactly once, and a [`LowerDevice`] opened exclusively.
+//! exactly once, and a [`LowerDevice`] opened exclusively, with asynchronous I/O of
+//! [`PageBuf`]s to it ([`LowerDevice::submit_buf`], [`LowerDevice::submit_flush`]).
 
-use core::ffi::{c_int, c_void, CStr};
+use core::ffi::{c_int, c_ushort, c_void, CStr};
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use kernel::bindings;
@@ -16,7 +18,9 @@ use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow};
 use kernel::types::Opaque;
 
+use super::drain::{Drained, Ticket};
 use super::ffi;
+use super::pagebuf::{NoIoScope, PageBuf};
 
 /// A registered block major number; unregistered on drop.
 pub(crate) struct Major {
@@ -131,6 +135,16 @@ impl Bio {
     fn raw(&self) -> &bindings::bio {
         // SAFETY: live (type invariant) and not mutated concurrently while we own it.
         unsafe { self.bio.as_ref() }
+    }
+
+    /// The bio, live while `self` is borrowed.
+    pub(super) fn as_ptr(&self) -> *mut bindings::bio {
+        self.bio.as_ptr()
+    }
+
+    /// A cursor over the bio's data, from its first byte.
+    pub(super) fn data_iter(&self) -> bindings::bvec_iter {
+        self.raw().bi_iter
     }
 
     /// First sector.
@@ -407,12 +421,20 @@ unsafe extern "C" fn drbd_rs_disk_free(private: *mut c_void) {
 
 /// A lower (backing or meta-data) block device, opened read-write and exclusively.
 ///
+/// Besides synchronous block I/O for meta data it takes asynchronous I/O of [`PageBuf`]s
+/// ([`LowerDevice::submit_buf`], [`LowerDevice::submit_flush`]). Owners keep it alive until
+/// their I/O has completed (e.g. an `Arc` that detach drops after draining its requests);
+/// as a safety net, dropping it waits for such I/O still in flight. Drop it in process
+/// context only, so never the last reference from a completion (interrupt context).
+///
 /// # Invariants
 ///
-/// `file` is an open block-device file and `bdev` its block device.
+/// `file` is an open block-device file and `bdev` its block device. Every buffer or flush
+/// bio submitted to it holds a ticket of `in_flight` until it has completed.
 pub(crate) struct LowerDevice {
     file: NonNull<bindings::file>,
     bdev: NonNull<bindings::block_device>,
+    in_flight: Arc<Drained<()>>,
 }
 
 // SAFETY: an open block device may be used and closed from any thread.
@@ -432,12 +454,21 @@ impl LowerDevice {
         };
         // SAFETY: `file` is an open block-device file.
         let bdev = unsafe { bindings::file_bdev(file.as_ptr()) };
-        let Some(bdev) = NonNull::new(bdev) else {
-            // SAFETY: we own the file reference.
-            unsafe { bindings::fput(file.as_ptr()) };
-            return Err(EINVAL);
-        };
-        Ok(Self { file, bdev })
+        let parts = NonNull::new(bdev)
+            .ok_or(EINVAL)
+            .and_then(|bdev| Ok((bdev, Arc::pin_init(Drained::new(()), GFP_KERNEL)?)));
+        match parts {
+            Ok((bdev, in_flight)) => Ok(Self {
+                file,
+                bdev,
+                in_flight,
+            }),
+            Err(e) => {
+                // SAFETY: we own the file reference.
+                unsafe { bindings::fput(file.as_ptr()) };
+                Err(e)
+            }
+        }
     }
 
     /// Size in 512-byte sectors.
@@ -484,7 +515,267 @@ impl LowerDevice {
 
 impl Drop for LowerDevice {
     fn drop(&mut self) {
+        // Close the device only after the last buffer I/O to it.
+        self.in_flight.wait_idle();
         // SAFETY: we own the file reference (type invariant); closing releases the claim.
         unsafe { bindings::fput(self.file.as_ptr()) };
+    }
+}
+
+// The replication path is still to come; the KUnit suite `drbd_rs_bufio` exercises this now.
+#[allow(unused_imports)]
+pub(crate) use buf_io::{BufDone, BufOp, FlushDone};
+
+/// Asynchronous I/O of [`PageBuf`]s to a [`LowerDevice`].
+#[allow(dead_code)]
+mod buf_io {
+    use super::*;
+
+    /// What [`LowerDevice::submit_buf`] does with the buffer.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub(crate) enum BufOp {
+        /// Read the buffer's length from the device into it.
+        Read,
+        /// Write the buffer to the device.
+        Write {
+            /// Forced unit access: on stable storage when it completes.
+            fua: bool,
+            /// Flush the device's volatile cache before the write.
+            preflush: bool,
+        },
+    }
+
+    /// Completion of [`LowerDevice::submit_buf`]. Runs in interrupt context (no sleeping, no
+    /// lock that is also taken with interrupts enabled), or, for an I/O the block layer
+    /// refuses at once (beyond the end of the device, ...), in the submitter's context before
+    /// `submit_buf` returns: submitters must not hold a lock that `done` takes.
+    pub(crate) trait BufDone: Send + Sized {
+        /// The I/O finished with `errno` (0 = success); `buf` is the submitted buffer, after a
+        /// successful read filled with the device's data.
+        fn done(self, buf: PageBuf, errno: c_int);
+    }
+
+    /// Completion of [`LowerDevice::submit_flush`]; runs as [`BufDone::done`] does.
+    pub(crate) trait FlushDone: Send + Sized {
+        /// The flush finished with `errno` (0 = success).
+        fn done(self, errno: c_int);
+    }
+
+    /// A buffer I/O from submission to completion (the bio's `bi_private`).
+    struct BufPending<C> {
+        /// Keeps the device open until the bio has completed.
+        in_flight: Ticket<()>,
+        buf: PageBuf,
+        ctx: C,
+    }
+
+    /// A flush from submission to completion (the bio's `bi_private`).
+    struct FlushPending<C> {
+        in_flight: Ticket<()>,
+        ctx: C,
+    }
+
+    impl LowerDevice {
+        /// Read or write `buf` at `sector`, asynchronously: `ctx.done(buf, errno)` gets the
+        /// buffer back when the I/O is over (see [`BufDone`] for where that runs). The
+        /// length must be a non-zero multiple of 512 bytes; what the device refuses (beyond
+        /// its end, not a multiple of its logical block size) completes with an error.
+        ///
+        /// May sleep (process context). One bio carries the whole buffer (1 MiB is 256
+        /// pages, `BIO_MAX_VECS`), from the kernel's general bio pool with `GFP_NOIO`: it
+        /// waits for a free bio rather than failing. As for any bio pool without a rescuer,
+        /// a caller inside a `submit_bio` submits at most one bio per call this way. The
+        /// context goes into a small allocation of its own (no-I/O scope); if that fails,
+        /// buffer and context come back at once with the error, and `done` is not called.
+        pub(crate) fn submit_buf<C: BufDone>(
+            &self,
+            op: BufOp,
+            sector: u64,
+            buf: PageBuf,
+            ctx: C,
+        ) -> Result<(), (PageBuf, C, Error)> {
+            if buf.is_empty() || buf.len() % 512 != 0 {
+                return Err((buf, ctx, EINVAL));
+            }
+            // At most MAX_LEN / PAGE_SIZE = BIO_MAX_VECS pages (PageBuf invariant).
+            let Ok(nr_vecs) = c_ushort::try_from(buf.page_count()) else {
+                return Err((buf, ctx, EINVAL));
+            };
+            let slot = {
+                let _noio = NoIoScope::enter();
+                KBox::<BufPending<C>>::new_uninit(GFP_KERNEL)
+            };
+            let Ok(slot) = slot else {
+                return Err((buf, ctx, ENOMEM));
+            };
+            let (write, fua, preflush) = match op {
+                BufOp::Read => (false, false, false),
+                BufOp::Write { fua, preflush } => (true, fua, preflush),
+            };
+            // SAFETY: the device is open (type invariant); a plain allocation.
+            let bio = unsafe {
+                ffi::drbd_rs_buf_bio_alloc(self.bdev.as_ptr(), nr_vecs, write, fua, preflush)
+            };
+            let Some(bio) = NonNull::new(bio) else {
+                return Err((buf, ctx, ENOMEM));
+            };
+            for (page, len) in buf.pages() {
+                // SAFETY: the bio is ours and has room for `nr_vecs` = page-count segments;
+                // `len` bytes from offset 0 are inside the page. The page stays allocated
+                // until the bio has completed: the buffer moves into the context below and is
+                // handed back only after `bio_put`.
+                unsafe { bindings::__bio_add_page(bio.as_ptr(), page.as_ptr(), len as u32, 0) };
+            }
+            let pending = slot.write(BufPending {
+                in_flight: Drained::enter(self.in_flight.as_arc_borrow()),
+                buf,
+                ctx,
+            });
+            // SAFETY: the bio is ours until submitted; `bi_private` is taken back exactly once,
+            // by `buf_end_io::<C>`, which the block layer calls once.
+            unsafe {
+                let raw = bio.as_ptr();
+                (*raw).bi_iter.bi_sector = sector;
+                (*raw).bi_private = KBox::into_raw(pending).cast();
+                (*raw).bi_end_io = Some(buf_end_io::<C>);
+                bindings::submit_bio_noacct(raw);
+            }
+            Ok(())
+        }
+
+        /// Flush the device's volatile write cache (an empty `REQ_PREFLUSH` write),
+        /// asynchronously: `ctx.done(errno)` when it is over. As [`LowerDevice::submit_buf`]:
+        /// may sleep; `ctx` comes back if the I/O cannot start.
+        pub(crate) fn submit_flush<C: FlushDone>(&self, ctx: C) -> Result<(), (C, Error)> {
+            let slot = {
+                let _noio = NoIoScope::enter();
+                KBox::<FlushPending<C>>::new_uninit(GFP_KERNEL)
+            };
+            let Ok(slot) = slot else {
+                return Err((ctx, ENOMEM));
+            };
+            // SAFETY: as in `submit_buf`; no data segments.
+            let bio =
+                unsafe { ffi::drbd_rs_buf_bio_alloc(self.bdev.as_ptr(), 0, true, false, true) };
+            let Some(bio) = NonNull::new(bio) else {
+                return Err((ctx, ENOMEM));
+            };
+            let pending = slot.write(FlushPending {
+                in_flight: Drained::enter(self.in_flight.as_arc_borrow()),
+                ctx,
+            });
+            // SAFETY: as in `submit_buf`, for `FlushPending<C>` and `flush_end_io::<C>`.
+            unsafe {
+                let raw = bio.as_ptr();
+                (*raw).bi_private = KBox::into_raw(pending).cast();
+                (*raw).bi_end_io = Some(flush_end_io::<C>);
+                bindings::submit_bio_noacct(raw);
+            }
+            Ok(())
+        }
+    }
+
+    /// Status and context of a completing buffer or flush bio; frees the bio.
+    ///
+    /// # Safety
+    ///
+    /// `bio` is completing, and its `bi_private` came from `KBox::<P>::into_raw` and has not
+    /// been taken back before.
+    unsafe fn finish<P>(bio: *mut bindings::bio) -> (c_int, KBox<P>) {
+        // SAFETY: the bio is ours until `bio_put`; `bi_private` per the contract.
+        let (status, pending) = unsafe {
+            (
+                (*bio).bi_status,
+                KBox::from_raw((*bio).bi_private.cast::<P>()),
+            )
+        };
+        // SAFETY: the I/O is over; this frees the bio and its bvecs (not the pages).
+        unsafe { bindings::bio_put(bio) };
+        // SAFETY: any status value is accepted.
+        (unsafe { bindings::blk_status_to_errno(status) }, pending)
+    }
+
+    /// # Safety
+    ///
+    /// Only installed by `submit_buf::<C>`, with a `KBox<BufPending<C>>` in `bi_private`.
+    unsafe extern "C" fn buf_end_io<C: BufDone>(bio: *mut bindings::bio) {
+        // SAFETY: per the contract, called once by the block layer for that bio.
+        let (errno, pending) = unsafe { finish::<BufPending<C>>(bio) };
+        let BufPending {
+            in_flight,
+            buf,
+            ctx,
+        } = KBox::into_inner(pending);
+        // The bio is gone: the device may be closed from here on (even while `done` runs).
+        drop(in_flight);
+        ctx.done(buf, errno);
+    }
+
+    /// # Safety
+    ///
+    /// Only installed by `submit_flush::<C>`, with a `KBox<FlushPending<C>>` in `bi_private`.
+    unsafe extern "C" fn flush_end_io<C: FlushDone>(bio: *mut bindings::bio) {
+        // SAFETY: per the contract, called once by the block layer for that bio.
+        let (errno, pending) = unsafe { finish::<FlushPending<C>>(bio) };
+        let FlushPending { in_flight, ctx } = KBox::into_inner(pending);
+        drop(in_flight);
+        ctx.done(errno);
+    }
+}
+
+/// A bio over given page segments that is never submitted or ended: lets KUnit hand
+/// [`PageBuf::copy_from_bio`] and [`PageBuf::copy_to_bio`] bios of any layout.
+///
+/// # Invariants
+///
+/// `bio` was allocated by `drbd_rs_bio_kmalloc` and is freed in `drop`; its segments are
+/// inside pages borrowed for `'a`.
+#[allow(dead_code)] // KUnit only.
+pub(crate) struct DetachedBio<'a> {
+    bio: Bio,
+    _pages: PhantomData<&'a Page>,
+}
+
+#[allow(dead_code)] // KUnit only.
+impl<'a> DetachedBio<'a> {
+    /// A bio whose data are the `(page, offset, len)` segments in order; each must be
+    /// non-empty and inside its page.
+    pub(crate) fn new(segments: &[(&'a Page, usize, usize)]) -> Result<Self> {
+        let nr_vecs = c_ushort::try_from(segments.len()).map_err(|_| EINVAL)?;
+        if segments.len() > bindings::BIO_MAX_VECS as usize {
+            return Err(EINVAL);
+        }
+        let mut checked = KVec::with_capacity(segments.len(), GFP_KERNEL)?;
+        for &(page, offset, len) in segments {
+            match offset.checked_add(len) {
+                Some(end) if len > 0 && end <= kernel::page::PAGE_SIZE => {
+                    checked.push((page.as_ptr(), offset as u32, len as u32), GFP_KERNEL)?
+                }
+                _ => return Err(EINVAL),
+            }
+        }
+        // SAFETY: no requirement.
+        let raw = NonNull::new(unsafe { ffi::drbd_rs_bio_kmalloc(nr_vecs) }).ok_or(ENOMEM)?;
+        for (page, offset, len) in checked {
+            // SAFETY: `raw` is ours with room for `nr_vecs` segments; the range is inside
+            // the page (checked), which stays allocated for `'a`.
+            unsafe { bindings::__bio_add_page(raw.as_ptr(), page, len, offset) };
+        }
+        Ok(Self {
+            bio: Bio { bio: raw },
+            _pages: PhantomData,
+        })
+    }
+
+    /// The bio (shared only: it must not be ended).
+    pub(crate) fn bio(&self) -> &Bio {
+        &self.bio
+    }
+}
+
+impl Drop for DetachedBio<'_> {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `drbd_rs_bio_kmalloc`, never submitted (type invariant).
+        unsafe { ffi::drbd_rs_bio_kfree(self.bio.bio.as_ptr()) };
     }
 }

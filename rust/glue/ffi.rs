@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Prototypes of the C shim (`helpers.c` and `net_helpers.c`, declared in `helpers.h`); keep
-//! in step with it. Kernel objects the Rust bindings of 6.12 do not describe are opaque here
+//! Prototypes of the C shim (`helpers.c`, `block_helpers.c` and `net_helpers.c`, declared in
+//! `helpers.h`); keep in step with it. Kernel objects the Rust bindings of 6.12 do not describe are opaque here
 //! and only ever handled by pointer.
 
-use core::ffi::{c_char, c_int, c_uint, c_void};
+use core::ffi::{c_char, c_int, c_uint, c_ushort, c_void};
 
 // The kernel's `unsigned long` is `usize` in its bindings (`core`'s is `u64`).
 use kernel::ffi::c_ulong;
@@ -123,6 +123,26 @@ extern "C" {
         write: bool,
         flush_fua: bool,
     ) -> c_int;
+
+    pub(crate) fn drbd_rs_noio_save() -> c_uint;
+    pub(crate) fn drbd_rs_noio_restore(flags: c_uint);
+    pub(crate) fn drbd_rs_bio_copy_page(
+        bio: *mut bindings::bio,
+        iter: *mut bindings::bvec_iter,
+        page: *mut bindings::page,
+        len: c_uint,
+        to_bio: bool,
+    ) -> c_uint;
+    #[allow(dead_code)] // Until the replication path uses `LowerDevice::submit_buf`.
+    pub(crate) fn drbd_rs_buf_bio_alloc(
+        bdev: *mut bindings::block_device,
+        nr_vecs: c_ushort,
+        write: bool,
+        fua: bool,
+        preflush: bool,
+    ) -> *mut bindings::bio;
+    pub(crate) fn drbd_rs_bio_kmalloc(nr_vecs: c_ushort) -> *mut bindings::bio;
+    pub(crate) fn drbd_rs_bio_kfree(bio: *mut bindings::bio);
 
     pub(crate) fn drbd_rs_wait_var_zero(var: *mut u32);
     pub(crate) fn drbd_rs_wake_var(var: *mut c_void);

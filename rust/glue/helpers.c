@@ -4,15 +4,12 @@
  * generic netlink and C-only module parameters. Mechanism only: every decision is made in
  * Rust; each function here adapts C types, macros or static inlines to plain pointers and
  * lengths. Rust declares these prototypes in rust/glue/ffi.rs (and helpers.h); keep them in step.
+ * Block devices and bios are in block_helpers.c, sockets in net_helpers.c.
  */
-#include <linux/blkdev.h>
-#include <linux/bio.h>
-#include <linux/error-injection.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
-#include <linux/wait_bit.h>
 #include <net/genetlink.h>
 
 #include "helpers.h"
@@ -167,130 +164,7 @@ int drbd_rs_genl_dump_put(struct sk_buff *skb, struct netlink_callback *cb, u8 c
 	return err;
 }
 
-/* ---- block devices ---- */
-
-static void drbd_rs_submit_bio_adapter(struct bio *bio)
-{
-	drbd_rs_submit_bio(bio->bi_bdev->bd_disk->private_data, bio);
-}
-
-static int drbd_rs_open_adapter(struct gendisk *disk, blk_mode_t mode)
-{
-	return drbd_rs_disk_open(disk->private_data, !!(mode & BLK_OPEN_WRITE));
-}
-
-static void drbd_rs_release_adapter(struct gendisk *disk)
-{
-	drbd_rs_disk_release(disk->private_data);
-}
-
-/* The last reference to an added disk is gone: no open, release or bio can follow. */
-static void drbd_rs_free_disk_adapter(struct gendisk *disk)
-{
-	drbd_rs_disk_free(disk->private_data);
-}
-
-static const struct block_device_operations drbd_rs_fops = {
-	.owner = THIS_MODULE,
-	.submit_bio = drbd_rs_submit_bio_adapter,
-	.open = drbd_rs_open_adapter,
-	.release = drbd_rs_release_adapter,
-	.free_disk = drbd_rs_free_disk_adapter,
-};
-
-struct gendisk *drbd_rs_disk_alloc(int major, int minor, unsigned int max_bio_sectors,
-				   void *private_data)
-{
-	struct queue_limits lim = {
-		.max_hw_sectors = max_bio_sectors,
-		.features = BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA,
-	};
-	struct gendisk *disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
-
-	if (IS_ERR(disk))
-		return disk;
-	disk->major = major;
-	disk->first_minor = minor;
-	disk->minors = 1;
-	disk->fops = &drbd_rs_fops;
-	disk->private_data = private_data;
-	disk->flags |= GENHD_FL_NO_PART;
-	snprintf(disk->disk_name, sizeof(disk->disk_name), "drbd%d", minor);
-	return disk;
-}
-/* Tests make this fail on demand (fail_function) to exercise the new-minor error path. */
-ALLOW_ERROR_INJECTION(drbd_rs_disk_alloc, ERRNO);
-
-/* Take over the lower device's limits (discard, block sizes, ...), capped at our bio size. */
-int drbd_rs_disk_stack_limits(struct gendisk *disk, struct block_device *lower,
-			      unsigned int max_bio_sectors)
-{
-	struct queue_limits lim = queue_limits_start_update(disk->queue);
-
-	blk_set_stacking_limits(&lim);
-	lim.max_hw_sectors = max_bio_sectors;
-	lim.features |= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
-	queue_limits_stack_bdev(&lim, lower, 0, disk->disk_name);
-	lim.max_hw_sectors = min(lim.max_hw_sectors, max_bio_sectors);
-	return queue_limits_commit_update(disk->queue, &lim);
-}
-
-/*
- * A clone of @bio for @bdev from @bs. GFP_NOIO from the bio_set's mempool: waits for a free
- * bio rather than fail, so I/O always makes progress.
- */
-struct bio *drbd_rs_bio_clone(struct block_device *bdev, struct bio *bio, struct bio_set *bs)
-{
-	return bio_alloc_clone(bdev, bio, GFP_NOIO, bs);
-}
-
-sector_t drbd_rs_bdev_nr_sectors(struct block_device *bdev)
-{
-	return bdev_nr_sectors(bdev);
-}
-
-/* Open a lower device read-write and exclusively for @holder (one owner, like drbd). */
-struct file *drbd_rs_bdev_open(const char *path, void *holder)
-{
-	return bdev_file_open_by_path(path, BLK_OPEN_READ | BLK_OPEN_WRITE, holder, NULL);
-}
-
-/*
- * Synchronous I/O of one page at @sector (meta-data). Writes may ask for PREFLUSH+FUA so
- * that the block is on stable storage when this returns.
- */
-int drbd_rs_bdev_rw_page(struct block_device *bdev, sector_t sector, struct page *page,
-			 bool write, bool flush_fua)
-{
-	struct bio_vec bvec;
-	struct bio bio;
-	blk_opf_t opf = write ? REQ_OP_WRITE | REQ_SYNC : REQ_OP_READ;
-	int err;
-
-	if (write && flush_fua)
-		opf |= REQ_PREFLUSH | REQ_FUA;
-	bio_init(&bio, bdev, &bvec, 1, opf | REQ_META);
-	bio.bi_iter.bi_sector = sector;
-	__bio_add_page(&bio, page, PAGE_SIZE, 0);
-	err = submit_bio_wait(&bio);
-	bio_uninit(&bio);
-	return err;
-}
-
 void drbd_rs_genl_unregister(void)
 {
 	genl_unregister_family(&drbd_rs_genl_family);
-}
-
-/* ---- draining operations in flight (rust/glue/drain.rs) ---- */
-
-/* Sleep until *@var is 0; wake_up_var(@var) after each change that may make it so. */
-void drbd_rs_wait_var_zero(u32 *var)
-{
-	wait_var_event(var, READ_ONCE(*var) == 0);
-}
-
-void drbd_rs_wake_var(void *var)
-{
-	wake_up_var(var);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The C shim's interface (see helpers.c). Rust declares the same prototypes in
- * rust/glue/ffi.rs; keep both in step.
+ * The C shim's interface (helpers.c, block_helpers.c, net_helpers.c). Rust declares the
+ * same prototypes in rust/glue/ffi.rs; keep both in step.
  */
 #ifndef DRBD_RS_HELPERS_H
 #define DRBD_RS_HELPERS_H
@@ -19,6 +19,7 @@ struct block_device;
 struct file;
 struct page;
 struct bio_set;
+struct bvec_iter;
 struct socket;
 
 /* One generic-netlink command as Rust describes it. */
@@ -48,6 +49,7 @@ int drbd_rs_genl_reply(struct genl_info *info, u8 cmd, const void *payload, size
 int drbd_rs_genl_dump_put(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd,
 			  const void *payload, size_t len);
 
+/* Block devices, bios, data buffers, draining: block_helpers.c. */
 struct gendisk *drbd_rs_disk_alloc(int major, int minor, unsigned int max_bio_sectors,
 				   void *private_data);
 int drbd_rs_disk_stack_limits(struct gendisk *disk, struct block_device *lower,
@@ -57,6 +59,14 @@ sector_t drbd_rs_bdev_nr_sectors(struct block_device *bdev);
 struct file *drbd_rs_bdev_open(const char *path, void *holder);
 int drbd_rs_bdev_rw_page(struct block_device *bdev, sector_t sector, struct page *page,
 			 bool write, bool flush_fua);
+unsigned int drbd_rs_noio_save(void);
+void drbd_rs_noio_restore(unsigned int flags);
+unsigned int drbd_rs_bio_copy_page(struct bio *bio, struct bvec_iter *iter, struct page *page,
+				   unsigned int len, bool to_bio);
+struct bio *drbd_rs_buf_bio_alloc(struct block_device *bdev, unsigned short nr_vecs, bool write,
+				  bool fua, bool preflush);
+struct bio *drbd_rs_bio_kmalloc(unsigned short nr_vecs);
+void drbd_rs_bio_kfree(struct bio *bio);
 void drbd_rs_wait_var_zero(u32 *var);
 void drbd_rs_wake_var(void *var);
 

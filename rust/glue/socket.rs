@@ -35,10 +35,15 @@ use kernel::prelude::*;
 
 use super::errno;
 use super::ffi;
+use super::pagebuf::PageBuf;
 use crate::drbd_core::genl::addr::{self as genl_addr, SockAddr as GenlSockAddr};
 
 /// Largest transfer handed to the network stack in one call: its byte counts are `int`.
 const MAX_CALL_BYTES: usize = 1 << 30;
+
+/// Pages of a [`PageBuf`] per call of the network stack (64 KiB; 256 bytes of bvecs on the
+/// stack).
+const BUF_CHUNK: usize = 16;
 
 /// An IPv4 or IPv6 endpoint: address and port.
 ///
@@ -717,6 +722,83 @@ impl TcpStream {
                     .bvec_call(bvecs, total, done, bindings::ITER_SOURCE, flags)
             }
         })
+    }
+
+    /// Send the whole of `buf` like [`TcpStream::send_pages`] (`more` = more data follows);
+    /// on an error, `done` counts the bytes of `buf` that were sent.
+    pub(crate) fn send_buf(&self, buf: &PageBuf, more: bool) -> Result<(), TransferError> {
+        let mut ranges = buf.ranges().peekable();
+        let mut sent = 0usize;
+        // The pages go to the stack a chunk at a time, from an array on our stack: no
+        // allocation for a buffer's worth of bvecs.
+        let mut bvecs = [bindings::bio_vec::default(); BUF_CHUNK];
+        loop {
+            let mut count = 0;
+            let mut bytes = 0usize;
+            for slot in bvecs.iter_mut() {
+                let Some(range) = ranges.next() else { break };
+                bytes += range.bvec.bv_len as usize;
+                *slot = range.bvec;
+                count += 1;
+            }
+            let Some(chunk) = bvecs.get(..count).filter(|c| !c.is_empty()) else {
+                return Ok(());
+            };
+            let mut flags = bindings::MSG_NOSIGNAL;
+            if more || ranges.peek().is_some() {
+                flags |= bindings::MSG_MORE;
+            }
+            self.sock
+                .transfer(bytes, |done| {
+                    // SAFETY: the bvecs describe `bytes` bytes of pages of `buf`, which we
+                    // borrow (so they stay allocated); the stack only reads them.
+                    unsafe {
+                        self.sock
+                            .bvec_call(chunk, bytes, done, bindings::ITER_SOURCE, flags)
+                    }
+                })
+                .map_err(|e| TransferError {
+                    kind: e.kind,
+                    done: sent + e.done,
+                })?;
+            sent += bytes;
+        }
+    }
+
+    /// Fill the whole of `buf`, exactly, like [`TcpStream::recv_pages`]; on an error, `done`
+    /// counts the bytes of `buf` that were received.
+    pub(crate) fn recv_buf(&self, buf: &mut PageBuf) -> Result<(), TransferError> {
+        let mut ranges = buf.ranges_mut();
+        let mut received = 0usize;
+        let mut bvecs = [bindings::bio_vec::default(); BUF_CHUNK];
+        let flags = bindings::MSG_NOSIGNAL | bindings::MSG_WAITALL;
+        loop {
+            let mut count = 0;
+            let mut bytes = 0usize;
+            for slot in bvecs.iter_mut() {
+                let Some(range) = ranges.next() else { break };
+                bytes += range.bvec.bv_len as usize;
+                *slot = range.bvec;
+                count += 1;
+            }
+            let Some(chunk) = bvecs.get(..count).filter(|c| !c.is_empty()) else {
+                return Ok(());
+            };
+            self.sock
+                .transfer(bytes, |done| {
+                    // SAFETY: the bvecs describe `bytes` bytes of pages of `buf`, which we
+                    // borrow mutably: allocated, and nothing else accesses them meanwhile.
+                    unsafe {
+                        self.sock
+                            .bvec_call(chunk, bytes, done, bindings::ITER_DEST, flags)
+                    }
+                })
+                .map_err(|e| TransferError {
+                    kind: e.kind,
+                    done: received + e.done,
+                })?;
+            received += bytes;
+        }
     }
 
     /// Receive some bytes into `buf`: at least one, or an error ([`SockError::Closed`] at
