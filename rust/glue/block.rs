@@ -548,15 +548,16 @@ mod buf_io {
     /// Completion of [`LowerDevice::submit_buf`]. Runs in interrupt context (no sleeping, no
     /// lock that is also taken with interrupts enabled), or, for an I/O the block layer
     /// refuses at once (beyond the end of the device, ...), in the submitter's context before
-    /// `submit_buf` returns: submitters must not hold a lock that `done` takes.
-    pub(crate) trait BufDone: Send + Sized {
+    /// `submit_buf` returns: submitters must not hold a lock that `done` takes. `'static`:
+    /// the context outlives the call that submitted it.
+    pub(crate) trait BufDone: Send + Sized + 'static {
         /// The I/O finished with `errno` (0 = success); `buf` is the submitted buffer, after a
         /// successful read filled with the device's data.
         fn done(self, buf: PageBuf, errno: c_int);
     }
 
     /// Completion of [`LowerDevice::submit_flush`]; runs as [`BufDone::done`] does.
-    pub(crate) trait FlushDone: Send + Sized {
+    pub(crate) trait FlushDone: Send + Sized + 'static {
         /// The flush finished with `errno` (0 = success).
         fn done(self, errno: c_int);
     }
