@@ -4,6 +4,9 @@
 //! Module root: registration order on load, the reverse on unload. The protocol and format
 //! logic is in `rust/core` (shared with the host tools), kernel plumbing in `rust/glue`.
 
+// `pin_init!` of the link's many fields nests deeper than the default limit.
+#![recursion_limit = "256"]
+
 use kernel::prelude::*;
 
 #[path = "rust/core/mod.rs"]

@@ -167,6 +167,19 @@ impl<W: AsRef<[u64]>> Bitmap<W> {
         self.words
     }
 
+    /// A mutable view over the same words and geometry (what a sans-I/O caller borrows
+    /// without giving up the owner's storage type).
+    pub fn view_mut(&mut self) -> Bitmap<&mut [u64]>
+    where
+        W: AsMut<[u64]>,
+    {
+        Bitmap {
+            words: self.words.as_mut(),
+            bits: self.bits,
+            sectors: self.sectors,
+        }
+    }
+
     /// Word `w` with the bits past the end masked out (0 past the storage).
     fn word(&self, w: u64) -> u64 {
         let Ok(i) = usize::try_from(w) else {

@@ -10,6 +10,7 @@ use kernel::sync::Arc;
 
 use super::device::{AttachParams, Device};
 use super::{Drbd, Failure, Registry, Resource, MINOR_MAX, VOLUME_MAX};
+use crate::drbd_core::genl::addr::SockAddr as GenlSockAddr;
 use crate::drbd_core::genl::build::{write_reply, ReplyHeader};
 use crate::drbd_core::genl::commands::{command, Command};
 use crate::drbd_core::genl::msg::{
@@ -19,12 +20,17 @@ use crate::drbd_core::genl::request::{validate_message, ValidRequest};
 use crate::drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use crate::drbd_core::genl::sets::sib_reason;
 use crate::drbd_core::genl::typed::{
-    CfgContext, DiskConf, EncodeOpts, ResizeParms, SetEncode, SetRoleParms, StateInfo,
+    CfgContext, DiskConf, EncodeOpts, NetConf, ResizeParms, SetEncode, SetRoleParms, StateInfo,
 };
 use crate::drbd_core::genl::validate::Outcome;
 use crate::drbd_core::genl::writer::Writer;
+use crate::drbd_core::replication::connection::{NetSettings, SyncSettings};
+use crate::drbd_core::replication::settings::net_settings;
 use crate::drbd_core::text_buf::TextBuf;
+use crate::drbd_core::wire::Controller;
+use crate::engine::link::LinkConfig;
 use crate::glue::genl::{CommandSpec, DumpOut, GenlHandler, Reply};
+use crate::glue::socket::{BufferSizes, SockAddr};
 
 /// Commands this module answers (others get EOPNOTSUPP from the genetlink core).
 const SUPPORTED: &[Command] = &[
@@ -39,6 +45,9 @@ const SUPPORTED: &[Command] = &[
     Command::Detach,
     Command::Down,
     Command::Resize,
+    Command::Connect,
+    Command::Disconnect,
+    Command::ChgNetOpts,
 ];
 
 /// The genetlink ops to register, from the core's command table.
@@ -250,7 +259,10 @@ impl Drbd {
             Command::DelMinor => {
                 let minor = lookup_minor(&reg, req, info)?;
                 let dev = device(&mut reg, minor)?;
-                if dev.has_disk() || dev.state.role == crate::drbd_core::state::Role::Primary {
+                if dev.has_disk()
+                    || dev.has_link()
+                    || dev.current_state().role == crate::drbd_core::state::Role::Primary
+                {
                     return Err(Failure::Ret(RetCode::ErrMinorConfigured));
                 }
                 reg.devices.remove(&minor);
@@ -284,6 +296,7 @@ impl Drbd {
                     disk_size: conf.disk_size.unwrap_or(0),
                     // FP_DONT_CARE = 0 is the default fencing policy.
                     fencing_dont_care: conf.fencing.unwrap_or(0) == 0,
+                    sync: sync_settings(&conf),
                 };
                 device(&mut reg, minor)?.attach(&params)
             }
@@ -318,10 +331,60 @@ impl Drbd {
                 let minor = lookup_minor(&reg, req, info)?;
                 device(&mut reg, minor)?.detach()
             }
+            Command::Connect => {
+                let res = lookup_resource(&reg, ctx_name, info)?;
+                let minor = single_volume(&reg, res, info)?;
+                let ctx = req.context.ok_or(Failure::Ret(RetCode::ErrMandatoryTag))?;
+                let addr = |b: Option<&[u8]>| -> Result<SockAddr, Failure> {
+                    b.and_then(GenlSockAddr::decode)
+                        .and_then(|a| SockAddr::try_from(a).ok())
+                        .ok_or(Failure::Ret(RetCode::ErrInvalidRequest))
+                };
+                let my_addr = addr(ctx.ctx_my_addr)?;
+                let peer_addr = addr(ctx.ctx_peer_addr)?;
+                let (net, conf) = net_config(req, info)?;
+                let config = LinkConfig {
+                    my_addr,
+                    peer_addr,
+                    buffers: BufferSizes {
+                        send: conf.sndbuf_size.unwrap_or(0),
+                        receive: conf.rcvbuf_size.unwrap_or(0),
+                    },
+                    connect_int_s: conf.connect_int.unwrap_or(10),
+                };
+                device(&mut reg, minor)?.connect(config, net)
+            }
+            Command::ChgNetOpts => {
+                let res = lookup_resource(&reg, ctx_name, info)?;
+                let minor = single_volume(&reg, res, info)?;
+                let (net, _) = net_config(req, info)?;
+                device(&mut reg, minor)?.change_net_options(net)
+            }
+            Command::Disconnect => {
+                let res = lookup_resource(&reg, ctx_name, info)?;
+                let minor = single_volume(&reg, res, info)?;
+                device(&mut reg, minor)?.disconnect()
+            }
             Command::Down => {
                 let res = lookup_resource(&reg, ctx_name, info)?;
                 // Every volume to Secondary first: one still open stops the whole `down`.
                 let minors = minors_of(&reg, res)?;
+                for minor in minors.iter() {
+                    let dev = device(&mut reg, *minor)?;
+                    if dev.current_state().role == crate::drbd_core::state::Role::Primary
+                        && dev.io.is_open()
+                    {
+                        return Err(Failure::State(
+                            crate::drbd_core::state::StateError::DeviceInUse,
+                        ));
+                    }
+                }
+                for minor in minors.iter() {
+                    let dev = device(&mut reg, *minor)?;
+                    if dev.has_link() {
+                        dev.disconnect()?;
+                    }
+                }
                 for minor in minors.iter() {
                     device(&mut reg, *minor)?.demote()?;
                 }
@@ -426,7 +489,7 @@ fn status_message(reg: &Registry, minor: u32, nl_flags: u16, w: &mut Writer<'_>)
         uuid_bytes[i * 8..i * 8 + 8].copy_from_slice(&u.to_ne_bytes());
     }
     let status = dev.status();
-    let state_word = dev.state.pack();
+    let state_word = dev.current_state().pack();
     let c = &status.counters;
     let state = StateInfo {
         sib_reason: Some(sib_reason::GET_STATUS_REPLY),
@@ -463,6 +526,54 @@ fn status_message(reg: &Registry, minor: u32, nl_flags: u16, w: &mut Writer<'_>)
         &EncodeOpts::KERNEL,
     )
     .ok()
+}
+
+/// The one device of a resource (a connection carries one volume here).
+fn single_volume(reg: &Registry, res: u32, info: &mut InfoText) -> Result<u32, Failure> {
+    let minors = minors_of(reg, res)?;
+    match minors.as_slice() {
+        [minor] => Ok(*minor),
+        [] => {
+            let _ = info.write_str("the resource has no volume");
+            Err(Failure::Ret(RetCode::ErrInvalidRequest))
+        }
+        _ => {
+            let _ = info.write_str("replicating several volumes per resource is not supported yet");
+            Err(Failure::Ret(RetCode::ErrInvalidRequest))
+        }
+    }
+}
+
+/// The net settings of a connect / net-options request (refusals carry drbd's codes).
+fn net_config<'a>(
+    req: &ValidRequest<'a>,
+    info: &mut InfoText,
+) -> Result<(NetSettings, NetConf<'a>), Failure> {
+    let mut conf = NetConf::defaults();
+    if let Some(given) = req.get::<NetConf<'a>>() {
+        conf.apply(&given);
+    }
+    let mut net = net_settings(&conf).map_err(|r| {
+        let _ = info.write_str(r.why);
+        Failure::Ret(r.code)
+    })?;
+    // Discards and zeroes are not replicated yet: the peer must not send P_TRIM either.
+    net.features = 0;
+    Ok((net, conf))
+}
+
+/// Resync settings from an attach's `disk_conf` (8.4 keeps them there).
+fn sync_settings(conf: &DiskConf<'_>) -> SyncSettings {
+    let d = SyncSettings::DEFAULT;
+    SyncSettings {
+        resync_rate: conf.resync_rate.unwrap_or(d.resync_rate),
+        controller: Controller {
+            plan_ahead: conf.c_plan_ahead.unwrap_or(d.controller.plan_ahead),
+            delay_target: conf.c_delay_target.unwrap_or(d.controller.delay_target),
+            fill_target: conf.c_fill_target.unwrap_or(d.controller.fill_target),
+            max_rate: conf.c_max_rate.unwrap_or(d.controller.max_rate),
+        },
+    }
 }
 
 fn trim_nul(s: &[u8]) -> &[u8] {

@@ -108,6 +108,26 @@ impl DeviceBitmap {
         BitmapStorage(core::mem::replace(&mut self.bm, bm))
     }
 
+    /// Clear `nr_sectors` from `sector` (both copies are equal); returns the bits cleared.
+    pub(crate) fn set_in_sync(&mut self, sector: u64, nr_sectors: u64) -> u64 {
+        let cleared = self.bm.set_in_sync(sector, nr_sectors);
+        self.set -= cleared.min(self.set);
+        cleared
+    }
+
+    /// Run `f` on a mutable view of the bits (the core's interface); the count of set bits
+    /// is taken again afterwards, as `f` may have changed any of them.
+    pub(crate) fn with_view(&mut self, f: &mut dyn FnMut(&mut Bitmap<&mut [u64]>)) {
+        f(&mut self.bm.view_mut());
+        self.set = self.bm.count();
+    }
+
+    /// Run `f` on a read-only view of the bits.
+    pub(crate) fn with_ref<R>(&self, f: impl FnOnce(&Bitmap<&[u64]>) -> R) -> Option<R> {
+        let view = Bitmap::new(self.bm.storage().as_ref(), self.bm.bits()).ok()?;
+        Some(f(&view))
+    }
+
     /// Mark every block out of sync (a full sync is due).
     pub(crate) fn set_all(&mut self) {
         self.bm.set_all();

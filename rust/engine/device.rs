@@ -16,10 +16,12 @@ use crate::drbd_core::meta_data::{
     self, AttachDisk, FlagState, MdError, MdFlags, MdGeometry, MdLayout, Superblock, MD_BLOCK_SIZE,
 };
 use crate::drbd_core::proc_text::{Counters as ProcCounters, DeviceStatus, WriteOrdering};
-use crate::drbd_core::state::{DiskState, Role, State, StateError};
+use crate::drbd_core::replication::connection::{DiskGeometry, NetSettings, SyncSettings};
+use crate::drbd_core::state::{ConnState, DiskState, Role, State, StateChange, StateError};
 use crate::engine::bitmap::{BitmapStorage, DeviceBitmap};
 use crate::engine::io::DeviceIo;
-use crate::engine::worker::Worker;
+use crate::engine::link::{Link, LinkConfig, LinkStart, LinkThreads, MetaStore};
+use crate::engine::worker::{Service, Worker};
 use crate::engine::Failure;
 use crate::glue::block::{BioSet, Disk, LowerDevice, Major};
 use crate::glue::drain::Drained;
@@ -43,20 +45,26 @@ pub(crate) struct AttachParams<'a> {
     pub(crate) disk_size: u64,
     /// `fencing dont-care` (the default).
     pub(crate) fencing_dont_care: bool,
+    /// Resync rate and controller settings (8.4 keeps them in `disk_conf`).
+    pub(crate) sync: SyncSettings,
 }
 
 /// An attached backing device with its meta data.
 struct Backing {
     lower: Arc<LowerDevice>,
     /// External meta device; `None` for internal meta data.
-    meta: Option<LowerDevice>,
+    meta: Option<Arc<LowerDevice>>,
     geometry: MdGeometry,
     superblock: Superblock,
 }
 
 impl Backing {
     fn meta_device(&self) -> &LowerDevice {
-        self.meta.as_ref().unwrap_or(&self.lower)
+        self.meta.as_deref().unwrap_or(&self.lower)
+    }
+
+    fn meta_device_arc(&self) -> Arc<LowerDevice> {
+        self.meta.clone().unwrap_or_else(|| self.lower.clone())
     }
 
     /// Write the superblock now, durably. Every write by an attached node marks the meta data
@@ -72,6 +80,9 @@ impl Backing {
     }
 }
 
+/// Largest request the device builds and a peer must accept (`DRBD_MAX_BIO_SIZE`).
+const DRBD_MAX_BIO_SIZE: u32 = 1 << 20;
+
 /// A minor.
 pub(crate) struct Device {
     // Dropped in declaration order: the gendisk goes first (no new openers or bios), then the
@@ -85,12 +96,18 @@ pub(crate) struct Device {
     pub(crate) volume: u32,
     /// What the I/O path reads.
     pub(crate) io: Arc<Drained<DeviceIo>>,
-    /// Replicated state (roles, disks, connection) as DRBD defines it.
+    /// Replicated state (roles, disks, connection) as DRBD defines it; while a link
+    /// exists, the link's replica holds the current state.
     pub(crate) state: State,
+    /// The connection to the peer (net config present).
+    link: Option<(Arc<Link>, LinkThreads)>,
+    /// Resync settings from the disk configuration.
+    sync: SyncSettings,
 }
 
 impl Drop for Device {
     fn drop(&mut self) {
+        self.end_link();
         // Normally detached already; either way no bio may be in flight to a lower device
         // when `backing` closes it.
         drop(self.io.take_backing());
@@ -117,6 +134,8 @@ impl Device {
             backing: None,
             disk,
             worker,
+            link: None,
+            sync: SyncSettings::DEFAULT,
         })
     }
 
@@ -134,6 +153,9 @@ impl Device {
 
     /// The generation UUIDs (zero when diskless).
     pub(crate) fn uuids(&self) -> [u64; 4] {
+        if let Some((link, _)) = self.link.as_ref() {
+            return link.status().uuids.to_array();
+        }
         self.backing
             .as_ref()
             .map_or([0; 4], |b| b.superblock.uuids.to_array())
@@ -167,7 +189,7 @@ impl Device {
             layout
                 .check_device(meta.same_device(&lower))
                 .map_err(Failure::Md)?;
-            Some(meta)
+            Some(Arc::new(meta, GFP_KERNEL).map_err(|_| Failure::NoMemory)?)
         };
         let backing_sectors = lower.sectors();
         let meta_sectors = meta.as_ref().map_or(backing_sectors, |m| m.sectors());
@@ -178,7 +200,7 @@ impl Device {
         let mut block =
             KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
         let md_sector = layout.superblock_sector(meta_sectors);
-        meta.as_ref()
+        meta.as_deref()
             .unwrap_or(&lower)
             .read_block(md_sector, &mut block)
             .map_err(|_| Failure::MdIo)?;
@@ -207,7 +229,7 @@ impl Device {
         // The bitmap covers the size the meta data knew; a larger device gets its new blocks
         // marked out of sync (fresh meta data: the whole device, as drbd.ko does).
         let mut bitmap = DeviceBitmap::load(
-            meta.as_ref().unwrap_or(&lower),
+            meta.as_deref().unwrap_or(&lower),
             geometry.bm_sector(),
             geometry.bitmap_area_sectors(),
             superblock.la_size_sect,
@@ -255,6 +277,7 @@ impl Device {
         self.disk.set_capacity(capacity);
         self.state = new_state;
         self.backing = Some(backing);
+        self.sync = p.sync;
         pr_info!(
             "drbd{}: attached, {} sectors, disk {}\n",
             self.minor,
@@ -277,6 +300,9 @@ impl Device {
         let Some(backing) = self.backing.as_ref() else {
             return Err(Failure::Ret(RetCode::ErrNoDisk));
         };
+        if self.link.is_some() {
+            return Err(Failure::Unsupported("resize while a net config exists"));
+        }
         let lower_sectors = backing.lower.sectors();
         let geometry = if backing.geometry.layout.is_internal() {
             MdGeometry::compute(
@@ -387,6 +413,22 @@ impl Device {
     /// Become Primary; `force` promotes data that is not known to be UpToDate (`primary
     /// --force`, the first promotion after create-md). Diskless without a peer is refused.
     pub(crate) fn promote(&mut self, force: bool) -> Result<(), Failure> {
+        if let Some((link, _)) = self.link.as_ref() {
+            let link = link.clone();
+            // `--force` makes Inconsistent or Outdated data UpToDate (the start of a full
+            // sync towards the peer). Openers see Primary only once the peer agreed.
+            let disk = link.state().disk;
+            let mut change = StateChange::new().role(Role::Primary);
+            if force && (DiskState::Inconsistent..DiskState::UpToDate).contains(&disk) {
+                change = change.disk(DiskState::UpToDate);
+            }
+            link.request_change(change, force).map_err(Failure::State)?;
+            self.state = link.state();
+            return self
+                .io
+                .set_primary(true)
+                .map_err(|_| Failure::State(StateError::DeviceInUse));
+        }
         if self.state.role == Role::Primary {
             return Ok(());
         }
@@ -418,6 +460,21 @@ impl Device {
 
     /// Become Secondary; refused while `/dev/drbdN` is open.
     pub(crate) fn demote(&mut self) -> Result<(), Failure> {
+        if let Some((link, _)) = self.link.as_ref() {
+            let link = link.clone();
+            if link.state().role != Role::Primary {
+                return Ok(());
+            }
+            self.io
+                .set_primary(false)
+                .map_err(|_| Failure::State(StateError::DeviceInUse))?;
+            if let Err(e) = link.request_change(StateChange::new().role(Role::Secondary), false) {
+                let _ = self.io.set_primary(true);
+                return Err(Failure::State(e));
+            }
+            self.state = link.state();
+            return Ok(());
+        }
         if self.state.role != Role::Primary {
             return Ok(());
         }
@@ -461,6 +518,9 @@ impl Device {
     pub(crate) fn detach(&mut self) -> Result<(), Failure> {
         if self.backing.is_none() {
             return Ok(());
+        }
+        if self.link.is_some() {
+            return Err(Failure::Unsupported("detach while a net config exists"));
         }
         if self.state.role == Role::Primary {
             return Err(Failure::State(StateError::NoUpToDateDisk));
@@ -506,6 +566,109 @@ impl Device {
         })
     }
 
+    /// The state as the admin interface reports it (the link's while connected).
+    pub(crate) fn current_state(&self) -> State {
+        self.link.as_ref().map_or(self.state, |(l, _)| l.state())
+    }
+
+    /// Whether a net config exists.
+    pub(crate) fn has_link(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// `connect`: start the connection to the peer (StandAlone → WFConnection).
+    pub(crate) fn connect(&mut self, config: LinkConfig, net: NetSettings) -> Result<(), Failure> {
+        if self.link.is_some() {
+            return Err(Failure::Ret(RetCode::ErrNetConfigured));
+        }
+        let Some(backing) = self.backing.as_ref() else {
+            return Err(Failure::Unsupported("connecting without a local disk"));
+        };
+        let mut state = self.state;
+        state.conn = ConnState::StandAlone;
+        let geometry = DiskGeometry {
+            usable_sectors: backing.geometry.max_capacity(backing.lower.sectors()),
+            user_sectors: 0,
+            capacity_sectors: backing.superblock.la_size_sect,
+            max_bio_size: DRBD_MAX_BIO_SIZE,
+            ..DiskGeometry::default()
+        };
+        let start = LinkStart {
+            minor: self.minor,
+            state,
+            geometry,
+            lower: backing.lower.clone(),
+            pool: self.io.pool.clone(),
+            io: self.io.clone(),
+            meta: MetaStore {
+                device: backing.meta_device_arc(),
+                md_offset: backing.geometry.md_offset,
+                bm_sector: backing.geometry.bm_sector(),
+                bm_area_sectors: backing.geometry.bitmap_area_sectors(),
+                superblock: backing.superblock,
+            },
+            config,
+            net,
+            sync: self.sync,
+            worker_wake: self.worker.wakeup(),
+        };
+        let (link, threads) = Link::start(start).map_err(|_| Failure::NoMemory)?;
+        let service: Arc<dyn Service> = link.clone();
+        self.worker.set_service(Some(service));
+        *self.io.link.lock() = Some(link.clone());
+        self.link = Some((link, threads));
+        Ok(())
+    }
+
+    /// New net options for an existing connection.
+    pub(crate) fn change_net_options(&mut self, net: NetSettings) -> Result<(), Failure> {
+        match self.link.as_ref() {
+            Some((link, _)) => {
+                link.change_net_options(net);
+                Ok(())
+            }
+            None => Err(Failure::Ret(RetCode::ErrInvalidRequest)),
+        }
+    }
+
+    /// `disconnect`: tell the peer, stop the connection's threads, keep what the
+    /// connection decided (state, UUIDs) for the StandAlone device.
+    pub(crate) fn disconnect(&mut self) -> Result<(), Failure> {
+        let Some((link, _)) = self.link.as_ref() else {
+            return Err(Failure::State(StateError::AlreadyStandalone));
+        };
+        // A peer that does not answer is left anyway (as `disconnect --force`).
+        let _ = link.disconnect();
+        self.end_link();
+        Ok(())
+    }
+
+    /// Tear the link down: no new bio reaches it, its threads stop, its I/O completes.
+    fn end_link(&mut self) {
+        let Some((link, mut threads)) = self.link.take() else {
+            return;
+        };
+        drop(self.io.link.lock().take());
+        // Submissions that still saw the link have left it when this returns.
+        self.io.wait_idle();
+        self.worker.set_service(None);
+        let superblock = link.stop(&mut threads);
+        let mut state = link.state();
+        state.conn = ConnState::StandAlone;
+        state.peer = Role::Unknown;
+        state.pdsk = DiskState::DUnknown;
+        self.state = state;
+        if let Some(backing) = self.backing.as_mut() {
+            backing.superblock = superblock;
+        }
+        if let Some(backing) = self.backing.as_ref() {
+            if self.write_bitmap(backing).is_err() {
+                pr_warn!("drbd{}: bitmap write failed on disconnect\n", self.minor);
+            }
+        }
+        pr_info!("drbd{}: disconnected\n", self.minor);
+    }
+
     /// Out-of-sync and total bits of the bitmap (zero when diskless).
     pub(crate) fn bitmap_weight(&self) -> (u64, u64) {
         self.io.bitmap_weight().unwrap_or((0, 0))
@@ -515,10 +678,11 @@ impl Device {
     pub(crate) fn status(&self) -> DeviceStatus {
         use core::sync::atomic::Ordering::Relaxed;
         let c = &self.io.counters;
+        let link = self.link.as_ref().map(|(l, _)| l.status());
         DeviceStatus {
             minor: self.minor,
-            state: self.state,
-            protocol: None,
+            state: link.as_ref().map_or(self.state, |l| l.state),
+            protocol: link.as_ref().map(|l| l.protocol),
             // AL updates are pointless while every block is out of sync anyway (and no peer
             // is connected): drbd.ko shows them suspended then.
             al_suspended: self.has_disk() && {
@@ -541,6 +705,7 @@ impl Device {
                 write_ordering: WriteOrdering::Flush,
             },
             oos_bits: self.bitmap_weight().0,
+            sync: link.and_then(|l| l.sync).unwrap_or_default(),
             ..DeviceStatus::default()
         }
     }

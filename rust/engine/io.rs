@@ -12,10 +12,14 @@ use kernel::error::code::{EIO, EROFS};
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, SpinLock};
 
+use crate::drbd_core::replication::writes::WriteFlags;
 use crate::engine::bitmap::DeviceBitmap;
+use crate::engine::link::Link;
 use crate::glue::block::{Bio, BioOp, BioSet, CloneDone, DiskOps, LowerDevice};
 use crate::glue::drain::{Drained, Ticket};
 use crate::glue::errno::{emediumtype, eopnotsupp};
+use crate::glue::pagebuf::PageBuf;
+use crate::glue::sys::NoIo;
 
 /// Counters shown in /proc/drbd; bytes are accumulated in sectors and shown in KiB.
 #[derive(Default)]
@@ -79,6 +83,9 @@ pub(crate) struct DeviceIo {
     pub(crate) bitmap: SpinLock<Option<DeviceBitmap>>,
     /// Pool for clones (module-wide).
     pub(crate) pool: Arc<Pin<KBox<BioSet>>>,
+    /// The connection to the peer, while a net config exists: writes go through it.
+    #[pin]
+    pub(crate) link: SpinLock<Option<Arc<Link>>>,
 }
 
 impl DeviceIo {
@@ -91,6 +98,7 @@ impl DeviceIo {
             backing <- kernel::new_spinlock!(None, "drbd_rs:backing"),
             bitmap <- kernel::new_spinlock!(None, "drbd_rs:bitmap"),
             pool,
+            link <- kernel::new_spinlock!(None, "drbd_rs:io_link"),
         })
     }
 
@@ -108,6 +116,11 @@ impl DeviceIo {
     /// Out-of-sync bits and total bits of the attached device's bitmap.
     pub(crate) fn bitmap_weight(&self) -> Option<(u64, u64)> {
         self.bitmap.lock().as_ref().map(|b| (b.weight(), b.bits()))
+    }
+
+    /// Whether anyone has `/dev/drbdN` open.
+    pub(crate) fn is_open(&self) -> bool {
+        self.openers.lock().count > 0
     }
 
     /// Become Primary (`true`) or Secondary; demotion fails with the open count while
@@ -195,6 +208,13 @@ impl DiskOps for Drained<DeviceIo> {
             bio.end(eopnotsupp().to_errno());
             return;
         }
+        if op != BioOp::Read {
+            let link = self.link.lock().clone();
+            if let Some(link) = link {
+                submit_replicated(&link, bio, op);
+                return;
+            }
+        }
         if matches!(op, BioOp::Write | BioOp::WriteZeroes | BioOp::Discard) {
             // No peer sees this write (replication is not there yet): the blocks now differ
             // from any peer's copy. Marked before the write is submitted, so the bitmap never
@@ -237,4 +257,40 @@ impl DiskOps for Drained<DeviceIo> {
         let mut openers = self.openers.lock();
         openers.count = openers.count.saturating_sub(1);
     }
+}
+
+/// A write (or flush, discard, zeroes) on a device with a connection: the link decides
+/// with the replica whether and how the peer gets it.
+fn submit_replicated(link: &Arc<Link>, bio: Bio, op: BioOp) {
+    if matches!(op, BioOp::Discard | BioOp::WriteZeroes | BioOp::Other) {
+        // Not replicated yet (the trim feature is not offered to the peer): refused on both
+        // nodes alike, so the disks never differ. Callers of write-zeroes fall back to
+        // writing zero pages; discards are advisory.
+        bio.end(eopnotsupp().to_errno());
+        return;
+    }
+    let flags = WriteFlags {
+        fua: bio.fua(),
+        flush: bio.preflush() || op == BioOp::Flush,
+        sync: bio.sync(),
+        discard: op == BioOp::Discard,
+        zeroes: op == BioOp::WriteZeroes,
+    };
+    let data = if op == BioOp::Write && bio.size() > 0 {
+        let _noio = NoIo::enter();
+        let copied = PageBuf::new(bio.size() as usize).and_then(|mut buf| {
+            buf.copy_from_bio(&bio)?;
+            Ok(buf)
+        });
+        match copied {
+            Ok(buf) => Some(buf),
+            Err(e) => {
+                bio.end(e.to_errno());
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    link.as_arc_borrow().submit_write(bio, flags, data);
 }

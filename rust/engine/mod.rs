@@ -11,6 +11,7 @@ mod admin;
 mod bitmap;
 mod device;
 mod io;
+mod link;
 mod worker;
 
 use core::fmt;
@@ -57,6 +58,8 @@ pub(crate) enum Failure {
     MdIo,
     /// Out of memory.
     NoMemory,
+    /// Valid, but not implemented yet (the text says what).
+    Unsupported(&'static str),
 }
 
 impl Failure {
@@ -71,6 +74,7 @@ impl Failure {
             Failure::OpenMdDisk => RetCode::ErrOpenMdDisk.code(),
             Failure::MdIo => RetCode::ErrIoMdDisk.code(),
             Failure::NoMemory => RetCode::ErrNomem.code(),
+            Failure::Unsupported(_) => RetCode::ErrInvalidRequest.code(),
         }
     }
 }
@@ -81,6 +85,7 @@ impl fmt::Display for Failure {
         // text for everything else.
         match self {
             Failure::Md(m) => write!(f, "{m}"),
+            Failure::Unsupported(what) => write!(f, "{what} is not supported yet"),
             _ => Ok(()),
         }
     }

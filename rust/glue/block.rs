@@ -169,6 +169,25 @@ impl Bio {
         }
     }
 
+    fn has_flag(&self, bit: bindings::req_flag_bits) -> bool {
+        self.raw().bi_opf & (1 << bit) != 0
+    }
+
+    /// `REQ_FUA`: the write must be on stable storage when it completes.
+    pub(crate) fn fua(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_FUA)
+    }
+
+    /// `REQ_PREFLUSH`: the cache is flushed before the write.
+    pub(crate) fn preflush(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_PREFLUSH)
+    }
+
+    /// `REQ_SYNC`.
+    pub(crate) fn sync(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_SYNC)
+    }
+
     /// Complete the bio with `errno` (0 = success).
     pub(crate) fn end(self, errno: c_int) {
         let bio = self.bio.as_ptr();
@@ -523,11 +542,9 @@ impl Drop for LowerDevice {
 }
 
 // The replication path is still to come; the KUnit suite `drbd_rs_bufio` exercises this now.
-#[allow(unused_imports)]
 pub(crate) use buf_io::{BufDone, BufOp, FlushDone};
 
 /// Asynchronous I/O of [`PageBuf`]s to a [`LowerDevice`].
-#[allow(dead_code)]
 mod buf_io {
     use super::*;
 

@@ -160,4 +160,24 @@ extern "C" {
     pub(crate) fn drbd_rs_sock_set_priority(sock: *mut bindings::socket, priority: u32);
     pub(crate) fn drbd_rs_sock_set_nodelay(sock: *mut bindings::socket);
     pub(crate) fn drbd_rs_sock_set_quickack(sock: *mut bindings::socket, val: c_int);
+
+    pub(crate) fn drbd_rs_wakeup_new() -> *mut WakeupRaw;
+    pub(crate) fn drbd_rs_wakeup_free(w: *mut WakeupRaw);
+    pub(crate) fn drbd_rs_wakeup_kick(w: *mut WakeupRaw);
+    pub(crate) fn drbd_rs_wakeup_wait(w: *mut WakeupRaw, timeout_ms: c_uint);
+    pub(crate) fn drbd_rs_llist_new() -> *mut bindings::llist_head;
+    pub(crate) fn drbd_rs_llist_free(head: *mut bindings::llist_head);
+    pub(crate) fn drbd_rs_llist_add(
+        node: *mut bindings::llist_node,
+        head: *mut bindings::llist_head,
+    ) -> bool;
+    pub(crate) fn drbd_rs_llist_take_all(
+        head: *mut bindings::llist_head,
+    ) -> *mut bindings::llist_node;
+}
+
+/// `struct drbd_rs_wakeup` of event_helpers.c, opaque.
+#[repr(C)]
+pub(crate) struct WakeupRaw {
+    _opaque: [u8; 0],
 }

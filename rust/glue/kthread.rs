@@ -107,6 +107,17 @@ impl Kthread {
     }
 }
 
+impl Kthread {
+    /// Run the thread with a low real-time priority (`sched_set_fifo_low`), as drbd runs
+    /// its asender: pings and acks must not wait behind ordinary load.
+    pub(crate) fn set_realtime(&self) {
+        // `Task` is a transparent wrapper of `task_struct`.
+        let task: *const Task = &*self.task;
+        // SAFETY: we hold a reference on the task (type invariant), so it is live.
+        unsafe { kernel::bindings::sched_set_fifo_low(task.cast_mut().cast()) };
+    }
+}
+
 /// Take the body out of `slot`, if the thread has not taken it.
 fn take_body(slot: &AtomicPtr<KBox<dyn Body>>) -> Option<KBox<KBox<dyn Body>>> {
     let raw = slot.swap(ptr::null_mut(), Ordering::AcqRel);

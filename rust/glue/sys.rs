@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Small kernel services: randomness.
+//! Small kernel services: randomness, sleeping, no-I/O allocation scopes.
 
 use kernel::bindings;
 
@@ -9,4 +9,14 @@ pub(crate) fn random_u64() -> u64 {
     // SAFETY: writes exactly 8 bytes into `v`.
     unsafe { bindings::get_random_bytes((&mut v as *mut u64).cast(), core::mem::size_of::<u64>()) };
     v
+}
+
+/// A no-I/O allocation scope (see [`super::pagebuf::NoIoScope`]).
+pub(crate) use super::pagebuf::NoIoScope as NoIo;
+
+/// Sleep about `ms` milliseconds, interruptibly (kernel threads get no signals; an idle
+/// thread must not count as uninterruptible). Process context only.
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: called from process context (callers' contract); no other preconditions.
+    unsafe { bindings::msleep_interruptible(ms) };
 }

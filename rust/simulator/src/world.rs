@@ -225,14 +225,7 @@ pub fn bitmap_packets(
 
 /// Run `f` on a borrowed view of `bitmap` (what [`Host::with_bitmap`] hands the core).
 pub fn with_bitmap_view(bitmap: &mut Bitmap<Vec<u64>>, f: &mut dyn FnMut(&mut Bitmap<&mut [u64]>)) {
-    let bits = bitmap.bits();
-    let empty = Bitmap::new(Vec::new(), 0).expect("empty bitmap");
-    let mut words = std::mem::replace(bitmap, empty).into_storage();
-    {
-        let mut view = Bitmap::new(&mut words[..], bits).expect("same geometry");
-        f(&mut view);
-    }
-    *bitmap = Bitmap::new(words, bits).expect("same geometry");
+    f(&mut bitmap.view_mut());
 }
 
 impl Host for NodeHost {

@@ -1,0 +1,1795 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The connection of one device to its peer: the core's [`Replica`] under a mutex, driven by
+//! three threads and the I/O path.
+//!
+//! - `drbdN_receiver` establishes the two TCP connections (§1.2) and reads the data socket;
+//! - `drbdN_asender` reads the meta socket (pings, acks);
+//! - `drbdN_worker` (the device's worker, through [`Service`]) handles I/O completions,
+//!   timers and sends everything queued for the data socket;
+//! - `submit_bio` plans application writes with the replica and queues their data.
+//!
+//! Every decision is the replica's; this file only moves bytes and completions. Whoever calls
+//! into the replica does so through [`Link::locked`], which runs the actions the replica
+//! asked for once the lock is released (ending bios, submitting lower I/O, sending on the
+//! meta socket, kicking the worker).
+//!
+//! Deadlock rules: only the worker sends on the data socket (the peer's receiver may itself
+//! be blocked sending to us, and only our receiver reads); the meta socket is always read by
+//! the peer's asender, so any thread may send on it. Bio completions never take a lock: they
+//! push a preallocated [`Event`] and kick the worker. Memory is allocated without I/O while
+//! the replica's lock is held (our own writeback may wait for it).
+
+use core::ffi::c_int;
+use core::fmt;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use kernel::alloc::KVVec;
+use kernel::prelude::*;
+use kernel::rbtree::RBTree;
+use kernel::sync::{Arc, ArcBorrow, CondVar, Mutex};
+use kernel::time::{ktime_ms_delta, Ktime};
+
+use crate::drbd_core::bitmap::Bitmap;
+use crate::drbd_core::bitmap_xfer::{BitmapSender, ChunkKind};
+use crate::drbd_core::meta_data::{FlagState, Superblock, MD_BLOCK_SIZE};
+use crate::drbd_core::replication::conflicts::{Slot, SlotEntry};
+use crate::drbd_core::replication::connection::{
+    classify_first_packet, DiskGeometry, Host, Level, NetSettings, Replica, Socket, Storage,
+    SyncSettings, CONFLICT_SLOTS, EPOCH_RING,
+};
+use crate::drbd_core::replication::epochs::SentEpoch;
+use crate::drbd_core::replication::establish::{Accepted, Establish};
+use crate::drbd_core::replication::request::{Step, WriteRequest};
+use crate::drbd_core::replication::resync_path::{HeldWrite, PeerRead};
+use crate::drbd_core::replication::sync_handshake::Helper;
+use crate::drbd_core::replication::writes::{PeerWriteKind, WriteFlags};
+use crate::drbd_core::state::{ConnState, DiskState, Role, State, StateChange, StateError};
+use crate::drbd_core::uuid::UuidSet;
+use crate::drbd_core::wire::{
+    self, AckKind, Agreed, BlockAck, DescKind, Packet, MAX_FIXED_PAYLOAD,
+};
+use crate::engine::io::DeviceIo;
+use crate::engine::worker::Service;
+use crate::glue::block::{Bio, BioSet, BufDone, BufOp, CloneDone, FlushDone, LowerDevice};
+use crate::glue::drain::{Drained, Ticket};
+use crate::glue::events::{Event, EventList, Wakeup};
+use crate::glue::kthread::Kthread;
+use crate::glue::pagebuf::PageBuf;
+use crate::glue::socket::{BufferSizes, Priority, SockAddr, TcpListener, TcpStream};
+use crate::glue::sys::{self, NoIo};
+
+/// A heap slice the core uses as storage.
+pub(crate) struct Heap<T>(KVVec<T>);
+
+impl<T> AsRef<[T]> for Heap<T> {
+    fn as_ref(&self) -> &[T] {
+        self.0.as_slice()
+    }
+}
+
+impl<T> AsMut<[T]> for Heap<T> {
+    fn as_mut(&mut self) -> &mut [T] {
+        self.0.as_mut_slice()
+    }
+}
+
+/// The replica's tables live on the heap (never on a kernel stack).
+pub(crate) struct KernelStorage;
+
+impl Storage for KernelStorage {
+    type Epochs = Heap<SentEpoch>;
+    type Slots = Heap<SlotEntry>;
+}
+
+/// Where and how to connect (from `connect`'s context and `net_conf`).
+#[derive(Clone, Copy)]
+pub(crate) struct LinkConfig {
+    pub(crate) my_addr: SockAddr,
+    pub(crate) peer_addr: SockAddr,
+    pub(crate) buffers: BufferSizes,
+    /// `connect-int`, seconds.
+    pub(crate) connect_int_s: u32,
+}
+
+/// The superblock and where it lives, written by the link while it exists (the device
+/// takes it back when the link ends).
+pub(crate) struct MetaStore {
+    pub(crate) device: Arc<LowerDevice>,
+    pub(crate) md_offset: u64,
+    pub(crate) bm_sector: u64,
+    pub(crate) bm_area_sectors: u64,
+    pub(crate) superblock: Superblock,
+}
+
+/// Everything a new link starts from.
+pub(crate) struct LinkStart {
+    pub(crate) minor: u32,
+    pub(crate) state: State,
+    pub(crate) geometry: DiskGeometry,
+    pub(crate) lower: Arc<LowerDevice>,
+    pub(crate) pool: Arc<Pin<KBox<BioSet>>>,
+    pub(crate) io: Arc<Drained<DeviceIo>>,
+    pub(crate) meta: MetaStore,
+    pub(crate) config: LinkConfig,
+    pub(crate) net: NetSettings,
+    pub(crate) sync: SyncSettings,
+    pub(crate) worker_wake: Arc<Wakeup>,
+}
+
+/// What completes in interrupt context, for the worker.
+enum IoEvent {
+    AppWritten {
+        block_id: u64,
+        upper: Bio,
+        errno: c_int,
+    },
+    PeerWritten {
+        write: HeldWrite,
+        errno: c_int,
+        buf: Option<PageBuf>,
+    },
+    PeerRead {
+        read: PeerRead,
+        errno: c_int,
+        buf: PageBuf,
+    },
+    Flushed {
+        errno: c_int,
+    },
+}
+
+/// What interrupt context reaches: the event list and the worker's wake-up.
+pub(crate) struct Completions {
+    events: EventList<IoEvent>,
+    wake: Arc<Wakeup>,
+}
+
+impl Completions {
+    fn push(&self, mut event: Event<IoEvent>, value: IoEvent) {
+        event.set(value);
+        self.events.push(event);
+        self.wake.kick();
+    }
+}
+
+/// Context of an application write's local clone.
+struct AppWriteDone {
+    completions: Ticket<Completions>,
+    event: Event<IoEvent>,
+    block_id: u64,
+}
+
+impl CloneDone for AppWriteDone {
+    fn done(self, upper: Bio, errno: c_int) {
+        let AppWriteDone {
+            completions,
+            event,
+            block_id,
+        } = self;
+        completions.push(
+            event,
+            IoEvent::AppWritten {
+                block_id,
+                upper,
+                errno,
+            },
+        );
+        drop(completions);
+    }
+}
+
+/// Context of a peer or resync write.
+struct PeerWriteDone {
+    completions: Ticket<Completions>,
+    event: Event<IoEvent>,
+    write: HeldWrite,
+}
+
+impl BufDone for PeerWriteDone {
+    fn done(self, buf: PageBuf, errno: c_int) {
+        let PeerWriteDone {
+            completions,
+            event,
+            write,
+        } = self;
+        completions.push(
+            event,
+            IoEvent::PeerWritten {
+                write,
+                errno,
+                buf: Some(buf),
+            },
+        );
+        drop(completions);
+    }
+}
+
+/// Context of a read for the peer.
+struct PeerReadDone {
+    completions: Ticket<Completions>,
+    event: Event<IoEvent>,
+    read: PeerRead,
+}
+
+impl BufDone for PeerReadDone {
+    fn done(self, buf: PageBuf, errno: c_int) {
+        let PeerReadDone {
+            completions,
+            event,
+            read,
+        } = self;
+        completions.push(event, IoEvent::PeerRead { read, errno, buf });
+        drop(completions);
+    }
+}
+
+/// Context of a flush for the receiver's barrier.
+struct FlushedDone {
+    completions: Ticket<Completions>,
+    event: Event<IoEvent>,
+}
+
+impl FlushDone for FlushedDone {
+    fn done(self, errno: c_int) {
+        let FlushedDone { completions, event } = self;
+        completions.push(event, IoEvent::Flushed { errno });
+        drop(completions);
+    }
+}
+
+/// One application write known to the replica.
+struct AppRequest {
+    req: WriteRequest,
+    epoch: u32,
+    slot: Option<Slot>,
+    sector: u64,
+    size: u32,
+    /// Back from the local clone, until completed.
+    upper: Option<Bio>,
+    /// The result to give the upper bio, once decided.
+    result: Option<bool>,
+    /// Completed to the application (its epoch told to the replica).
+    completed: bool,
+}
+
+/// Bytes queued for a socket, with the block data that follows them.
+struct Outgoing {
+    bytes: KVec<u8>,
+    data: Option<PageBuf>,
+    /// The write whose data this is: tell it `sent()` once on the wire.
+    sent_block_id: Option<u64>,
+    sectors: u32,
+}
+
+/// The sockets of an established connection.
+struct Sockets {
+    data: Arc<TcpStream>,
+    meta: Arc<TcpStream>,
+    generation: u64,
+}
+
+/// Lower I/O the replica asked for, submitted once the lock is released.
+enum Submit {
+    Write(HeldWrite, PageBuf),
+    Read(PeerRead),
+    Flush,
+}
+
+/// What the replica's actions do to the world (see the module documentation).
+struct EngineHost {
+    minor: u32,
+    io: Arc<Drained<DeviceIo>>,
+    meta: MetaStore,
+    sockets: Option<Sockets>,
+    generation: u64,
+    queues: [KVec<Outgoing>; 2],
+    requests: RBTree<u64, AppRequest>,
+    next_block_id: u64,
+    held: KVVec<Option<(HeldWrite, PageBuf)>>,
+    read_bufs: KVVec<Option<PageBuf>>,
+    /// Block data that came with the packet being handed to the replica.
+    incoming: Option<PageBuf>,
+    submits: KVec<Submit>,
+    to_end: KVec<(Bio, bool)>,
+    completed_epochs: KVec<u32>,
+    finished: Option<Result<(), StateError>>,
+    state: State,
+    meta_dirty: bool,
+    bitmap_dirty: bool,
+    /// Something could not be done for lack of memory: the connection is dropped.
+    failed: bool,
+    drop_requested: bool,
+}
+
+impl EngineHost {
+    fn queue(&mut self, socket: Socket, out: Outgoing) {
+        if self.queues[socket_index(socket)]
+            .push(out, GFP_KERNEL)
+            .is_err()
+        {
+            self.failed = true;
+        }
+    }
+
+    fn encode(&mut self, ctx: &Agreed, packet: &Packet<'_>) -> Option<KVec<u8>> {
+        let len = packet.encoded_len(ctx);
+        let Ok(mut bytes) = KVec::from_elem(0u8, len, GFP_KERNEL) else {
+            self.failed = true;
+            return None;
+        };
+        match packet.encode(ctx, 0, &mut bytes) {
+            Ok(n) if n == bytes.len() => Some(bytes),
+            Ok(n) => {
+                let mut exact = KVec::new();
+                if exact
+                    .extend_from_slice(bytes.get(..n)?, GFP_KERNEL)
+                    .is_err()
+                {
+                    self.failed = true;
+                    return None;
+                }
+                Some(exact)
+            }
+            Err(e) => {
+                pr_err!("drbd{}: cannot encode {:?}: {}\n", self.minor, packet, e);
+                self.failed = true;
+                None
+            }
+        }
+    }
+
+    /// Execute a request's step: mark, complete, release.
+    fn apply_step(&mut self, block_id: u64, step: Step) {
+        let Some(r) = self.requests.get_mut(&block_id) else {
+            return;
+        };
+        let (sector, size) = (r.sector, r.size);
+        if let Some(ok) = step.complete_upper {
+            r.result = Some(ok);
+        }
+        let ready = r.result.is_some() && r.upper.is_some() && !r.completed;
+        let release = step.release;
+        if step.mark_out_of_sync {
+            self.mark_out_of_sync(sector, size);
+        }
+        if step.mark_in_sync {
+            self.mark_in_sync(sector, size);
+        }
+        if ready {
+            self.complete(block_id);
+        }
+        if release {
+            let done = self.requests.get(&block_id).is_some_and(|r| r.completed);
+            if done {
+                self.requests.remove(&block_id);
+            }
+        }
+    }
+
+    /// Hand a decided request's upper bio back to the application.
+    fn complete(&mut self, block_id: u64) {
+        let Some(r) = self.requests.get_mut(&block_id) else {
+            return;
+        };
+        let (Some(ok), Some(upper)) = (r.result, r.upper.take()) else {
+            return;
+        };
+        r.completed = true;
+        let epoch = r.epoch;
+        if self.to_end.push((upper, ok), GFP_KERNEL).is_err() {
+            // Cannot happen without the push allocating; keep the bio for the next try.
+            if let Some(r) = self.requests.get_mut(&block_id) {
+                r.completed = false;
+            }
+            self.failed = true;
+            return;
+        }
+        if self.completed_epochs.push(epoch, GFP_KERNEL).is_err() {
+            self.failed = true;
+        }
+    }
+
+    fn update(&mut self, block_id: u64, f: impl FnOnce(&mut WriteRequest) -> Option<Step>) -> bool {
+        let Some(r) = self.requests.get_mut(&block_id) else {
+            return false;
+        };
+        match f(&mut r.req) {
+            Some(step) => {
+                self.apply_step(block_id, step);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn request_ids(&mut self, pred: impl Fn(&AppRequest) -> bool) -> KVec<u64> {
+        let mut ids = KVec::new();
+        for (id, r) in self.requests.iter() {
+            if pred(r) && ids.push(*id, GFP_KERNEL).is_err() {
+                self.failed = true;
+            }
+        }
+        ids
+    }
+
+    fn flag_state(&self) -> FlagState {
+        let s = &self.state;
+        FlagState {
+            crashed_primary: false,
+            primary_ind: s.role == Role::Primary
+                || (s.peer == Role::Primary && s.pdsk < DiskState::Inconsistent),
+            connected_ind: s.conn > ConnState::WFReportParams,
+            consistent: s.disk > DiskState::Inconsistent,
+            was_up_to_date: s.disk > DiskState::Outdated,
+            peer_outdated: s.pdsk == DiskState::Outdated,
+        }
+    }
+
+    /// Write what the replica changed in the meta data: the whole bitmap after a full sync
+    /// was decided, then the superblock.
+    fn write_meta(&mut self) {
+        if self.bitmap_dirty {
+            self.bitmap_dirty = false;
+            if self.write_bitmap().is_err() {
+                pr_err!("drbd{}: bitmap write failed\n", self.minor);
+            }
+        }
+        if self.meta_dirty {
+            self.meta_dirty = false;
+            let flags = self.flag_state();
+            let sb = &mut self.meta.superblock;
+            sb.flags = sb.flags.recompute(flags);
+            sb.mark_unclean();
+            let Ok(mut block) = KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL) else {
+                self.failed = true;
+                return;
+            };
+            sb.encode(&mut block);
+            if self
+                .meta
+                .device
+                .write_block(self.meta.md_offset, &block, true)
+                .is_err()
+            {
+                pr_err!("drbd{}: meta-data write failed\n", self.minor);
+            }
+        }
+    }
+
+    fn write_bitmap(&mut self) -> Result {
+        let pages = self
+            .io
+            .bitmap
+            .lock()
+            .as_ref()
+            .map_or(0, |b| b.pages())
+            .min(self.meta.bm_area_sectors / 8);
+        let mut page = KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL)?;
+        for p in 0..pages {
+            if let Some(bm) = self.io.bitmap.lock().as_ref() {
+                bm.page(p, &mut page);
+            }
+            self.meta
+                .device
+                .write_block(self.meta.bm_sector + p * 8, &page, false)?;
+        }
+        Ok(())
+    }
+
+    fn shutdown_sockets(&mut self) {
+        if let Some(s) = self.sockets.as_ref() {
+            s.data.shutdown();
+            s.meta.shutdown();
+        }
+    }
+}
+
+fn socket_index(socket: Socket) -> usize {
+    match socket {
+        Socket::Data => 0,
+        Socket::Meta => 1,
+    }
+}
+
+impl Host for EngineHost {
+    fn send(&mut self, socket: Socket, ctx: &Agreed, packet: &Packet<'_>) {
+        if let Some(bytes) = self.encode(ctx, packet) {
+            self.queue(
+                socket,
+                Outgoing {
+                    bytes,
+                    data: None,
+                    sent_block_id: None,
+                    sectors: 0,
+                },
+            );
+        }
+    }
+
+    fn drop_sockets(&mut self) {
+        self.drop_requested = true;
+        self.shutdown_sockets();
+        self.queues = [KVec::new(), KVec::new()];
+    }
+
+    fn log(&mut self, level: Level, args: fmt::Arguments<'_>) {
+        match level {
+            Level::Err => pr_err!("drbd{}: {}\n", self.minor, args),
+            Level::Warn => pr_warn!("drbd{}: {}\n", self.minor, args),
+            Level::Info => pr_info!("drbd{}: {}\n", self.minor, args),
+        }
+    }
+
+    fn state_changed(&mut self, old: &State, new: &State) {
+        self.state = *new;
+        if old.disk != new.disk
+            || old.pdsk != new.pdsk
+            || old.role != new.role
+            || (old.conn > ConnState::WFReportParams) != (new.conn > ConnState::WFReportParams)
+        {
+            self.meta_dirty = true;
+        }
+        pr_info!(
+            "drbd{}: {} {}/{} {}/{}\n",
+            self.minor,
+            new.conn.name(),
+            new.role.name(),
+            new.peer.name(),
+            new.disk.name(),
+            new.pdsk.name()
+        );
+    }
+
+    fn write_meta_data(&mut self, uuids: &UuidSet) {
+        self.meta.superblock.uuids = *uuids;
+        self.meta_dirty = true;
+    }
+
+    fn mark_all_out_of_sync(&mut self) {
+        if let Some(bm) = self.io.bitmap.lock().as_mut() {
+            bm.set_all();
+        }
+        self.bitmap_dirty = true;
+    }
+
+    fn bitmap_weight(&self) -> u64 {
+        self.io.bitmap_weight().map_or(0, |(set, _)| set)
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        sys::random_u64()
+    }
+
+    fn call_helper(&mut self, helper: Helper) {
+        pr_warn!(
+            "drbd{}: helper {:?} requested; user-mode helpers are not run yet\n",
+            self.minor,
+            helper
+        );
+    }
+
+    fn set_capacity(&mut self, sectors: u64) {
+        let have = self.meta.superblock.la_size_sect;
+        if sectors != have {
+            pr_warn!(
+                "drbd{}: agreed size {} sectors differs from ours ({}); resizing while connected is not supported yet\n",
+                self.minor,
+                sectors,
+                have
+            );
+        }
+    }
+
+    fn set_max_bio_size(&mut self, _bytes: u32) {
+        // Our queue never builds requests above DRBD_MAX_BIO_SIZE, which every 8.4 peer of
+        // protocol ≥ 95 accepts.
+    }
+
+    fn change_finished(&mut self, result: Result<(), StateError>) {
+        self.finished = Some(result);
+    }
+
+    fn hold_write(&mut self, write: HeldWrite) {
+        let buf = match self.incoming.take() {
+            Some(buf) => buf,
+            // Zeroes and discards carry no data.
+            None => match PageBuf::new(0) {
+                Ok(b) => b,
+                Err(_) => {
+                    self.failed = true;
+                    return;
+                }
+            },
+        };
+        match self.held.as_mut_slice().get_mut(write.slot().index()) {
+            Some(entry) => *entry = Some((write, buf)),
+            None => self.failed = true,
+        }
+    }
+
+    fn submit_held(&mut self, slot: Slot) {
+        let entry = self
+            .held
+            .as_mut_slice()
+            .get_mut(slot.index())
+            .and_then(Option::take);
+        match entry {
+            Some((write, buf)) if write.slot() == slot => {
+                if self
+                    .submits
+                    .push(Submit::Write(write, buf), GFP_KERNEL)
+                    .is_err()
+                {
+                    self.failed = true;
+                }
+            }
+            _ => {
+                pr_err!("drbd{}: no held write for slot {:?}\n", self.minor, slot);
+                self.failed = true;
+            }
+        }
+    }
+
+    fn send_bitmap(&mut self, ctx: &Agreed, use_rle: bool) {
+        let Some(bits) = self.io.bitmap.lock().as_ref().map(|b| b.bits()) else {
+            self.failed = true;
+            return;
+        };
+        let Ok(mut buf) = KVec::from_elem(0u8, MAX_FIXED_PAYLOAD, GFP_KERNEL) else {
+            self.failed = true;
+            return;
+        };
+        let mut sender = BitmapSender::new(bits, ctx.header_len(), use_rle);
+        loop {
+            let chunk = {
+                let guard = self.io.bitmap.lock();
+                let Some(bm) = guard.as_ref() else {
+                    break;
+                };
+                bm.with_ref(|view| sender.next_packet(view, &mut buf))
+                    .flatten()
+            };
+            let Some(chunk) = chunk else {
+                break;
+            };
+            let payload = buf.get(..chunk.len).unwrap_or(&[]);
+            let packet = match chunk.kind {
+                ChunkKind::Plain => Packet::Bitmap(payload),
+                ChunkKind::Compressed => Packet::CompressedBitmap(payload),
+            };
+            if let Some(bytes) = self.encode(ctx, &packet) {
+                self.queue(
+                    Socket::Data,
+                    Outgoing {
+                        bytes,
+                        data: None,
+                        sent_block_id: None,
+                        sectors: 0,
+                    },
+                );
+            }
+        }
+    }
+
+    fn with_bitmap(&mut self, f: &mut dyn FnMut(&mut Bitmap<&mut [u64]>)) {
+        if let Some(bm) = self.io.bitmap.lock().as_mut() {
+            bm.with_view(f);
+        }
+    }
+
+    fn read_for_peer(&mut self, read: PeerRead) {
+        if self.submits.push(Submit::Read(read), GFP_KERNEL).is_err() {
+            self.failed = true;
+        }
+    }
+
+    fn send_block(&mut self, ctx: &Agreed, packet: &Packet<'_>, slot: Slot) {
+        let data = self
+            .read_bufs
+            .as_mut_slice()
+            .get_mut(slot.index())
+            .and_then(Option::take);
+        let sectors = data.as_ref().map_or(0, |d| (d.len() >> 9) as u32);
+        if let Some(bytes) = self.encode(ctx, packet) {
+            self.queue(
+                Socket::Data,
+                Outgoing {
+                    bytes,
+                    data,
+                    sent_block_id: None,
+                    sectors,
+                },
+            );
+        }
+    }
+
+    fn flush_lower(&mut self) {
+        if self.submits.push(Submit::Flush, GFP_KERNEL).is_err() {
+            self.failed = true;
+        }
+    }
+
+    fn mark_out_of_sync(&mut self, sector: u64, size: u32) {
+        if let Some(bm) = self.io.bitmap.lock().as_mut() {
+            bm.set_out_of_sync(sector, u64::from(size >> 9));
+        }
+    }
+
+    fn mark_in_sync(&mut self, sector: u64, size: u32) {
+        if let Some(bm) = self.io.bitmap.lock().as_mut() {
+            bm.set_in_sync(sector, u64::from(size >> 9));
+        }
+    }
+
+    fn peer_acked(&mut self, kind: AckKind, ack: &BlockAck) -> bool {
+        self.update(ack.block_id, |req| req.peer_ack(kind).ok())
+    }
+
+    fn epoch_acked(&mut self, epoch: u32) {
+        let ids = self.request_ids(|r| r.epoch == epoch);
+        for id in ids.iter() {
+            self.update(*id, |req| Some(req.barrier_acked()));
+        }
+    }
+
+    fn requests_lost(&mut self) {
+        let ids = self.request_ids(|_| true);
+        for id in ids.iter() {
+            self.update(*id, |req| Some(req.connection_lost()));
+        }
+    }
+}
+
+/// The replica and its host, under the link's mutex.
+struct LinkState {
+    replica: Replica<KernelStorage>,
+    host: EngineHost,
+}
+
+/// The connection of one device (see the module documentation).
+#[pin_data]
+pub(crate) struct Link {
+    minor: u32,
+    #[pin]
+    st: Mutex<LinkState>,
+    /// Waiters for a finished state change or room for a write.
+    #[pin]
+    changed: CondVar,
+    /// Serializes senders of each socket (data, meta).
+    #[pin]
+    data_send: Mutex<()>,
+    #[pin]
+    meta_send: Mutex<()>,
+    completions: Arc<Drained<Completions>>,
+    asender_wake: Wakeup,
+    stop: AtomicBool,
+    lower: Arc<LowerDevice>,
+    pool: Arc<Pin<KBox<BioSet>>>,
+    io: Arc<Drained<DeviceIo>>,
+    config: LinkConfig,
+    start: Ktime,
+    /// Lower I/O and application writes in flight (teardown waits for none).
+    in_flight: AtomicU32,
+    sent_sectors: AtomicU64,
+}
+
+/// The threads of a running link.
+pub(crate) struct LinkThreads {
+    receiver: Option<Kthread>,
+    asender: Option<Kthread>,
+}
+
+/// A state change that did not finish in time is reported as this.
+const CHANGE_WAIT_MS: u32 = 30_000;
+
+impl Link {
+    /// Set up the connection of a device and start its receiver and asender.
+    pub(crate) fn start(s: LinkStart) -> Result<(Arc<Link>, LinkThreads)> {
+        let _noio = NoIo::enter();
+        let epochs = Heap(KVVec::from_elem(
+            SentEpoch::default(),
+            EPOCH_RING,
+            GFP_KERNEL,
+        )?);
+        let slots = Heap(KVVec::from_elem(
+            SlotEntry::default(),
+            CONFLICT_SLOTS,
+            GFP_KERNEL,
+        )?);
+        let mut held = KVVec::with_capacity(CONFLICT_SLOTS, GFP_KERNEL)?;
+        let mut read_bufs = KVVec::with_capacity(CONFLICT_SLOTS, GFP_KERNEL)?;
+        for _ in 0..CONFLICT_SLOTS {
+            held.push(None, GFP_KERNEL)?;
+            read_bufs.push(None, GFP_KERNEL)?;
+        }
+        let uuids = s.meta.superblock.uuids;
+        let replica = Replica::new(s.state, uuids, false, s.geometry, epochs, slots);
+        let host = EngineHost {
+            minor: s.minor,
+            io: s.io.clone(),
+            meta: s.meta,
+            sockets: None,
+            generation: 0,
+            queues: [KVec::new(), KVec::new()],
+            requests: RBTree::new(),
+            next_block_id: 1,
+            held,
+            read_bufs,
+            incoming: None,
+            submits: KVec::new(),
+            to_end: KVec::new(),
+            completed_epochs: KVec::new(),
+            finished: None,
+            state: s.state,
+            meta_dirty: false,
+            bitmap_dirty: false,
+            failed: false,
+            drop_requested: false,
+        };
+        let completions = Completions {
+            events: EventList::new()?,
+            wake: s.worker_wake,
+        };
+        let completions: Arc<Drained<Completions>> =
+            Arc::pin_init::<core::convert::Infallible>(Drained::new(completions), GFP_KERNEL)?;
+        let asender_wake = Wakeup::new()?;
+        let link = Arc::pin_init(
+            pin_init!(Link {
+                minor: s.minor,
+                st <- kernel::new_mutex!(LinkState { replica, host }, "drbd_rs:link"),
+                changed <- kernel::new_condvar!("drbd_rs:link_changed"),
+                data_send <- kernel::new_mutex!((), "drbd_rs:data_send"),
+                meta_send <- kernel::new_mutex!((), "drbd_rs:meta_send"),
+                completions,
+                asender_wake,
+                stop: AtomicBool::new(false),
+                lower: s.lower,
+                pool: s.pool,
+                io: s.io,
+                config: s.config,
+                start: Ktime::ktime_get(),
+                in_flight: AtomicU32::new(0),
+                sent_sectors: AtomicU64::new(0),
+            }),
+            GFP_KERNEL,
+        )?;
+        link.locked(|r, h| r.connect(s.net, s.sync, h));
+        let for_receiver = link.clone();
+        let receiver = Kthread::spawn(format_args!("drbd{}_receiver", s.minor), move || {
+            for_receiver.receiver()
+        })?;
+        let mut threads = LinkThreads {
+            receiver: Some(receiver),
+            asender: None,
+        };
+        let for_asender = link.clone();
+        match Kthread::spawn(format_args!("drbd{}_asender", s.minor), move || {
+            for_asender.asender()
+        }) {
+            Ok(t) => {
+                t.set_realtime();
+                threads.asender = Some(t);
+            }
+            Err(e) => {
+                link.stop(&mut threads);
+                return Err(e);
+            }
+        }
+        Ok((link, threads))
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(ktime_ms_delta(Ktime::ktime_get(), self.start)).unwrap_or(0)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// Run `f` on the replica under the lock, then do what it asked for.
+    fn locked<R>(&self, f: impl FnOnce(&mut Replica<KernelStorage>, &mut EngineHost) -> R) -> R {
+        let (r, work) = self.locked_work(f);
+        self.run(work, true);
+        r
+    }
+
+    /// Run `f` under the lock; returns what is left to do outside it.
+    fn locked_work<R>(
+        &self,
+        f: impl FnOnce(&mut Replica<KernelStorage>, &mut EngineHost) -> R,
+    ) -> (R, Work) {
+        let _noio = NoIo::enter();
+        let mut st = self.st.lock();
+        let LinkState { replica, host } = &mut *st;
+        let r = f(replica, host);
+        self.settle(&mut st);
+        let work = Work::take(&mut st.host);
+        (r, work)
+    }
+
+    /// Bookkeeping that must happen under the lock after every replica call.
+    fn settle(&self, st: &mut LinkState) {
+        let LinkState { replica, host } = st;
+        for epoch in core::mem::take(&mut host.completed_epochs).iter() {
+            replica.write_completed(*epoch);
+        }
+        if host.failed {
+            host.failed = false;
+            pr_err!(
+                "drbd{}: out of memory; dropping the connection\n",
+                self.minor
+            );
+            replica.socket_failed(host);
+        }
+        host.write_meta();
+        if host.drop_requested {
+            host.drop_requested = false;
+            host.shutdown_sockets();
+        }
+        self.changed.notify_all();
+    }
+
+    /// Do, outside the lock, what the replica asked for (`flush_meta`: also send what is
+    /// queued for the meta socket — not when the caller is that socket's sender already).
+    fn run(&self, work: Work, flush_meta: bool) {
+        for (bio, ok) in work.to_end {
+            let errno = if ok { 0 } else { EIO.to_errno() };
+            self.io.counters.app_pending.fetch_sub(1, Ordering::Relaxed);
+            bio.end(errno);
+        }
+        for submit in work.submits {
+            self.submit(submit);
+        }
+        if work.meta_queued && flush_meta {
+            self.flush_socket(Socket::Meta);
+        }
+        if work.data_queued {
+            self.completions.wake.kick();
+        }
+    }
+
+    fn submit(&self, submit: Submit) {
+        let Ok(event) = Event::new() else {
+            self.fail_submit(submit);
+            return;
+        };
+        let completions = Drained::enter(self.completions.as_arc_borrow());
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.io
+            .counters
+            .local_pending
+            .fetch_add(1, Ordering::Relaxed);
+        match submit {
+            Submit::Write(write, buf) => {
+                let (sector, fua, preflush, zero) = match write {
+                    HeldWrite::Peer(w) => (w.sector, w.fua, w.flush, w.kind != PeerWriteKind::Data),
+                    HeldWrite::Resync(w) => (w.sector, false, false, false),
+                };
+                let buf = if zero {
+                    // Zeroes and discards: written as zeroes (discard is advisory).
+                    let size = match write {
+                        HeldWrite::Peer(w) => w.size as usize,
+                        HeldWrite::Resync(w) => w.size as usize,
+                    };
+                    match PageBuf::new(size) {
+                        Ok(b) => b,
+                        Err(_) => {
+                            drop(completions);
+                            self.io_finished();
+                            self.fail_submit(Submit::Write(write, buf));
+                            return;
+                        }
+                    }
+                } else {
+                    buf
+                };
+                let ctx = PeerWriteDone {
+                    completions,
+                    event,
+                    write,
+                };
+                if let Err((buf, ctx, _)) =
+                    self.lower
+                        .submit_buf(BufOp::Write { fua, preflush }, sector, buf, ctx)
+                {
+                    ctx.done(buf, EIO.to_errno());
+                }
+            }
+            Submit::Read(read) => {
+                let Ok(buf) = PageBuf::new(read.size as usize) else {
+                    drop(completions);
+                    self.io_finished();
+                    self.fail_submit(Submit::Read(read));
+                    return;
+                };
+                let ctx = PeerReadDone {
+                    completions,
+                    event,
+                    read,
+                };
+                if let Err((buf, ctx, _)) =
+                    self.lower.submit_buf(BufOp::Read, read.sector, buf, ctx)
+                {
+                    ctx.done(buf, EIO.to_errno());
+                }
+            }
+            Submit::Flush => {
+                let ctx = FlushedDone { completions, event };
+                if let Err((ctx, _)) = self.lower.submit_flush(ctx) {
+                    ctx.done(EIO.to_errno());
+                }
+            }
+        }
+    }
+
+    /// A submission that could not even start: report it as failed I/O.
+    fn fail_submit(&self, submit: Submit) {
+        self.locked(|r, h| match submit {
+            Submit::Write(HeldWrite::Peer(w), _) => r.peer_write_done(&w, false, h),
+            Submit::Write(HeldWrite::Resync(w), _) => r.resync_write_done(&w, false, h),
+            Submit::Read(read) => r.peer_read_done(&read, false, h),
+            Submit::Flush => r.flush_done(h),
+        });
+    }
+
+    fn io_finished(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.io
+            .counters
+            .local_pending
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Send what is queued for `socket`. Only the worker sends on the data socket.
+    fn flush_socket(&self, socket: Socket) {
+        let _serial = match socket {
+            Socket::Data => self.data_send.lock(),
+            Socket::Meta => self.meta_send.lock(),
+        };
+        loop {
+            let (taken, work) = self.locked_work(|_, h| {
+                let s = h.sockets.as_ref()?;
+                let stream = match socket {
+                    Socket::Data => s.data.clone(),
+                    Socket::Meta => s.meta.clone(),
+                };
+                let generation = s.generation;
+                let batch = core::mem::take(&mut h.queues[socket_index(socket)]);
+                // A write counts as sent once its sender has it: the peer's ack may come
+                // back before this thread gets the lock again.
+                for out in batch.iter() {
+                    if let Some(id) = out.sent_block_id {
+                        h.update(id, |req| Some(req.sent()));
+                    }
+                }
+                Some((batch, stream, generation))
+            });
+            self.run(work, socket != Socket::Meta);
+            let Some((batch, stream, generation)) = taken else {
+                // No connection: nothing queued can go anywhere.
+                self.st.lock().host.queues[socket_index(socket)] = KVec::new();
+                return;
+            };
+            if batch.is_empty() {
+                return;
+            }
+            let mut failed = false;
+            for out in batch {
+                if failed {
+                    continue;
+                }
+                let more = out.data.is_some();
+                if stream.send_all(&out.bytes, more).is_err() {
+                    failed = true;
+                    continue;
+                }
+                if let Some(data) = out.data.as_ref() {
+                    if stream.send_buf(data, false).is_err() {
+                        failed = true;
+                        continue;
+                    }
+                    self.io
+                        .counters
+                        .net_sent
+                        .fetch_add(out.sectors, Ordering::Relaxed);
+                }
+            }
+            if failed {
+                let ((), work) = self.locked_work(|r, h| {
+                    if h.generation == generation {
+                        r.socket_failed(h);
+                    }
+                });
+                self.run(work, socket != Socket::Meta);
+                return;
+            }
+        }
+    }
+
+    /// The worker's part: completions, timers, the data socket.
+    fn service(&self) {
+        let events = self.completions.events.take_all();
+        let now = self.now_ms();
+        self.locked(|r, h| {
+            for ev in events {
+                match ev {
+                    IoEvent::AppWritten {
+                        block_id,
+                        upper,
+                        errno,
+                    } => {
+                        let ok = errno == 0;
+                        let slot = h.requests.get(&block_id).and_then(|q| q.slot);
+                        let size = h.requests.get(&block_id).map_or(0, |q| q.size);
+                        h.io.counters.local_pending.fetch_sub(1, Ordering::Relaxed);
+                        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                        if ok {
+                            h.io.counters
+                                .disk_written
+                                .fetch_add(size >> 9, Ordering::Relaxed);
+                        }
+                        match h.requests.get_mut(&block_id) {
+                            Some(q) => q.upper = Some(upper),
+                            None => {
+                                // Not known (cannot happen): never lose the bio.
+                                let _ = h.to_end.push((upper, ok), GFP_KERNEL);
+                                continue;
+                            }
+                        }
+                        h.update(block_id, |req| Some(req.local_done(ok)));
+                        if let Some(slot) = slot {
+                            r.local_write_done(slot, h);
+                        }
+                    }
+                    IoEvent::PeerWritten { write, errno, buf } => {
+                        drop(buf);
+                        h.io.counters.local_pending.fetch_sub(1, Ordering::Relaxed);
+                        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                        let ok = errno == 0;
+                        match write {
+                            HeldWrite::Peer(w) => {
+                                if ok {
+                                    h.io.counters
+                                        .disk_written
+                                        .fetch_add(w.size >> 9, Ordering::Relaxed);
+                                }
+                                r.peer_write_done(&w, ok, h)
+                            }
+                            HeldWrite::Resync(w) => {
+                                if ok {
+                                    h.io.counters
+                                        .disk_written
+                                        .fetch_add(w.size >> 9, Ordering::Relaxed);
+                                }
+                                r.resync_write_done(&w, ok, h)
+                            }
+                        }
+                    }
+                    IoEvent::PeerRead { read, errno, buf } => {
+                        h.io.counters.local_pending.fetch_sub(1, Ordering::Relaxed);
+                        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                        let ok = errno == 0;
+                        if ok {
+                            h.io.counters
+                                .disk_read
+                                .fetch_add(read.size >> 9, Ordering::Relaxed);
+                        }
+                        if let Some(e) = h.read_bufs.as_mut_slice().get_mut(read.slot.index()) {
+                            *e = Some(buf);
+                        }
+                        r.peer_read_done(&read, ok, h);
+                    }
+                    IoEvent::Flushed { errno } => {
+                        if errno != 0 {
+                            // drbd goes on as well; the epoch's writes are on their way.
+                            pr_warn!("drbd{}: lower-device flush failed: {}\n", self.minor, errno);
+                        }
+                        h.io.counters.local_pending.fetch_sub(1, Ordering::Relaxed);
+                        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                        r.flush_done(h);
+                    }
+                }
+            }
+            r.tick(now, h);
+            r.sender_idle(h);
+        });
+        self.flush_socket(Socket::Data);
+        self.flush_socket(Socket::Meta);
+    }
+
+    // ---- application writes ---------------------------------------------------------
+
+    /// An application write (or flush) on a Primary with this link: plan it with the
+    /// replica, queue its data for the peer, submit the local clone. `data` is the bio's
+    /// payload (None for flushes, discards and zeroes).
+    pub(crate) fn submit_write(
+        self: ArcBorrow<'_, Self>,
+        bio: Bio,
+        flags: WriteFlags,
+        data: Option<PageBuf>,
+    ) {
+        let _noio = NoIo::enter();
+        let Ok(event) = Event::new() else {
+            bio.end(ENOMEM.to_errno());
+            return;
+        };
+        let (sector, size) = (bio.sector(), bio.size());
+        let mut data = data;
+        let mut st = self.st.lock();
+        let mut waited = false;
+        let block_id = loop {
+            let LinkState { replica, host } = &mut *st;
+            let block_id = host.next_block_id;
+            match replica.plan_write(sector, size, flags, block_id, self.now_ms()) {
+                Ok(plan) => {
+                    host.next_block_id += 1;
+                    let ctx = *replica.agreed();
+                    let request = AppRequest {
+                        req: plan.request,
+                        epoch: plan.epoch,
+                        slot: plan.slot,
+                        sector,
+                        size,
+                        upper: None,
+                        result: None,
+                        completed: false,
+                    };
+                    if host
+                        .requests
+                        .try_create_and_insert(block_id, request, GFP_KERNEL)
+                        .is_err()
+                    {
+                        host.failed = true;
+                    }
+                    host.apply_step(block_id, plan.first);
+                    if plan.out_of_sync {
+                        let desc = Packet::BlockDesc {
+                            kind: DescKind::OutOfSync,
+                            sector,
+                            blksize: size,
+                        };
+                        host.send(Socket::Data, &ctx, &desc);
+                    }
+                    if let Some(send) = plan.send {
+                        if let Some(barrier) = send.barrier_first {
+                            host.send(Socket::Data, &ctx, &Packet::Barrier { barrier });
+                        }
+                        if let Some(bytes) = host.encode(&ctx, &send.packet) {
+                            let payload = match send.packet {
+                                Packet::Data { .. } => data.take(),
+                                _ => None,
+                            };
+                            host.queue(
+                                Socket::Data,
+                                Outgoing {
+                                    bytes,
+                                    data: payload,
+                                    sent_block_id: Some(block_id),
+                                    sectors: size >> 9,
+                                },
+                            );
+                        }
+                    }
+                    break block_id;
+                }
+                Err(busy) => {
+                    if !waited {
+                        waited = true;
+                        pr_info!(
+                            "drbd{}: write at {} waits: {:?}\n",
+                            self.minor,
+                            sector,
+                            busy
+                        );
+                    }
+                    // Room comes with acks and completions (the worker notifies).
+                    let _ = self
+                        .changed
+                        .wait_interruptible_timeout(&mut st, kernel::time::msecs_to_jiffies(100));
+                    if self.stopping() {
+                        drop(st);
+                        bio.end(EIO.to_errno());
+                        return;
+                    }
+                }
+            }
+        };
+        self.settle(&mut st);
+        let work = Work::take(&mut st.host);
+        drop(st);
+        self.run(work, true);
+        self.io.counters.app_pending.fetch_add(1, Ordering::Relaxed);
+        self.io
+            .counters
+            .local_pending
+            .fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let ctx = AppWriteDone {
+            completions: Drained::enter(self.completions.as_arc_borrow()),
+            event,
+            block_id,
+        };
+        if let Err((bio, _err)) = bio.submit_clone(&self.lower, &self.pool, ctx) {
+            // The context went with the failed clone; report a failed local write.
+            self.completions.push(
+                match Event::new() {
+                    Ok(e) => e,
+                    Err(_) => {
+                        // Last resort: complete the bio with an error right here.
+                        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                        self.io
+                            .counters
+                            .local_pending
+                            .fetch_sub(1, Ordering::Relaxed);
+                        self.io.counters.app_pending.fetch_sub(1, Ordering::Relaxed);
+                        bio.end(EIO.to_errno());
+                        return;
+                    }
+                },
+                IoEvent::AppWritten {
+                    block_id,
+                    upper: bio,
+                    errno: EIO.to_errno(),
+                },
+            );
+        }
+        self.completions.wake.kick();
+    }
+
+    // ---- admin ------------------------------------------------------------------------
+
+    /// A state change for the replica (promotion, demotion), waiting for the peer's answer
+    /// where one is needed.
+    pub(crate) fn request_change(
+        &self,
+        change: StateChange,
+        force: bool,
+    ) -> Result<(), StateError> {
+        self.locked(|r, h| {
+            h.finished = None;
+            r.request_change(change, force, h);
+        });
+        self.wait_finished()
+    }
+
+    /// `disconnect`: tell the peer, end StandAlone.
+    pub(crate) fn disconnect(&self) -> Result<(), StateError> {
+        self.locked(|r, h| {
+            h.finished = None;
+            r.disconnect(h);
+        });
+        self.wait_finished()
+    }
+
+    /// New net options (a running connection adopts what it can).
+    pub(crate) fn change_net_options(&self, net: NetSettings) {
+        self.locked(|r, h| r.change_net_options(net, h));
+    }
+
+    fn wait_finished(&self) -> Result<(), StateError> {
+        let mut waited = 0;
+        let mut st = self.st.lock();
+        loop {
+            if let Some(result) = st.host.finished.take() {
+                return result;
+            }
+            if waited >= CHANGE_WAIT_MS || self.stopping() {
+                return Err(StateError::CwFailedByPeer);
+            }
+            let _ = self
+                .changed
+                .wait_interruptible_timeout(&mut st, kernel::time::msecs_to_jiffies(100));
+            waited += 100;
+        }
+    }
+
+    /// The current state.
+    pub(crate) fn state(&self) -> State {
+        *self.st.lock().replica.state()
+    }
+
+    /// State, protocol and resync figures for /proc/drbd.
+    pub(crate) fn status(&self) -> LinkStatus {
+        let st = self.st.lock();
+        let bits = self.io.bitmap_weight().map_or(0, |(_, bits)| bits);
+        LinkStatus {
+            state: *st.replica.state(),
+            protocol: st.replica.net().protocol,
+            sync: st.replica.sync_status(bits, self.now_ms()),
+            uuids: *st.replica.uuids(),
+        }
+    }
+
+    /// Stop the threads and wait until no I/O of the link is in flight; the link is dead
+    /// afterwards. Returns the superblock as the link last wrote it.
+    pub(crate) fn stop(&self, threads: &mut LinkThreads) -> Superblock {
+        self.stop.store(true, Ordering::Release);
+        {
+            let mut st = self.st.lock();
+            st.host.shutdown_sockets();
+        }
+        self.asender_wake.kick();
+        self.changed.notify_all();
+        drop(threads.receiver.take());
+        drop(threads.asender.take());
+        // Let the worker's service (still installed by the caller until it is removed)
+        // finish what completes; then nothing of ours is in flight.
+        self.completions.wait_idle();
+        self.service();
+        let mut st = self.st.lock();
+        let LinkState { replica, host } = &mut *st;
+        host.requests_lost();
+        let _ = replica;
+        host.sockets = None;
+        host.queues = [KVec::new(), KVec::new()];
+        host.write_meta();
+        let work = Work::take(host);
+        let sb = host.meta.superblock;
+        drop(st);
+        self.run(work, true);
+        sb
+    }
+
+    // ---- receiver ---------------------------------------------------------------------
+
+    fn receiver(&self) {
+        while !self.stopping() {
+            let wants = self.st.lock().replica.wants_connection();
+            if !wants {
+                self.sleep_ms(100);
+                continue;
+            }
+            let Some((data, meta, resolve)) = self.establish() else {
+                continue;
+            };
+            let (data, meta) = match (Arc::new(data, GFP_KERNEL), Arc::new(meta, GFP_KERNEL)) {
+                (Ok(d), Ok(m)) => (d, m),
+                _ => continue,
+            };
+            data.set_nodelay();
+            meta.set_nodelay();
+            meta.quickack();
+            // Acks and pings must not queue behind bulk data in the host's queues either.
+            data.set_priority(Priority::InteractiveBulk);
+            meta.set_priority(Priority::Interactive);
+            let now = self.now_ms();
+            let generation = self.locked(|r, h| {
+                h.generation += 1;
+                h.sockets = Some(Sockets {
+                    data: data.clone(),
+                    meta: meta.clone(),
+                    generation: h.generation,
+                });
+                r.sockets_established(resolve, now, h);
+                h.generation
+            });
+            self.asender_wake.kick();
+            self.completions.wake.kick();
+            self.read_loop(&data, Socket::Data, generation);
+            // The connection is over: release the sockets once both readers let go.
+            self.locked(|r, h| {
+                if h.generation == generation {
+                    r.socket_failed(h);
+                    h.shutdown_sockets();
+                    h.sockets = None;
+                }
+            });
+            self.asender_wake.kick();
+        }
+    }
+
+    fn sleep_ms(&self, ms: u32) {
+        sys::sleep_ms(ms);
+    }
+
+    /// Establish the data and meta sockets (§1.2); None when stopped, no longer wanted or
+    /// the listening address cannot be bound (retried after connect-int).
+    fn establish(&self) -> Option<(TcpStream, TcpStream, bool)> {
+        let listener = match TcpListener::bind(&self.config.my_addr, 5, self.config.buffers) {
+            Ok(l) => l,
+            Err(e) => {
+                pr_err!(
+                    "drbd{}: cannot listen on the configured address: error {}\n",
+                    self.minor,
+                    e.to_errno()
+                );
+                self.sleep_ms(self.config.connect_int_s.max(1) * 1000);
+                return None;
+            }
+        };
+        let mut est = Establish::new();
+        let mut data: Option<TcpStream> = None;
+        let mut meta: Option<TcpStream> = None;
+        let mut accept_first = false;
+        let pre = Agreed::PRE_HANDSHAKE;
+        while !self.stopping() && self.st.lock().replica.wants_connection() {
+            if !accept_first {
+                if let Some(role) = est.next_outgoing() {
+                    if let Some(s) = self.try_connect(role) {
+                        if est.connected().is_some() {
+                            match role {
+                                Socket::Data => data = Some(s),
+                                Socket::Meta => meta = Some(s),
+                            }
+                        }
+                    }
+                }
+            }
+            accept_first = false;
+            if est.complete() {
+                if let Some(done) = self.check_alive(&mut est, &mut data, &mut meta) {
+                    return Some(done);
+                }
+            }
+            let wait = 500 + (sys::random_u64() % 1000) as u32;
+            let accepted = match listener.accept(wait) {
+                Ok(Some(s)) => s,
+                Ok(None) => continue,
+                Err(_) => {
+                    self.sleep_ms(100);
+                    continue;
+                }
+            };
+            accepted.set_recv_timeout(self.first_packet_timeout_ms());
+            let mut first = [0u8; 8];
+            let class = match accepted.recv_exact(&mut first[..pre.header_len()]) {
+                Ok(()) => classify_first_packet(&first[..pre.header_len()]),
+                Err(_) => None,
+            };
+            accepted.set_recv_timeout(0);
+            let coin = sys::random_u64() & 1 == 1;
+            match est.accepted(class, coin) {
+                Accepted::Keep {
+                    role, accept_again, ..
+                } => {
+                    match role {
+                        Socket::Data => data = Some(accepted),
+                        Socket::Meta => meta = Some(accepted),
+                    }
+                    accept_first = accept_again;
+                }
+                Accepted::Close { accept_again } => accept_first = accept_again,
+            }
+            if est.complete() {
+                if let Some(done) = self.check_alive(&mut est, &mut data, &mut meta) {
+                    return Some(done);
+                }
+            }
+        }
+        None
+    }
+
+    fn first_packet_timeout_ms(&self) -> u32 {
+        let ping_timeout_ds = self.st.lock().replica.net().ping_timeout_ds;
+        (ping_timeout_ds * 100 * 4).max(2000)
+    }
+
+    /// Both sockets exist: keep them if both still look alive.
+    fn check_alive(
+        &self,
+        est: &mut Establish,
+        data: &mut Option<TcpStream>,
+        meta: &mut Option<TcpStream>,
+    ) -> Option<(TcpStream, TcpStream, bool)> {
+        // Give a crossing connection of the peer a moment to close one of ours.
+        self.sleep_ms(100);
+        let mut ok = true;
+        if !data.as_ref().is_some_and(|s| s.peek_alive()) {
+            est.lost(Socket::Data);
+            *data = None;
+            ok = false;
+        }
+        if !meta.as_ref().is_some_and(|s| s.peek_alive()) {
+            est.lost(Socket::Meta);
+            *meta = None;
+            ok = false;
+        }
+        if !ok {
+            return None;
+        }
+        let resolve = est.resolve_conflicts();
+        match (data.take(), meta.take()) {
+            (Some(d), Some(m)) => Some((d, m, resolve)),
+            _ => None,
+        }
+    }
+
+    fn try_connect(&self, role: Socket) -> Option<TcpStream> {
+        let s = TcpStream::new(&self.config.my_addr.with_port(0), self.config.buffers).ok()?;
+        s.connect(&self.config.peer_addr, 1000).ok()?;
+        let pre = Agreed::PRE_HANDSHAKE;
+        let packet = match role {
+            Socket::Data => Packet::InitialData,
+            Socket::Meta => Packet::InitialMeta,
+        };
+        let mut first = [0u8; 8];
+        let n = packet.encode(&pre, 0, &mut first).ok()?;
+        s.send_all(first.get(..n)?, false).ok()?;
+        Some(s)
+    }
+
+    /// Read packets from `sock` until it fails or the replica drops the connection.
+    fn read_loop(&self, sock: &TcpStream, socket: Socket, generation: u64) {
+        let Ok(mut fixed) = KVec::from_elem(0u8, MAX_FIXED_PAYLOAD, GFP_KERNEL) else {
+            return;
+        };
+        let mut header = [0u8; 16];
+        while !self.stopping() {
+            let ctx = {
+                let mut st = self.st.lock();
+                // After a P_BARRIER the data socket rests until that epoch is on disk and
+                // acknowledged: the next epoch's writes must not overtake it.
+                while socket == Socket::Data
+                    && !st.replica.may_receive()
+                    && st.host.generation == generation
+                    && !self.stopping()
+                {
+                    let _ = self
+                        .changed
+                        .wait_interruptible_timeout(&mut st, kernel::time::msecs_to_jiffies(100));
+                }
+                *st.replica.agreed()
+            };
+            let hlen = ctx.header_len();
+            if sock.recv_exact(&mut header[..hlen]).is_err() {
+                return;
+            }
+            let framed = wire::decode_header(&header[..hlen], &ctx).and_then(|h| {
+                let cmd = h.command()?;
+                Ok((h, wire::layout(cmd, h.length, &ctx)?))
+            });
+            let (h, layout) = match framed {
+                Ok(f) => f,
+                Err(e) => {
+                    pr_err!(
+                        "drbd{}: malformed packet from the peer: {}\n",
+                        self.minor,
+                        e
+                    );
+                    self.locked(|r, host| {
+                        if host.generation == generation {
+                            r.malformed_packet(host)
+                        }
+                    });
+                    return;
+                }
+            };
+            let Some(fixed_buf) = fixed.get_mut(..layout.fixed) else {
+                return;
+            };
+            if sock.recv_exact(fixed_buf).is_err() {
+                return;
+            }
+            let data = if layout.data > 0 {
+                let _noio = NoIo::enter();
+                let Ok(mut buf) = PageBuf::new(layout.data) else {
+                    pr_err!("drbd{}: no memory for received data\n", self.minor);
+                    self.locked(|r, host| {
+                        if host.generation == generation {
+                            r.socket_failed(host)
+                        }
+                    });
+                    return;
+                };
+                if sock.recv_buf(&mut buf).is_err() {
+                    return;
+                }
+                self.io
+                    .counters
+                    .net_received
+                    .fetch_add((layout.data >> 9) as u32, Ordering::Relaxed);
+                Some(buf)
+            } else {
+                None
+            };
+            let packet = match wire::Packet::decode_framed(&h, &fixed[..layout.fixed], &ctx) {
+                Ok(p) => p,
+                Err(e) => {
+                    pr_err!(
+                        "drbd{}: malformed packet from the peer: {}\n",
+                        self.minor,
+                        e
+                    );
+                    self.locked(|r, host| {
+                        if host.generation == generation {
+                            r.malformed_packet(host)
+                        }
+                    });
+                    return;
+                }
+            };
+            let now = self.now_ms();
+            let over = self.locked(|r, host| {
+                if host.generation != generation {
+                    return true;
+                }
+                host.incoming = data;
+                r.receive(socket, &packet, now, host);
+                host.incoming = None;
+                host.sockets.is_none()
+                    || !host
+                        .sockets
+                        .as_ref()
+                        .is_some_and(|s| s.generation == generation)
+                    || r.wants_connection()
+            });
+            if over {
+                return;
+            }
+        }
+    }
+
+    // ---- asender ----------------------------------------------------------------------
+
+    fn asender(&self) {
+        while !self.stopping() {
+            let current = {
+                let st = self.st.lock();
+                let agreed = st.replica.agreed().version >= wire::PRO_VERSION_MIN;
+                match st.host.sockets.as_ref() {
+                    Some(s) if agreed => Some((s.meta.clone(), s.generation)),
+                    _ => None,
+                }
+            };
+            let Some((meta, generation)) = current else {
+                self.asender_wake.wait(100);
+                continue;
+            };
+            self.read_loop(&meta, Socket::Meta, generation);
+            self.locked(|r, h| {
+                if h.generation == generation && h.sockets.is_some() {
+                    r.socket_failed(h);
+                }
+            });
+            // Wait for the receiver to set up the next connection.
+            while !self.stopping() {
+                let same = self
+                    .st
+                    .lock()
+                    .host
+                    .sockets
+                    .as_ref()
+                    .is_some_and(|s| s.generation == generation);
+                if !same {
+                    break;
+                }
+                self.asender_wake.wait(100);
+            }
+        }
+    }
+}
+
+impl Service for Link {
+    fn run(&self) {
+        if !self.stopping() {
+            self.service();
+        }
+    }
+}
+
+/// What /proc/drbd and status show of a link.
+pub(crate) struct LinkStatus {
+    pub(crate) state: State,
+    pub(crate) protocol: crate::drbd_core::replication::WireProtocol,
+    pub(crate) sync: Option<crate::drbd_core::proc_text::SyncStatus>,
+    pub(crate) uuids: UuidSet,
+}
+
+/// What a replica call left to do outside the lock.
+struct Work {
+    to_end: KVec<(Bio, bool)>,
+    submits: KVec<Submit>,
+    meta_queued: bool,
+    data_queued: bool,
+}
+
+impl Work {
+    fn take(h: &mut EngineHost) -> Work {
+        Work {
+            to_end: core::mem::take(&mut h.to_end),
+            submits: core::mem::take(&mut h.submits),
+            meta_queued: !h.queues[1].is_empty(),
+            data_queued: !h.queues[0].is_empty(),
+        }
+    }
+}
