@@ -23,6 +23,7 @@ mod glue {
     pub(crate) mod block;
     pub(crate) mod drain;
     pub(crate) mod errno;
+    pub(crate) mod events;
     mod ffi;
     pub(crate) mod kthread;
     pub(crate) mod pagebuf;
@@ -33,6 +34,7 @@ mod glue {
 mod kunit_macros;
 mod bufio_suites;
 mod core_suites;
+mod events_suites;
 mod genl_suites;
 mod md_suites;
 mod replication_suites;
@@ -54,7 +56,8 @@ kunit_suites!(
     genl_suites::GENL_SUITE,
     socket_suites::SOCKET_SUITE,
     bufio_suites::BUFIO_SUITE,
-    replication_suites::REPLICATION_SUITE
+    replication_suites::REPLICATION_SUITE,
+    events_suites::EVENTS_SUITE
 );
 
 struct DrbdRsKunit;

@@ -58,7 +58,7 @@ round() {
 
 # sync_from SOURCE: fresh meta data on both, up, SOURCE forces itself primary, full sync.
 sync_from() {
-  yes yes | drbdadm create-md r0 >/dev/null
+  drbdadm -- --force create-md r0 >/dev/null
   drbdadm up r0
   wait_proc 'cs:Connected ro:Secondary/Secondary ds:Inconsistent/Inconsistent'
   [[ $DRBDRS_NODE == "$1" ]] && drbdadm primary --force r0
