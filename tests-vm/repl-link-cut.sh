@@ -6,7 +6,7 @@
 # vm-nodes: 2
 # vm-check: no
 # vm-disks: 8M
-# vm-timeout: 900
+# vm-timeout: 1500
 source "$DRBDRS_REPO/tests-vm/lib/common.sh"
 command -v nft >/dev/null || fail "nft missing (make deps installs nftables)"
 wait_link
