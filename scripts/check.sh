@@ -101,6 +101,11 @@ run_vm() {
   echo "== VM scenarios"
   local t
   for t in tests-vm/*.sh; do
+    # "# vm-check: no": a scenario run by hand only (too slow for the budget so far).
+    if grep -q '^# vm-check: no' "$t"; then
+      printf '  ----  %-40s (by hand: scripts/vm.py %s)\n' "vm:$(basename "$t" .sh)" "$t"
+      continue
+    fi
     step "vm:$(basename "$t" .sh)" scripts/vm.py "$t"
   done
 }

@@ -5,6 +5,9 @@
 # vm-timeout: 300
 source "$DRBDRS_REPO/tests-vm/lib/common.sh"
 adm() { echo "# drbdadm-rs $*"; "$TOOL" "$@"; }
+# `up` without its last step, connect: this test runs without a peer (two-node scenarios:
+# tests-vm/repl-*.sh).
+up_local() { adm new-resource "$1"; adm new-minor "$1"; adm attach "$1"; }
 show_proc() { echo "# cat /proc/drbd"; cat /proc/drbd; }
 
 cat >/etc/drbd.conf <<'CONF'
@@ -22,7 +25,7 @@ ping -c1 -W2 "$DRBDRS_PEER_IP" >/dev/null && log "peer reachable"
 insmod "$MODULE_KO"
 ps -eo comm | grep -E '^drbd' || true
 adm create-md r0
-adm up r0
+up_local r0
 ps -eo comm | grep -E '^drbd[0-9]+_' || fail "no drbd kernel threads"
 show_proc
 if [[ $DRBDRS_NODE == a ]]; then

@@ -12,7 +12,7 @@ PACKAGES=(
   # VM harness
   qemu-system-x86 busybox-static
   # userspace in the guests (the host's root is the guest's root)
-  drbd-utils fio e2fsprogs iproute2 iputils-ping util-linux mount procps psmisc
+  drbd-utils fio e2fsprogs iproute2 iputils-ping util-linux mount procps psmisc nftables
   # reading the reference captures
   tshark
 )

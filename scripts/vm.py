@@ -17,7 +17,9 @@ A test script may declare what it needs in header comments:
     # vm-allow-leak: REGEX   a kmemleak record that is not ours (repeatable)
 Environment inside: DRBDRS_NODE (a|b), DRBDRS_IP, DRBDRS_PEER_IP, DRBDRS_NIC, DRBDRS_REPO,
 DRBDRS_KDIR (kernel tree, for the in-tree drbd.ko), DRBDRS_RESULTS (/results: a per-node host
-directory the script may write to).
+directory the script may write to). Scenario parameters set on the host are passed through:
+DRBD_MODULE_A/B and DRBD_TOOL_A/B (which module and admin tool each node runs, see
+tests-vm/lib/common.sh).
 
 Exit status: 0 when every node's script exited 0 and its kernel log (and kmemleak report)
 shows no splat (tests-vm/lib/dmesg_check.py); 1 otherwise (timeouts included).
@@ -115,6 +117,8 @@ def qemu_command(kdir: Path, initramfs: Path, node: str, script: Path, disks: li
         "DRBDRS_NODE": node,
         "DRBDRS_HOSTNAME": n["hostname"],
     }
+    env.update({k: v for k, v in os.environ.items()
+                if re.fullmatch(r"DRBD_(MODULE|TOOL)_[AB]", k) and re.fullmatch(r"[\w.-]+", v)})
     if net:
         env.update({"DRBDRS_IP": n["ip"], "DRBDRS_MAC": n["mac"],
                     "DRBDRS_PEER_IP": NODES["b" if node == "a" else "a"]["ip"]})

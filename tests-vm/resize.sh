@@ -5,6 +5,9 @@
 # vm-timeout: 240
 source "$DRBDRS_REPO/tests-vm/lib/common.sh"
 adm() { "$TOOL" "$@"; }
+# `up` without its last step, connect: this test runs without a peer (two-node scenarios:
+# tests-vm/repl-*.sh).
+up_local() { adm new-resource "$1"; adm new-minor "$1"; adm attach "$1"; }
 MNT=/tmp/mnt
 mkdir -p $MNT
 truncate -s 64M /tmp/lower.img
@@ -19,7 +22,7 @@ CONF
 
 insmod "$MODULE_KO"
 adm create-md r0
-adm up r0
+up_local r0
 adm primary --force r0
 expect_eq "size before" 130992 "$(cat /sys/block/drbd0/size)"
 mkfs.ext4 -q /dev/drbd0
@@ -53,7 +56,7 @@ adm down r0
 adm apply-al r0
 drbdmeta 0 v08 "$LOOP" internal dump-md 2>/dev/null | grep "^la-size-sect" | tee /tmp/la
 grep -q "^la-size-sect 196528;" /tmp/la || fail "la-size-sect after resize"
-adm up r0
+up_local r0
 expect_eq "size after re-up" 196528 "$(cat /sys/block/drbd0/size)"
 adm primary r0
 mount /dev/drbd0 $MNT

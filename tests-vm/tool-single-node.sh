@@ -8,6 +8,9 @@ MNT=/tmp/mnt
 mkdir -p $MNT
 proc_line() { sed -n "s/^ *$1: //p" /proc/drbd; }
 adm() { "$TOOL" "$@"; }
+# `up` without its last step, connect: this test runs without a peer (two-node scenarios:
+# tests-vm/repl-*.sh).
+up_local() { adm new-resource "$1"; adm new-minor "$1"; adm attach "$1"; }
 
 cat >/etc/drbd.conf <<'CONF'
 global { usage-count no; }
@@ -38,9 +41,9 @@ log "create-md refuses to overwrite meta data without --force"
 if adm create-md r0 2>/tmp/err; then fail "second create-md succeeded"; fi
 grep -q "refusing to overwrite" /tmp/err || fail "create-md overwrite error: $(cat /tmp/err)"
 
-log "up all"
+log "up all (new-resource, new-minor, attach)"
 insmod "$MODULE_KO"
-adm up all
+up_local all
 cat /proc/drbd
 expect_eq "r0 after up" "cs:StandAlone ro:Secondary/Unknown ds:Inconsistent/DUnknown   r----s" "$(proc_line 0)"
 expect_eq "r1 after up" "cs:StandAlone ro:Secondary/Unknown ds:Inconsistent/DUnknown   r----s" "$(proc_line 1)"
@@ -81,7 +84,7 @@ adm down all
 expect_eq "/proc/drbd after down" 2 "$(wc -l </proc/drbd)"
 rmmod drbd_rs
 insmod "$MODULE_KO"
-adm up all
+up_local all
 expect_eq "dstate after re-up" "UpToDate/DUnknown" "$(adm dstate r0)"
 adm primary all
 for m in 0 1; do

@@ -40,3 +40,143 @@ load_reference_drbd() {
   insmod "$DRBDRS_KDIR/lib/lru_cache.ko"
   insmod "$DRBDRS_KDIR/drivers/block/drbd/drbd.ko" "$@"
 }
+
+# --- two-node scenarios (vm-nodes: 2) ---------------------------------------------------
+# Which module and admin tool each node runs, from the host environment (scripts/vm.py passes
+# DRBD_MODULE_* and DRBD_TOOL_* through): DRBD_MODULE_A|B = drbd (the in-tree drbd.ko,
+# default) or drbd_rs; DRBD_TOOL_A|B = drbdadm-rs or drbdadm-84 (drbd-utils' drbdadm, 8.4
+# personality). Defaults: drbdadm-rs on node-a, drbdadm-84 on node-b, so both tools meet.
+node_var() { local v="$1_${DRBDRS_NODE^^}"; echo "${!v:-$2}"; }
+NODE_MODULE=$(node_var DRBD_MODULE drbd)
+NODE_TOOL=$(node_var DRBD_TOOL "$([[ ${DRBDRS_NODE:-a} == a ]] && echo drbdadm-rs || echo drbdadm-84)")
+PEER=$([[ ${DRBDRS_NODE:-a} == a ]] && echo b || echo a)
+
+# load_node_module: this node's DRBD module.
+load_node_module() {
+  case $NODE_MODULE in
+    drbd) load_reference_drbd ;;
+    drbd_rs) insmod "$MODULE_KO" ;;
+    *) fail "DRBD_MODULE_${DRBDRS_NODE^^}=$NODE_MODULE: want drbd or drbd_rs" ;;
+  esac
+  log "node-$DRBDRS_NODE: module $NODE_MODULE, tool $NODE_TOOL"
+}
+
+# adm ARGS...: this node's admin tool (drbdadm-rs or drbd-utils' drbdadm).
+adm() {
+  echo "# $NODE_TOOL $*" >&2
+  case $NODE_TOOL in
+    drbdadm-rs) "$TOOL" "$@" ;;
+    drbdadm-84) drbdadm "$@" ;;
+    *) fail "DRBD_TOOL_${DRBDRS_NODE^^}=$NODE_TOOL: want drbdadm-rs or drbdadm-84" ;;
+  esac
+}
+
+# adm_create_md RES: fresh meta data without questions, with either tool.
+adm_create_md() {
+  if [[ $NODE_TOOL == drbdadm-84 ]]; then yes yes | adm create-md "$1" >/dev/null; else adm create-md --force "$1"; fi
+}
+
+# write_drbd_conf PROTOCOL [NET-OPTIONS] [DISK-OPTIONS]: /etc/drbd.conf with resource r0 on
+# /dev/vda (internal meta data) between node-a (169.254.77.1) and node-b (.2), port 7789.
+# The resync rate is fixed (c-plan-ahead 0): low enough to watch a sync, high enough for TCG.
+# A guest under TCG on a busy host can stall for a second or two: the ping timeout is 2 s
+# (default 0.5 s, which drops the connection again and again there).
+write_drbd_conf() {
+  cat >/etc/drbd.conf <<CONF
+global { usage-count no; }
+resource r0 {
+  net { protocol $1; ping-timeout 20; ${2:-} }
+  disk { c-plan-ahead 0; resync-rate 20M; ${3:-} }
+  startup { wfc-timeout 120; degr-wfc-timeout 60; }
+  on node-a { device /dev/drbd0; disk /dev/vda; address 169.254.77.1:7789; meta-disk internal; }
+  on node-b { device /dev/drbd0; disk /dev/vda; address 169.254.77.2:7789; meta-disk internal; }
+}
+CONF
+}
+
+# wait_link: the peer answers pings on the link.
+wait_link() {
+  [[ -n "${DRBDRS_NIC:-}" ]] || fail "no NIC with the link MAC"
+  for _ in $(seq 120); do ping -c1 -W1 "$DRBDRS_PEER_IP" >/dev/null 2>&1 && return 0; done
+  fail "peer $DRBDRS_PEER_IP unreachable"
+}
+
+# sync_point NAME [DATA]: barrier between the two guests over TCP port 7700 on the link
+# (node-a listens, node-b connects); both must arrive with the same NAME. Prints the
+# peer's DATA (one line), so nodes can compare checksums.
+SYNC_PORT=7700
+sync_point() {
+  local name=$1 data=${2:-}
+  log "sync point $name" >&2
+  /usr/bin/python3 - "$DRBDRS_NODE" "$DRBDRS_IP" "$DRBDRS_PEER_IP" "$SYNC_PORT" "$name" "$data" <<'PY'
+import socket, sys, time
+node, me, peer, port, name, data = sys.argv[1:]
+line = f"{name} {data}\n".encode()
+deadline = time.monotonic() + 300
+if node == "a":
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((me, int(port)))
+    srv.listen(1)
+    srv.settimeout(300)
+    c, _ = srv.accept()
+    srv.close()
+else:
+    while True:
+        try:
+            c = socket.create_connection((peer, int(port)), timeout=5)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                sys.exit(f"sync point {name}: node-a never listened")
+            time.sleep(0.2)
+c.settimeout(300)
+c.sendall(line)
+got = c.makefile("rb").readline().decode().rstrip("\n")
+c.close()
+peer_name, _, peer_data = got.partition(" ")
+if peer_name != name:
+    sys.exit(f"sync point {name}: peer is at '{peer_name}'")
+if peer_data:
+    print(peer_data)
+PY
+}
+
+# wait_for WHAT SECONDS CMD...: poll CMD until it succeeds (showing /proc/drbd's state line
+# every 20 s meanwhile: under TCG on a busy host a sync can take a while).
+wait_for() {
+  local what=$1 secs=$2; shift 2
+  local start=$SECONDS next=$((SECONDS + 20))
+  until "$@"; do
+    ((SECONDS < start + secs)) || { cat /proc/drbd; fail "timed out after ${secs}s waiting for $what"; }
+    if ((SECONDS >= next)); then
+      echo "    ($((SECONDS - start))s) $(grep -o 'cs:.*' /proc/drbd | head -1) $(grep -o 'oos:[0-9]*' /proc/drbd)"
+      next=$((SECONDS + 20))
+    fi
+    sleep 0.5
+  done
+}
+
+# Conditions for wait_for, from /proc/drbd (the same for both modules and tools).
+proc_cs() { sed -n 's/^ *0: cs:\([A-Za-z]*\).*/\1/p' /proc/drbd; }
+proc_ds() { sed -n 's/^ *0: .* ds:\([A-Za-z]*\/[A-Za-z]*\).*/\1/p' /proc/drbd; }
+is_cs() { [[ $(proc_cs) == "$1" ]]; }
+is_ds() { [[ $(proc_ds) == "$1" ]]; }
+in_sync() { is_cs Connected && is_ds UpToDate/UpToDate; }
+
+# device_sha: sha256 of the whole replicated area of /dev/vda (the DRBD device's size from
+# sysfs; direct reads, so the page cache of the lower device cannot be stale).
+device_sha() {
+  local sectors
+  sectors=$(cat /sys/block/drbd0/size)
+  dd if=/dev/vda bs=512 count="$sectors" iflag=direct status=none | sha256sum | cut -d' ' -f1
+}
+
+# compare_devices NAME: once both nodes got here (no more writes in flight), the replicated
+# area of the lower device must be the same on both.
+compare_devices() {
+  sync_point "$1-quiet"
+  local peer_sha
+  peer_sha=$(sync_point "$1" "$(device_sha)")
+  expect_eq "$1: whole device on both nodes" "$peer_sha" "$(device_sha)"
+}

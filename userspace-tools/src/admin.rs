@@ -1,18 +1,25 @@
 //! What the admin tool asks of the kernel: DRBD 8.4 generic-netlink requests, and the
 //! result codes turned into the messages drbdsetup prints.
 
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use drbd_core::genl::addr::{SockAddr, AF_INET, AF_INET_SDP, SOCKADDR_IN6_LEN};
 use drbd_core::genl::commands::Command;
 use drbd_core::genl::msg::MINOR_NONE;
 use drbd_core::genl::ret_code::{ReplyCode, RetCode};
-use drbd_core::genl::sets::{self, FieldType, SetDef};
+use drbd_core::genl::sets::{self, sib_reason, FieldType, SetDef};
 use drbd_core::genl::typed::{
-    CfgContext, DiskConf, FieldValues, ResizeParms, SetEncode, SetRoleParms, StateInfo,
+    CfgContext, DisconnectParms, DiskConf, FieldValues, NetConf, ResOpts, ResizeParms, SetEncode,
+    SetRoleParms, StateInfo, TimeoutParms,
 };
+use drbd_core::genl::validate::ValidateOpts;
 use drbd_core::genl::value::Value;
-use drbd_core::state::{State, StateError};
+use drbd_core::state::{ConnState, State, StateError};
 
+use crate::config::model::{Address, AddressFamily};
 use crate::config::options::{OptionList, Value as OptValue};
-use crate::netlink::{DrbdGenl, NlError, Reply};
+use crate::netlink::{DrbdGenl, Events, NlError, Reply, RequestOptions};
 
 /// A failed admin step, with the exit status drbdadm uses for it.
 #[derive(Debug)]
@@ -37,7 +44,7 @@ pub enum AdminError {
         /// The kernel's detail, if any.
         info: Option<String>,
     },
-    /// A config option the kernel does not take.
+    /// A config option the kernel does not take, or an address it cannot be given.
     BadOption(String),
 }
 
@@ -105,6 +112,157 @@ pub struct MinorStatus {
     pub state: State,
     /// Size in sectors.
     pub capacity: u64,
+    /// Bitmap bits (4 KiB each); 0 without a disk.
+    pub bits_total: u64,
+    /// Bits set (out of sync); 0 without a disk.
+    pub bits_oos: u64,
+}
+
+impl MinorStatus {
+    /// Out-of-sync data in KiB (what /proc/drbd shows as `oos:`).
+    pub fn oos_kib(&self) -> u64 {
+        self.bits_oos.saturating_mul(4)
+    }
+
+    /// Percent of the device in sync while a resync runs (drbdsetup's `done:`), else `None`.
+    pub fn sync_done(&self) -> Option<f64> {
+        let syncing = (ConnState::SyncSource..=ConnState::PausedSyncT).contains(&self.state.conn)
+            && !matches!(self.state.conn, ConnState::VerifyS | ConnState::VerifyT);
+        (syncing && self.bits_total > 0)
+            .then(|| 100.0 * (1.0 - self.bits_oos as f64 / self.bits_total as f64))
+    }
+}
+
+/// One-shot flags of `connect` (never in drbd.conf).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectFlags {
+    /// `--discard-my-data`: this node is the split-brain victim.
+    pub discard_my_data: bool,
+    /// `--tentative` (old name `--dry-run`): only report what the handshake would do.
+    pub tentative: bool,
+}
+
+/// The two ends of a connection, as `ctx_my_addr` / `ctx_peer_addr` carry them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// This node's address.
+    pub my: SockAddr,
+    /// The peer's address.
+    pub peer: SockAddr,
+    /// The local address as drbdsetup names the connection in messages
+    /// (`ipv4:10.0.0.1:7789`).
+    pub label: String,
+}
+
+impl Endpoints {
+    /// The endpoints of a configured connection.
+    pub fn from_config(my: &Address, peer: &Address) -> Result<Self, AdminError> {
+        Ok(Self {
+            my: sockaddr(my)?,
+            peer: sockaddr(peer)?,
+            label: my.to_arg(),
+        })
+    }
+}
+
+/// What [`Kernel::wait_connect`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOutcome {
+    /// The device reached Connected (or a later state: sync, verify, Ahead/Behind).
+    Connected(State),
+    /// The device is StandAlone (or Disconnecting): it will not connect by itself, so
+    /// waiting ends, as in drbdsetup-84 without `--wait-after-sb`.
+    StandAlone(State),
+    /// The timeout passed; the last state seen.
+    TimedOut(State),
+}
+
+/// The address family number drbdsetup-84 uses for `ssocks:` addresses: the one the
+/// ssocks module announces, else 27.
+fn ssocks_family() -> u16 {
+    ["/proc/net/af_ssocks/family", "/proc/net/af_sci/family"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
+        .unwrap_or(27)
+}
+
+/// The interface index of an IPv6 scope (`%eth0` or `%2`).
+fn scope_id(scope: &str) -> Result<u32, AdminError> {
+    if let Ok(n) = scope.parse() {
+        return Ok(n);
+    }
+    std::fs::read_to_string(format!("/sys/class/net/{scope}/ifindex"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| AdminError::BadOption(format!("unknown network interface '{scope}'")))
+}
+
+/// A config address as drbdsetup-84 puts it into `ctx_my_addr` / `ctx_peer_addr`: a
+/// `sockaddr_in6` for `ipv6`, a `sockaddr_in` (with the family number) for everything else.
+pub fn sockaddr(a: &Address) -> Result<SockAddr, AdminError> {
+    match (a.family, a.ip) {
+        (AddressFamily::Ipv6, IpAddr::V6(ip)) => Ok(SockAddr::V6 {
+            addr: ip.octets(),
+            port: a.port,
+            flowinfo: 0,
+            scope_id: a.scope.as_deref().map_or(Ok(0), scope_id)?,
+        }),
+        (
+            family @ (AddressFamily::Ipv4 | AddressFamily::Sdp | AddressFamily::Ssocks),
+            IpAddr::V4(ip),
+        ) => Ok(SockAddr::V4 {
+            family: match family {
+                AddressFamily::Sdp => AF_INET_SDP,
+                AddressFamily::Ssocks => ssocks_family(),
+                _ => AF_INET,
+            },
+            addr: ip.octets(),
+            port: a.port,
+        }),
+        _ => Err(AdminError::BadOption(format!(
+            "address {}: family and address do not match",
+            a.to_arg()
+        ))),
+    }
+}
+
+/// The `net_conf` fields for `connect` / `net-options`: the config's `net { }` options (by
+/// their drbdsetup names, protocol included) and the one-shot connect flags.
+pub fn net_conf_values(
+    options: &OptionList,
+    flags: ConnectFlags,
+) -> Result<Vec<(u16, OwnedValue)>, AdminError> {
+    // discard_my_data (25) and tentative (28) never come from the config.
+    let mut values = option_values(&sets::NET_CONF, options, &[25, 28])?;
+    if flags.discard_my_data {
+        values.push((25, OwnedValue::Flag(true)));
+    }
+    if flags.tentative {
+        values.push((28, OwnedValue::Flag(true)));
+    }
+    Ok(values)
+}
+
+/// The `disk_conf` fields for `attach`: the three positional arguments, then the config's
+/// `disk { }` options (`resync-rate`, 8.3's `syncer { rate }`, ...).
+pub fn attach_values(
+    lower: &str,
+    meta: &str,
+    meta_index: i32,
+    options: &OptionList,
+) -> Result<Vec<(u16, OwnedValue)>, AdminError> {
+    let mut values = vec![
+        (1, OwnedValue::Str(lower.as_bytes().to_vec())),
+        (2, OwnedValue::Str(meta.as_bytes().to_vec())),
+        (3, OwnedValue::S32(meta_index)),
+    ];
+    values.extend(option_values(&sets::DISK_CONF, options, &[1, 2, 3])?);
+    Ok(values)
+}
+
+/// Borrowed values for encoding.
+fn encode_values(owned: &[(u16, OwnedValue)]) -> Vec<(u16, Value<'_>)> {
+    owned.iter().map(|(id, v)| (*id, v.as_value())).collect()
 }
 
 /// The kernel side of DRBD, through generic netlink.
@@ -132,11 +290,163 @@ impl Kernel {
         Ok(reply)
     }
 
-    /// `new-resource NAME` (an existing resource is fine).
-    pub fn new_resource(&mut self, name: &str) -> Result<(), AdminError> {
+    /// `new-resource NAME [resource options]` (an existing resource is fine).
+    pub fn new_resource(&mut self, name: &str, options: &OptionList) -> Result<(), AdminError> {
         let ctx = context(name, None);
-        self.call(Command::NewResource, MINOR_NONE, name, &[&ctx])
-            .map(drop)
+        let owned = option_values(&sets::RES_OPTS, options, &[])?;
+        let values = encode_values(&owned);
+        let opts = FieldValues {
+            set: ResOpts::DEF,
+            values: &values,
+        };
+        // drbdsetup sends the options set only when there are options.
+        if values.is_empty() {
+            self.call(Command::NewResource, MINOR_NONE, name, &[&ctx])
+        } else {
+            self.call(Command::NewResource, MINOR_NONE, name, &[&ctx, &opts])
+        }
+        .map(drop)
+    }
+
+    /// `connect NAME LOCAL PEER [net options] [--discard-my-data] [--tentative]`; `net` is
+    /// what [`net_conf_values`] gives.
+    pub fn connect(
+        &mut self,
+        name: &str,
+        ends: &Endpoints,
+        net: &[(u16, OwnedValue)],
+    ) -> Result<(), AdminError> {
+        let (mut my, mut peer) = ([0u8; SOCKADDR_IN6_LEN], [0u8; SOCKADDR_IN6_LEN]);
+        let ctx = CfgContext {
+            ctx_resource_name: Some(name.as_bytes()),
+            ..connection_context(ends, &mut my, &mut peer)?
+        };
+        let values = encode_values(net);
+        let conf = FieldValues {
+            set: NetConf::DEF,
+            values: &values,
+        };
+        if values.is_empty() {
+            self.call(Command::Connect, MINOR_NONE, name, &[&ctx])
+        } else {
+            self.call(Command::Connect, MINOR_NONE, name, &[&ctx, &conf])
+        }
+        .map(drop)
+    }
+
+    /// `net-options LOCAL PEER [--set-defaults] [net options]`.
+    pub fn net_options(
+        &mut self,
+        ends: &Endpoints,
+        net: &[(u16, OwnedValue)],
+        set_defaults: bool,
+    ) -> Result<(), AdminError> {
+        let (mut my, mut peer) = ([0u8; SOCKADDR_IN6_LEN], [0u8; SOCKADDR_IN6_LEN]);
+        let ctx = connection_context(ends, &mut my, &mut peer)?;
+        let values = encode_values(net);
+        let conf = FieldValues {
+            set: NetConf::DEF,
+            values: &values,
+        };
+        let opts = RequestOptions {
+            nl_flags: 0,
+            set_defaults,
+        };
+        let reply = if values.is_empty() {
+            self.nl
+                .request_with(Command::ChgNetOpts, MINOR_NONE, &[&ctx], opts)
+        } else {
+            self.nl
+                .request_with(Command::ChgNetOpts, MINOR_NONE, &[&ctx, &conf], opts)
+        }?;
+        check(&reply, &ends.label)
+    }
+
+    /// `disconnect LOCAL PEER [--force]`.
+    pub fn disconnect(&mut self, ends: &Endpoints, force: bool) -> Result<(), AdminError> {
+        let (mut my, mut peer) = ([0u8; SOCKADDR_IN6_LEN], [0u8; SOCKADDR_IN6_LEN]);
+        let ctx = connection_context(ends, &mut my, &mut peer)?;
+        let parms = DisconnectParms {
+            force_disconnect: Some(true),
+        };
+        if force {
+            self.call(
+                Command::Disconnect,
+                MINOR_NONE,
+                &ends.label,
+                &[&ctx, &parms],
+            )
+        } else {
+            self.call(Command::Disconnect, MINOR_NONE, &ends.label, &[&ctx])
+        }
+        .map(drop)
+    }
+
+    /// Which wfc timeout applies to `minor` (`sets::timeout_type::*`): degraded after a
+    /// crash as degraded Primary, peer outdated, or the default.
+    pub fn timeout_type(&mut self, minor: u32) -> Result<u32, AdminError> {
+        let reply = self.call(Command::GetTimeoutType, minor, &minor.to_string(), &[])?;
+        let msg = reply
+            .message()
+            .ok_or_else(|| NlError::Malformed("timeout type reply".into()))?;
+        TimeoutParms::from_message(&msg, &ValidateOpts::LENIENT)
+            .ok()
+            .flatten()
+            .and_then(|p| p.timeout_type)
+            .ok_or_else(|| {
+                AdminError::Netlink(NlError::Malformed(
+                    "timeout type reply without timeout_parms".into(),
+                ))
+            })
+    }
+
+    /// Wait until `minor` is Connected (or syncing, verifying, Ahead/Behind) or StandAlone,
+    /// at most `timeout` (`None`: forever). Follows the kernel's state-change events, and
+    /// re-reads the state every second so that a lost event only delays the answer.
+    pub fn wait_connect(
+        &mut self,
+        minor: u32,
+        timeout: Option<Duration>,
+    ) -> Result<WaitOutcome, AdminError> {
+        // Subscribe before reading the state, so that no change falls in between.
+        let mut events = self.nl.subscribe_events()?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut state = self.current_state(minor)?;
+        loop {
+            if state.conn >= ConnState::Connected {
+                return Ok(WaitOutcome::Connected(state));
+            }
+            if state.conn < ConnState::Unconnected {
+                return Ok(WaitOutcome::StandAlone(state));
+            }
+            let slice = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(WaitOutcome::TimedOut(state));
+                    }
+                    left.min(Duration::from_secs(1))
+                }
+                None => Duration::from_secs(1),
+            };
+            state = match next_state_event(&mut events, minor, slice) {
+                Ok(Some(s)) => s,
+                // Quiet for a second, or events were lost: ask.
+                Ok(None) | Err(NlError::Overrun) => self.current_state(minor)?,
+                Err(e) => return Err(e.into()),
+            };
+        }
+    }
+
+    fn current_state(&mut self, minor: u32) -> Result<State, AdminError> {
+        match self.status(minor)? {
+            Some(s) => Ok(s.state),
+            None => Err(AdminError::Failure {
+                object: minor.to_string(),
+                code: RetCode::ErrMinorInvalid.code(),
+                info: None,
+            }),
+        }
     }
 
     /// `new-minor NAME MINOR VOLUME` (an identical existing one is fine).
@@ -155,13 +465,8 @@ impl Kernel {
         meta_index: i32,
         options: &OptionList,
     ) -> Result<(), AdminError> {
-        let mut values = vec![
-            (1, Value::Str(lower.as_bytes())),
-            (2, Value::Str(meta.as_bytes())),
-            (3, Value::S32(meta_index)),
-        ];
-        let owned = option_values(&sets::DISK_CONF, options, &[1, 2, 3])?;
-        values.extend(owned.iter().map(|(id, v)| (*id, v.as_value())));
+        let owned = attach_values(lower, meta, meta_index, options)?;
+        let values = encode_values(&owned);
         let conf = FieldValues {
             set: DiskConf::DEF,
             values: &values,
@@ -244,6 +549,56 @@ impl Kernel {
     }
 }
 
+/// The first state-change (or status) event about `minor` within `wait`.
+fn next_state_event(
+    events: &mut Events,
+    minor: u32,
+    wait: Duration,
+) -> Result<Option<State>, NlError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(ev) = events.recv(left)? else {
+            return Ok(None);
+        };
+        if ev.cmd() != Some(Command::Event as u8) || ev.minor() != Some(minor) {
+            continue;
+        }
+        let Some(msg) = ev.message() else { continue };
+        let Some(info) = StateInfo::from_message(&msg, &ValidateOpts::LENIENT)
+            .ok()
+            .flatten()
+        else {
+            continue;
+        };
+        if !matches!(
+            info.sib_reason,
+            Some(sib_reason::STATE_CHANGE) | Some(sib_reason::GET_STATUS_REPLY)
+        ) {
+            continue;
+        }
+        if let Some(state) = info.current_state.and_then(|w| State::unpack(w).ok()) {
+            return Ok(Some(state));
+        }
+    }
+}
+
+/// A `cfg_context` naming a connection by its endpoints (encoded into `my_buf`/`peer_buf`).
+fn connection_context<'b>(
+    ends: &Endpoints,
+    my_buf: &'b mut [u8; SOCKADDR_IN6_LEN],
+    peer_buf: &'b mut [u8; SOCKADDR_IN6_LEN],
+) -> Result<CfgContext<'b>, AdminError> {
+    let too_small = || AdminError::Netlink(NlError::Malformed("address buffer".into()));
+    let my: &'b [u8] = ends.my.encode(my_buf).ok_or_else(too_small)?;
+    let peer: &'b [u8] = ends.peer.encode(peer_buf).ok_or_else(too_small)?;
+    Ok(CfgContext {
+        ctx_my_addr: Some(my),
+        ctx_peer_addr: Some(peer),
+        ..CfgContext::default()
+    })
+}
+
 fn context(name: &str, volume: Option<u32>) -> CfgContext<'_> {
     CfgContext {
         ctx_resource_name: Some(name.as_bytes()),
@@ -283,6 +638,8 @@ fn parse_status(reply: &Reply, minor: u32) -> Option<MinorStatus> {
         minor,
         state,
         capacity: info.capacity.unwrap_or(0),
+        bits_total: info.bits_total.unwrap_or(0),
+        bits_oos: info.bits_oos.unwrap_or(0),
     })
 }
 
@@ -302,7 +659,8 @@ pub enum OwnedValue {
 }
 
 impl OwnedValue {
-    fn as_value(&self) -> Value<'_> {
+    /// The value as the encoder takes it.
+    pub fn as_value(&self) -> Value<'_> {
         match self {
             OwnedValue::Flag(b) => Value::Flag(*b),
             OwnedValue::U32(v) => Value::U32(*v),

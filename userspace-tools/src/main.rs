@@ -2,11 +2,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use drbd_core::genl::sets::timeout_type;
 use drbd_core::proc_text::parse_release;
 use drbd_core::version;
-use drbd_rs_tools::admin::{AdminError, Kernel, MinorStatus};
+use drbd_rs_tools::admin::{
+    self, AdminError, ConnectFlags, Endpoints, Kernel, MinorStatus, WaitOutcome,
+};
 use drbd_rs_tools::config::{self, units, Config, HostView};
 use drbd_rs_tools::meta::{self, AlOutcome, MetaTarget};
 
@@ -15,6 +19,13 @@ const PROC_DRBD: &str = "/proc/drbd";
 /// Old spellings of `primary --force` users still type (8.3 era).
 const LEGACY_FORCE_FLAGS: [&str; 2] = ["--overwrite-data-of-peer", "--do-what-I-say"];
 
+/// drbdsetup options drbdadm users pass through after `--` (`drbdadm -- --discard-my-data
+/// connect r0`).
+const PASS_THROUGH_FLAGS: [&str; 3] = ["--discard-my-data", "--dry-run", "--tentative"];
+
+/// Exit status of `wait-connect` when the timeout passed (drbdsetup-84's).
+const EXIT_WAIT_TIMEOUT: u8 = 5;
+
 #[derive(Parser)]
 #[command(
     name = "drbdadm-rs",
@@ -22,7 +33,8 @@ const LEGACY_FORCE_FLAGS: [&str; 2] = ["--overwrite-data-of-peer", "--do-what-I-
     about = "Administer drbd_rs / DRBD 8.4 resources defined in drbd.conf",
     after_help = "RESOURCE is a resource name from the configuration, or 'all'.\n\
                   'primary RES -- --overwrite-data-of-peer' (and --do-what-I-say) are accepted as \
-                  the old spellings of 'primary --force RES'."
+                  the old spellings of 'primary --force RES'; '-- --discard-my-data' and \
+                  '-- --dry-run' go with 'connect'."
 )]
 struct Cli {
     /// Configuration file (default: the first of /etc/drbd-84.conf ... /etc/drbd.conf).
@@ -44,8 +56,51 @@ enum Command {
         force: bool,
         resource: String,
     },
-    /// Configure the resource in the kernel (resource, minors, attach).
+    /// Configure the resource in the kernel: new-resource, new-minor, attach, connect.
     Up { resource: String },
+    /// Create the resource in the kernel (with its `options { }`): the first step of `up`.
+    NewResource { resource: String },
+    /// Create the resource's minors in the kernel: the second step of `up`.
+    NewMinor { resource: String },
+    /// Configure the network: connect to the peer with the `net { }` options.
+    Connect {
+        /// This node's data is discarded if a split brain is detected.
+        #[arg(long)]
+        discard_my_data: bool,
+        /// Only report (in the kernel log) what the handshake would decide.
+        #[arg(long, visible_alias = "dry-run")]
+        tentative: bool,
+        resource: String,
+    },
+    /// Tear the connection down (StandAlone).
+    Disconnect {
+        /// Do not wait for the peer (hard state change).
+        #[arg(long)]
+        force: bool,
+        resource: String,
+    },
+    /// Apply the `net { }` options to the connection.
+    NetOptions {
+        /// Reset the options not in the config to their defaults.
+        #[arg(long)]
+        set_defaults: bool,
+        resource: String,
+    },
+    /// Wait until the resource's volumes are connected (exit 5 on timeout).
+    WaitConnect {
+        /// Seconds to wait (0: forever); default: startup { wfc-timeout }.
+        #[arg(short = 't', long)]
+        wfc_timeout: Option<u32>,
+        /// Seconds to wait after a crash as degraded Primary; default: startup
+        /// { degr-wfc-timeout }.
+        #[arg(long)]
+        degr_wfc_timeout: Option<u32>,
+        /// Seconds to wait when the peer is known Outdated; default: startup
+        /// { outdated-wfc-timeout }.
+        #[arg(long)]
+        outdated_wfc_timeout: Option<u32>,
+        resource: String,
+    },
     /// Remove the resource from the kernel (Secondary, detach, delete).
     Down { resource: String },
     /// Attach the lower devices (after apply-al).
@@ -127,9 +182,9 @@ impl From<meta::MetaError> for Failure {
 }
 
 fn main() -> ExitCode {
-    let (args, legacy_force) = take_legacy_force(std::env::args().collect());
+    let (args, legacy) = take_legacy_flags(std::env::args().collect());
     let cli = Cli::parse_from(args);
-    match run(cli, legacy_force) {
+    match run(cli, legacy) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("{}", f.message);
@@ -138,30 +193,54 @@ fn main() -> ExitCode {
     }
 }
 
-/// Remove the legacy force flags (and a `--` before them) from argv.
-fn take_legacy_force(args: Vec<String>) -> (Vec<String>, bool) {
-    let mut force = false;
+/// drbdsetup flags given the drbdadm way (see [`take_legacy_flags`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct LegacyFlags {
+    /// `--overwrite-data-of-peer` / `--do-what-I-say` (anywhere).
+    force: bool,
+    /// `-- --discard-my-data`.
+    discard_my_data: bool,
+    /// `-- --dry-run` / `-- --tentative`.
+    tentative: bool,
+}
+
+/// Remove the legacy force flags (anywhere) and the pass-through connect flags (after `--`),
+/// and the `--` before them, from argv.
+fn take_legacy_flags(args: Vec<String>) -> (Vec<String>, LegacyFlags) {
+    let mut flags = LegacyFlags::default();
     let mut out = Vec::with_capacity(args.len());
+    let mut after_dashes = false;
     for (i, a) in args.iter().enumerate() {
+        let pass_through = |n: &String| {
+            LEGACY_FORCE_FLAGS.contains(&n.as_str()) || PASS_THROUGH_FLAGS.contains(&n.as_str())
+        };
         if LEGACY_FORCE_FLAGS.contains(&a.as_str()) {
-            force = true;
-        } else if a == "--"
-            && args[i + 1..]
-                .iter()
-                .any(|n| LEGACY_FORCE_FLAGS.contains(&n.as_str()))
-        {
-            continue;
+            flags.force = true;
+        } else if after_dashes && a == "--discard-my-data" {
+            flags.discard_my_data = true;
+        } else if after_dashes && (a == "--dry-run" || a == "--tentative") {
+            flags.tentative = true;
+        } else if a == "--" && !after_dashes && args[i + 1..].iter().any(pass_through) {
+            after_dashes = true;
         } else {
             out.push(a.clone());
         }
     }
-    (out, force)
+    (out, flags)
 }
 
-fn run(cli: Cli, legacy_force: bool) -> Result<(), Failure> {
-    if legacy_force && !matches!(cli.command, Command::Primary { .. }) {
+fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
+    if legacy.force && !matches!(cli.command, Command::Primary { .. }) {
         return Err(Failure {
             message: "--overwrite-data-of-peer / --do-what-I-say only go with 'primary'".into(),
+            code: 10,
+        });
+    }
+    if (legacy.discard_my_data || legacy.tentative)
+        && !matches!(cli.command, Command::Connect { .. })
+    {
+        return Err(Failure {
+            message: "--discard-my-data / --dry-run only go with 'connect'".into(),
             code: 10,
         });
     }
@@ -210,15 +289,70 @@ fn run(cli: Cli, legacy_force: bool) -> Result<(), Failure> {
             }
             Ok(())
         }),
-        Command::Up { resource } => for_each(&cfg, &host, &resource, |view| {
+        Command::Up { resource } => {
+            // In stages over all resources, like drbdadm: every object first (resync-after
+            // may name another resource's minor), then the disks, then the network.
+            let views = views(&cfg, &host, &resource)?;
             let mut k = Kernel::open()?;
-            k.new_resource(&view.resource)?;
+            for view in &views {
+                new_resource_and_minors(&mut k, view)?;
+            }
+            for view in &views {
+                for vol in &view.volumes {
+                    attach(&mut k, &view.resource, vol)?;
+                }
+            }
+            for view in &views {
+                connect(&mut k, view, ConnectFlags::default())?;
+            }
+            Ok(())
+        }
+        Command::NewResource { resource } => for_each(&cfg, &host, &resource, |view| {
+            Ok(Kernel::open()?.new_resource(&view.resource, &view.options)?)
+        }),
+        Command::NewMinor { resource } => for_each(&cfg, &host, &resource, |view| {
+            let mut k = Kernel::open()?;
             for vol in &view.volumes {
                 k.new_minor(&view.resource, vol.device.minor, vol.number)?;
-                attach(&mut k, &view.resource, vol)?;
             }
             Ok(())
         }),
+        Command::Connect {
+            discard_my_data,
+            tentative,
+            resource,
+        } => {
+            let flags = ConnectFlags {
+                discard_my_data: discard_my_data || legacy.discard_my_data,
+                tentative: tentative || legacy.tentative,
+            };
+            for_each(&cfg, &host, &resource, |view| {
+                connect(&mut Kernel::open()?, view, flags)
+            })
+        }
+        Command::Disconnect { force, resource } => for_each(&cfg, &host, &resource, |view| {
+            Ok(Kernel::open()?.disconnect(&endpoints(view)?, force)?)
+        }),
+        Command::NetOptions {
+            set_defaults,
+            resource,
+        } => for_each(&cfg, &host, &resource, |view| {
+            let net = admin::net_conf_values(&view.net, ConnectFlags::default())?;
+            Ok(Kernel::open()?.net_options(&endpoints(view)?, &net, set_defaults)?)
+        }),
+        Command::WaitConnect {
+            wfc_timeout,
+            degr_wfc_timeout,
+            outdated_wfc_timeout,
+            resource,
+        } => {
+            let given = WfcTimeouts {
+                wfc: wfc_timeout,
+                degr: degr_wfc_timeout,
+                outdated: outdated_wfc_timeout,
+            };
+            for_each(&cfg, &host, &resource, |view| wait_connect(view, given))
+        }
         Command::Attach { resource } => for_each(&cfg, &host, &resource, |view| {
             let mut k = Kernel::open()?;
             for vol in &view.volumes {
@@ -231,7 +365,7 @@ fn run(cli: Cli, legacy_force: bool) -> Result<(), Failure> {
             Ok(Kernel::open()?.down(&view.resource)?)
         }),
         Command::Primary { force, resource } => for_minors(&cfg, &host, &resource, |k, m| {
-            Ok(k.primary(m, force || legacy_force)?)
+            Ok(k.primary(m, force || legacy.force)?)
         }),
         Command::Secondary { resource } => {
             for_minors(&cfg, &host, &resource, |k, m| Ok(k.secondary(m)?))
@@ -346,6 +480,87 @@ fn for_minors(
     Ok(())
 }
 
+fn new_resource_and_minors(k: &mut Kernel, view: &HostView) -> Result<(), Failure> {
+    k.new_resource(&view.resource, &view.options)?;
+    for vol in &view.volumes {
+        k.new_minor(&view.resource, vol.device.minor, vol.number)?;
+    }
+    Ok(())
+}
+
+/// The connection's endpoints: this node's address and its (single) peer's.
+fn endpoints(view: &HostView) -> Result<Endpoints, Failure> {
+    let peer = view.peer().ok_or_else(|| Failure {
+        message: format!(
+            "resource {}: cannot configure network without knowing my peer.",
+            view.resource
+        ),
+        code: 20,
+    })?;
+    Ok(Endpoints::from_config(&view.address, &peer.address)?)
+}
+
+fn connect(k: &mut Kernel, view: &HostView, flags: ConnectFlags) -> Result<(), Failure> {
+    let net = admin::net_conf_values(&view.net, flags)?;
+    k.connect(&view.resource, &endpoints(view)?, &net)?;
+    Ok(())
+}
+
+/// `wait-connect` timeouts given on the command line (else from `startup { }`).
+#[derive(Debug, Clone, Copy, Default)]
+struct WfcTimeouts {
+    wfc: Option<u32>,
+    degr: Option<u32>,
+    outdated: Option<u32>,
+}
+
+/// The seconds to wait (0 = forever) for a device with kernel timeout type `ty`, from the
+/// three timeouts as drbdsetup-84 settles them: the degraded timeout is capped by the
+/// normal one, the outdated timeout by the degraded one (an unset = infinite timeout is
+/// capped too).
+fn choose_wfc_timeout(wfc: u64, degr: u64, outdated: u64, ty: u32) -> u64 {
+    let mut degr = degr;
+    let mut outdated = outdated;
+    if wfc > 0 && (degr == 0 || wfc < degr) {
+        degr = wfc;
+    }
+    if degr > 0 && (outdated == 0 || degr < outdated) {
+        outdated = degr;
+    }
+    match ty {
+        timeout_type::DEGRADED => degr,
+        timeout_type::PEER_OUTDATED => outdated,
+        _ => wfc,
+    }
+}
+
+fn wait_connect(view: &HostView, given: WfcTimeouts) -> Result<(), Failure> {
+    let startup = |cli: Option<u32>, name: &str| {
+        cli.map(u64::from)
+            .or_else(|| view.startup.number(name))
+            .unwrap_or(0)
+    };
+    let wfc = startup(given.wfc, "wfc-timeout");
+    let degr = startup(given.degr, "degr-wfc-timeout");
+    let outdated = startup(given.outdated, "outdated-wfc-timeout");
+    let mut k = Kernel::open()?;
+    for vol in &view.volumes {
+        let minor = vol.device.minor;
+        let secs = choose_wfc_timeout(wfc, degr, outdated, k.timeout_type(minor)?);
+        let timeout = (secs > 0).then(|| Duration::from_secs(secs));
+        if let WaitOutcome::TimedOut(s) = k.wait_connect(minor, timeout)? {
+            return Err(Failure {
+                message: format!(
+                    "{}/{} (minor {minor}): not connected after {secs} s (still {})",
+                    view.resource, vol.number, s.conn
+                ),
+                code: EXIT_WAIT_TIMEOUT,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn apply_al(resource: &str, vol: &config::VolumeView) -> Result<(), Failure> {
     let target = MetaTarget::new(&vol.disk, &vol.meta_disk);
     if let AlOutcome::Applied { extents_marked } = meta::apply_al(&target)? {
@@ -422,9 +637,14 @@ fn status(cfg: &Config, host: &str, resource: Option<&str>, json: bool) -> Resul
                 s.minor,
                 s.state.disk.name()
             );
+            let done = s
+                .sync_done()
+                .map(|d| format!(" done:{d:.2}"))
+                .unwrap_or_default();
             println!(
-                "  connection:{} peer-disk:{}",
+                "  connection:{} peer-role:{} peer-disk:{}{done}",
                 s.state.conn.name(),
+                s.state.peer.name(),
                 s.state.pdsk.name()
             );
         }
@@ -452,7 +672,8 @@ fn status_json(all: &[&MinorStatus]) -> String {
         .map(|s| {
             format!(
                 "  {{\"resource\": {}, \"volume\": {}, \"minor\": {}, \"role\": {}, \"peer-role\": {}, \
-                 \"connection\": {}, \"disk\": {}, \"peer-disk\": {}, \"size-sectors\": {}}}",
+                 \"connection\": {}, \"disk\": {}, \"peer-disk\": {}, \"size-sectors\": {}, \
+                 \"out-of-sync-kib\": {}, \"sync-done\": {}}}",
                 json_str(&s.resource),
                 s.volume,
                 s.minor,
@@ -461,7 +682,10 @@ fn status_json(all: &[&MinorStatus]) -> String {
                 json_str(s.state.conn.name()),
                 json_str(s.state.disk.name()),
                 json_str(s.state.pdsk.name()),
-                s.capacity
+                s.capacity,
+                s.oos_kib(),
+                s.sync_done()
+                    .map_or_else(|| "null".to_string(), |d| format!("{d:.2}"))
             )
         })
         .collect();
@@ -496,14 +720,72 @@ mod tests {
         s.split_whitespace().map(String::from).collect()
     }
 
+    fn force() -> LegacyFlags {
+        LegacyFlags {
+            force: true,
+            ..LegacyFlags::default()
+        }
+    }
+
     #[test]
     fn legacy_force_spellings() {
-        let (a, f) = take_legacy_force(argv("drbdadm-rs primary r0 -- --overwrite-data-of-peer"));
-        assert_eq!((a, f), (argv("drbdadm-rs primary r0"), true));
-        let (a, f) = take_legacy_force(argv("drbdadm-rs -- --do-what-I-say primary r0"));
-        assert_eq!((a, f), (argv("drbdadm-rs primary r0"), true));
-        let (a, f) = take_legacy_force(argv("drbdadm-rs primary --force r0"));
-        assert_eq!((a, f), (argv("drbdadm-rs primary --force r0"), false));
+        let (a, f) = take_legacy_flags(argv("drbdadm-rs primary r0 -- --overwrite-data-of-peer"));
+        assert_eq!((a, f), (argv("drbdadm-rs primary r0"), force()));
+        let (a, f) = take_legacy_flags(argv("drbdadm-rs -- --do-what-I-say primary r0"));
+        assert_eq!((a, f), (argv("drbdadm-rs primary r0"), force()));
+        let (a, f) = take_legacy_flags(argv("drbdadm-rs primary --force r0"));
+        assert_eq!(
+            (a, f),
+            (
+                argv("drbdadm-rs primary --force r0"),
+                LegacyFlags::default()
+            )
+        );
+    }
+
+    #[test]
+    fn pass_through_connect_flags() {
+        let (a, f) = take_legacy_flags(argv("drbdadm-rs -- --discard-my-data connect r0"));
+        assert_eq!(a, argv("drbdadm-rs connect r0"));
+        assert!(f.discard_my_data && !f.tentative && !f.force);
+        let (a, f) = take_legacy_flags(argv("drbdadm-rs connect r0 -- --dry-run"));
+        assert_eq!(a, argv("drbdadm-rs connect r0"));
+        assert!(f.tentative && !f.discard_my_data);
+        // Without `--` clap parses them (connect --discard-my-data r0).
+        let (a, f) = take_legacy_flags(argv("drbdadm-rs connect --discard-my-data r0"));
+        assert_eq!(a, argv("drbdadm-rs connect --discard-my-data r0"));
+        assert_eq!(f, LegacyFlags::default());
+        let cli = Cli::parse_from(argv("drbdadm-rs connect --dry-run r0"));
+        assert!(matches!(
+            cli.command,
+            Command::Connect {
+                tentative: true,
+                ..
+            }
+        ));
+        let cli = Cli::parse_from(argv("drbdadm-rs wait-connect -t 7 r0"));
+        assert!(matches!(
+            cli.command,
+            Command::WaitConnect {
+                wfc_timeout: Some(7),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn wfc_timeouts_like_drbdsetup() {
+        use timeout_type::{DEFAULT, DEGRADED, PEER_OUTDATED};
+        // wfc 30, degr 15: the degraded case waits 15 s.
+        assert_eq!(choose_wfc_timeout(30, 15, 0, DEFAULT), 30);
+        assert_eq!(choose_wfc_timeout(30, 15, 0, DEGRADED), 15);
+        assert_eq!(choose_wfc_timeout(30, 15, 0, PEER_OUTDATED), 15);
+        // degr longer than wfc, or infinite: capped to wfc.
+        assert_eq!(choose_wfc_timeout(10, 60, 0, DEGRADED), 10);
+        assert_eq!(choose_wfc_timeout(10, 0, 0, DEGRADED), 10);
+        // All 0: forever.
+        assert_eq!(choose_wfc_timeout(0, 0, 0, DEGRADED), 0);
+        assert_eq!(choose_wfc_timeout(0, 20, 5, PEER_OUTDATED), 5);
     }
 
     #[test]
