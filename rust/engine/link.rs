@@ -21,7 +21,7 @@
 
 use core::ffi::c_int;
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
@@ -126,7 +126,8 @@ enum IoEvent {
     PeerWritten {
         write: HeldWrite,
         errno: c_int,
-        buf: Option<PageBuf>,
+        /// Freed by the worker, not in interrupt context.
+        buf: PageBuf,
     },
     PeerRead {
         read: PeerRead,
@@ -152,88 +153,80 @@ impl Completions {
     }
 }
 
-/// Context of an application write's local clone.
-struct AppWriteDone {
+/// What every completion context carries: a way back to the worker, allocated at
+/// submission so that the completion (interrupt context) neither allocates nor locks.
+struct Notify {
     completions: Ticket<Completions>,
     event: Event<IoEvent>,
+}
+
+impl Notify {
+    fn new(completions: &Arc<Drained<Completions>>, event: Event<IoEvent>) -> Self {
+        Self {
+            completions: Drained::enter(completions.as_arc_borrow()),
+            event,
+        }
+    }
+
+    /// Hand `value` to the worker; the ticket goes last.
+    fn send(self, value: IoEvent) {
+        let Notify { completions, event } = self;
+        completions.push(event, value);
+        drop(completions);
+    }
+}
+
+/// Context of an application write's local clone.
+struct AppWriteDone {
+    notify: Notify,
     block_id: u64,
 }
 
 impl CloneDone for AppWriteDone {
     fn done(self, upper: Bio, errno: c_int) {
-        let AppWriteDone {
-            completions,
-            event,
+        let block_id = self.block_id;
+        self.notify.send(IoEvent::AppWritten {
             block_id,
-        } = self;
-        completions.push(
-            event,
-            IoEvent::AppWritten {
-                block_id,
-                upper,
-                errno,
-            },
-        );
-        drop(completions);
+            upper,
+            errno,
+        });
     }
 }
 
 /// Context of a peer or resync write.
 struct PeerWriteDone {
-    completions: Ticket<Completions>,
-    event: Event<IoEvent>,
+    notify: Notify,
     write: HeldWrite,
 }
 
 impl BufDone for PeerWriteDone {
     fn done(self, buf: PageBuf, errno: c_int) {
-        let PeerWriteDone {
-            completions,
-            event,
-            write,
-        } = self;
-        completions.push(
-            event,
-            IoEvent::PeerWritten {
-                write,
-                errno,
-                buf: Some(buf),
-            },
-        );
-        drop(completions);
+        let write = self.write;
+        self.notify.send(IoEvent::PeerWritten { write, errno, buf });
     }
 }
 
 /// Context of a read for the peer.
 struct PeerReadDone {
-    completions: Ticket<Completions>,
-    event: Event<IoEvent>,
+    notify: Notify,
     read: PeerRead,
 }
 
 impl BufDone for PeerReadDone {
     fn done(self, buf: PageBuf, errno: c_int) {
-        let PeerReadDone {
-            completions,
-            event,
-            read,
-        } = self;
-        completions.push(event, IoEvent::PeerRead { read, errno, buf });
-        drop(completions);
+        let read = self.read;
+        self.notify.send(IoEvent::PeerRead { read, errno, buf });
     }
 }
 
 /// Context of a flush for the receiver's barrier.
 struct FlushedDone {
-    completions: Ticket<Completions>,
-    event: Event<IoEvent>,
+    notify: Notify,
 }
 
 impl FlushDone for FlushedDone {
     fn done(self, errno: c_int) {
-        let FlushedDone { completions, event } = self;
-        completions.push(event, IoEvent::Flushed { errno });
-        drop(completions);
+        self.notify.send(IoEvent::Flushed { errno });
     }
 }
 
@@ -768,9 +761,6 @@ pub(crate) struct Link {
     io: Arc<Drained<DeviceIo>>,
     config: LinkConfig,
     start: Ktime,
-    /// Lower I/O and application writes in flight (teardown waits for none).
-    in_flight: AtomicU32,
-    sent_sectors: AtomicU64,
 }
 
 /// The threads of a running link.
@@ -848,8 +838,6 @@ impl Link {
                 io: s.io,
                 config: s.config,
                 start: Ktime::ktime_get(),
-                in_flight: AtomicU32::new(0),
-                sent_sectors: AtomicU64::new(0),
             }),
             GFP_KERNEL,
         )?;
@@ -953,8 +941,7 @@ impl Link {
             self.fail_submit(submit);
             return;
         };
-        let completions = Drained::enter(self.completions.as_arc_borrow());
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let notify = Notify::new(&self.completions, event);
         self.io
             .counters
             .local_pending
@@ -974,7 +961,7 @@ impl Link {
                     match PageBuf::new(size) {
                         Ok(b) => b,
                         Err(_) => {
-                            drop(completions);
+                            drop(notify);
                             self.io_finished();
                             self.fail_submit(Submit::Write(write, buf));
                             return;
@@ -983,11 +970,7 @@ impl Link {
                 } else {
                     buf
                 };
-                let ctx = PeerWriteDone {
-                    completions,
-                    event,
-                    write,
-                };
+                let ctx = PeerWriteDone { notify, write };
                 if let Err((buf, ctx, _)) =
                     self.lower
                         .submit_buf(BufOp::Write { fua, preflush }, sector, buf, ctx)
@@ -997,16 +980,12 @@ impl Link {
             }
             Submit::Read(read) => {
                 let Ok(buf) = PageBuf::new(read.size as usize) else {
-                    drop(completions);
+                    drop(notify);
                     self.io_finished();
                     self.fail_submit(Submit::Read(read));
                     return;
                 };
-                let ctx = PeerReadDone {
-                    completions,
-                    event,
-                    read,
-                };
+                let ctx = PeerReadDone { notify, read };
                 if let Err((buf, ctx, _)) =
                     self.lower.submit_buf(BufOp::Read, read.sector, buf, ctx)
                 {
@@ -1014,7 +993,7 @@ impl Link {
                 }
             }
             Submit::Flush => {
-                let ctx = FlushedDone { completions, event };
+                let ctx = FlushedDone { notify };
                 if let Err((ctx, _)) = self.lower.submit_flush(ctx) {
                     ctx.done(EIO.to_errno());
                 }
@@ -1032,8 +1011,8 @@ impl Link {
         });
     }
 
+    /// A lower I/O submitted by the link is over (`lo:` in /proc/drbd).
     fn io_finished(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.io
             .counters
             .local_pending
@@ -1112,6 +1091,8 @@ impl Link {
         let now = self.now_ms();
         self.locked(|r, h| {
             for ev in events {
+                // Every event is the end of one lower I/O.
+                self.io_finished();
                 match ev {
                     IoEvent::AppWritten {
                         block_id,
@@ -1121,8 +1102,6 @@ impl Link {
                         let ok = errno == 0;
                         let slot = h.requests.get(&block_id).and_then(|q| q.slot);
                         let size = h.requests.get(&block_id).map_or(0, |q| q.size);
-                        h.io.counters.local_pending.fetch_sub(1, Ordering::Relaxed);
-                        self.in_flight.fetch_sub(1, Ordering::Relaxed);
                         if ok {
                             h.io.counters
                                 .disk_written
@@ -1143,8 +1122,6 @@ impl Link {
                     }
                     IoEvent::PeerWritten { write, errno, buf } => {
                         drop(buf);
-                        h.io.counters.local_pending.fetch_sub(1, Ordering::Relaxed);
-                        self.in_flight.fetch_sub(1, Ordering::Relaxed);
                         let ok = errno == 0;
                         match write {
                             HeldWrite::Peer(w) => {
@@ -1166,8 +1143,6 @@ impl Link {
                         }
                     }
                     IoEvent::PeerRead { read, errno, buf } => {
-                        h.io.counters.local_pending.fetch_sub(1, Ordering::Relaxed);
-                        self.in_flight.fetch_sub(1, Ordering::Relaxed);
                         let ok = errno == 0;
                         if ok {
                             h.io.counters
@@ -1184,8 +1159,6 @@ impl Link {
                             // drbd goes on as well; the epoch's writes are on their way.
                             pr_warn!("drbd{}: lower-device flush failed: {}\n", self.minor, errno);
                         }
-                        h.io.counters.local_pending.fetch_sub(1, Ordering::Relaxed);
-                        self.in_flight.fetch_sub(1, Ordering::Relaxed);
                         r.flush_done(h);
                     }
                 }
@@ -1303,10 +1276,8 @@ impl Link {
             .counters
             .local_pending
             .fetch_add(1, Ordering::Relaxed);
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
         let ctx = AppWriteDone {
-            completions: Drained::enter(self.completions.as_arc_borrow()),
-            event,
+            notify: Notify::new(&self.completions, event),
             block_id,
         };
         if let Err((bio, _err)) = bio.submit_clone(&self.lower, &self.pool, ctx) {
@@ -1316,11 +1287,7 @@ impl Link {
                     Ok(e) => e,
                     Err(_) => {
                         // Last resort: complete the bio with an error right here.
-                        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-                        self.io
-                            .counters
-                            .local_pending
-                            .fetch_sub(1, Ordering::Relaxed);
+                        self.io_finished();
                         self.io.counters.app_pending.fetch_sub(1, Ordering::Relaxed);
                         bio.end(EIO.to_errno());
                         return;
@@ -1412,14 +1379,13 @@ impl Link {
         self.changed.notify_all();
         drop(threads.receiver.take());
         drop(threads.asender.take());
-        // Let the worker's service (still installed by the caller until it is removed)
-        // finish what completes; then nothing of ours is in flight.
+        // The worker no longer runs our service (the caller removed it): wait for the I/O
+        // still in flight and handle its completions here; then nothing of ours is left.
         self.completions.wait_idle();
         self.service();
         let mut st = self.st.lock();
-        let LinkState { replica, host } = &mut *st;
+        let host = &mut st.host;
         host.requests_lost();
-        let _ = replica;
         host.sockets = None;
         host.queues = [KVec::new(), KVec::new()];
         host.write_meta();
