@@ -18,8 +18,8 @@
 //! completes.
 
 use super::activity_log::{
-    context_window, encode_update_transaction_from, next_context_start, AlUpdate, AL_EXTENTS_MAX,
-    AL_TRANSACTION_SIZE, AL_UPDATES_PER_TRANSACTION, LC_FREE,
+    context_window, encode_update_transaction_from, next_context_start, sector_to_al_extent,
+    AlUpdate, AL_EXTENTS_MAX, AL_TRANSACTION_SIZE, AL_UPDATES_PER_TRANSACTION, LC_FREE,
 };
 
 /// One AL slot (caller storage; start with `AlSlot::default()`).
@@ -70,6 +70,49 @@ pub struct Transaction {
     pub tr_number: u32,
     /// Slot updates it carries.
     pub updates: usize,
+}
+
+/// The extents a request touches, first to last (empty for a zero-length request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtentRange {
+    first: u32,
+    /// One past the last.
+    end: u32,
+}
+
+impl ExtentRange {
+    /// The extents of `size` bytes at data sector `sector`. Extent numbers are 32-bit on disk;
+    /// a device is far below 2^32 × 4 MiB, so the truncation never bites.
+    pub fn of(sector: u64, size: u32) -> Self {
+        if size == 0 {
+            return ExtentRange { first: 0, end: 0 };
+        }
+        let last_sector = sector.saturating_add(u64::from(size >> 9).max(1) - 1);
+        ExtentRange {
+            first: sector_to_al_extent(sector) as u32,
+            end: (sector_to_al_extent(last_sector) as u32).saturating_add(1),
+        }
+    }
+
+    /// Whether it touches no extent.
+    pub fn is_empty(self) -> bool {
+        self.first >= self.end
+    }
+
+    fn iter(self) -> core::ops::Range<u32> {
+        self.first..self.end
+    }
+}
+
+/// What a request must do before its data may reach the disk ([`AlCache::begin_range`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeBegin {
+    /// Every extent is on disk in the AL: write now.
+    Active,
+    /// Some extent is in the next transaction: write once it is written.
+    WaitTransaction,
+    /// No room now; nothing was taken. Retry after a write ends or a transaction is written.
+    Busy,
 }
 
 /// A call out of order (an engine bug, never the peer's).
@@ -242,6 +285,82 @@ impl<S: AsRef<[AlSlot]> + AsMut<[AlSlot]>> AlCache<S> {
         Ok(())
     }
 
+    /// The submit path's fast check: if every extent of `range` is on disk in the AL, take a
+    /// reference on each and return true (the write may go at once). Otherwise take nothing
+    /// and change nothing: the write goes to the submitter, which calls
+    /// [`AlCache::begin_range`].
+    pub fn begin_if_active(&mut self, range: ExtentRange) -> bool {
+        let hot = |s: &AlSlot, e: u32| s.extent == e && s.committed == e;
+        if !range.iter().all(|e| self.table().iter().any(|s| hot(s, e))) {
+            return false;
+        }
+        self.clock += 1;
+        let clock = self.clock;
+        for e in range.iter() {
+            if let Some(s) = self.table_mut().iter_mut().find(|s| hot(s, e)) {
+                s.refs += 1;
+                s.stamp = clock;
+            }
+        }
+        true
+    }
+
+    /// Begin a request's extents (the submitter). On [`RangeBegin::Busy`] the references
+    /// taken for its first extents are given back; slots it already claimed stay in the
+    /// pending transaction (harmless: those extents simply become hot).
+    pub fn begin_range(&mut self, range: ExtentRange) -> RangeBegin {
+        let mut result = RangeBegin::Active;
+        for e in range.iter() {
+            match self.begin(e) {
+                Begin::Active => {}
+                Begin::WaitTransaction { .. } => result = RangeBegin::WaitTransaction,
+                Begin::Busy => {
+                    for taken in range.first..e {
+                        let _ = self.end(taken);
+                    }
+                    return RangeBegin::Busy;
+                }
+            }
+        }
+        result
+    }
+
+    /// A request's write completed (every extent of `range`).
+    pub fn end_range(&mut self, range: ExtentRange) -> Result<(), AlCacheError> {
+        let mut result = Ok(());
+        for e in range.iter() {
+            if let Err(err) = self.end(e) {
+                result = Err(err);
+            }
+        }
+        result
+    }
+
+    /// The extents the transaction being written (after [`AlCache::next_transaction`]) drops
+    /// from the AL: their bitmap pages must be on disk before it. Written into `out`; returns
+    /// how many.
+    pub fn evicted(&self, out: &mut [u32; AL_UPDATES_PER_TRANSACTION]) -> usize {
+        let mut n = 0;
+        for u in self.pending.iter().take(self.pending_len) {
+            let Some(slot) = self.table().get(usize::from(u.slot)) else {
+                continue;
+            };
+            if slot.committed != LC_FREE && slot.committed != u.extent {
+                if let Some(o) = out.get_mut(n) {
+                    *o = slot.committed;
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// The transaction could not be written: the same changes go into the next attempt
+    /// (with the same number; the ring slot is simply overwritten).
+    pub fn transaction_failed(&mut self) {
+        self.writing = false;
+    }
+
     /// Whether `extent` is on disk in the AL.
     pub fn is_active(&self, extent: u32) -> bool {
         self.table()
@@ -269,6 +388,96 @@ mod tests {
 
     fn cache(n: usize) -> AlCache<Vec<AlSlot>> {
         AlCache::new(vec![AlSlot::default(); n], 0)
+    }
+
+    #[test]
+    fn a_request_touches_one_or_two_extents() {
+        // Extent = 8192 sectors (4 MiB).
+        assert!(ExtentRange::of(100, 0).is_empty());
+        assert_eq!(ExtentRange::of(0, 4096).iter(), 0..1);
+        assert_eq!(ExtentRange::of(8191, 512).iter(), 0..1);
+        assert_eq!(
+            ExtentRange::of(8191, 1024).iter(),
+            0..2,
+            "crosses the boundary"
+        );
+        assert_eq!(ExtentRange::of(8192 * 5, 1 << 20).iter(), 5..6);
+    }
+
+    #[test]
+    fn the_fast_path_takes_hot_extents_only_and_nothing_else() {
+        let mut al = cache(4);
+        let both = ExtentRange::of(8192 - 8, 8192);
+        assert!(!al.begin_if_active(both), "cold");
+        assert!(
+            !al.transaction_due(),
+            "the fast path never starts a transaction"
+        );
+        assert_eq!(al.begin_range(both), RangeBegin::WaitTransaction);
+        let mut block = [0u8; AL_TRANSACTION_SIZE];
+        assert_eq!(al.next_transaction(&mut block).unwrap().updates, 2);
+        assert!(!al.begin_if_active(both), "not on disk yet");
+        al.transaction_written().unwrap();
+        assert!(al.begin_if_active(both));
+        assert_eq!((al.writes_in(0), al.writes_in(1)), (2, 2));
+        al.end_range(both).unwrap();
+        al.end_range(both).unwrap();
+        assert_eq!(al.end_range(both), Err(AlCacheError::NotActive));
+        assert_eq!(al.begin_range(both), RangeBegin::Active);
+    }
+
+    #[test]
+    fn a_busy_range_gives_back_what_it_took() {
+        let mut al = cache(2);
+        let mut block = [0u8; AL_TRANSACTION_SIZE];
+        assert_eq!(
+            al.begin_range(ExtentRange::of(0, 4096)),
+            RangeBegin::WaitTransaction
+        );
+        let _ = al.next_transaction(&mut block).unwrap();
+        al.transaction_written().unwrap();
+        // Extent 0 has a write in flight; 1 and 2 need two slots but only one is free.
+        let range = ExtentRange::of(8192 * 2 - 8, 8192);
+        assert_eq!(range.iter(), 1..3);
+        assert_eq!(al.begin_range(range), RangeBegin::Busy);
+        assert_eq!(
+            al.writes_in(1),
+            0,
+            "the reference on extent 1 was given back"
+        );
+        al.end_range(ExtentRange::of(0, 4096)).unwrap();
+        assert_eq!(al.begin_range(range), RangeBegin::WaitTransaction);
+    }
+
+    #[test]
+    fn evicted_extents_are_reported_until_the_transaction_is_written() {
+        let mut al = cache(2);
+        let mut block = [0u8; AL_TRANSACTION_SIZE];
+        let mut out = [0u32; AL_UPDATES_PER_TRANSACTION];
+        for e in [1u64, 2] {
+            assert_eq!(
+                al.begin_range(ExtentRange::of(e * 8192, 512)),
+                RangeBegin::WaitTransaction
+            );
+        }
+        let _ = al.next_transaction(&mut block).unwrap();
+        assert_eq!(al.evicted(&mut out), 0, "free slots evict nothing");
+        al.transaction_written().unwrap();
+        al.end_range(ExtentRange::of(8192, 512)).unwrap();
+        assert_eq!(
+            al.begin_range(ExtentRange::of(3 * 8192, 512)),
+            RangeBegin::WaitTransaction
+        );
+        let t = al.next_transaction(&mut block).unwrap();
+        assert_eq!(al.evicted(&mut out), 1);
+        assert_eq!(out[0], 1, "extent 1 was idle and least recently used");
+        // A failed write is retried with the same number and the same eviction.
+        al.transaction_failed();
+        assert_eq!(al.next_transaction(&mut block).unwrap(), t);
+        assert_eq!(al.evicted(&mut out), 1);
+        al.transaction_written().unwrap();
+        assert_eq!(al.evicted(&mut out), 0);
+        assert!(al.is_active(3) && !al.is_active(1));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use kernel::sync::Arc;
 
 use super::device::{AttachParams, Device};
 use super::{Drbd, Failure, Registry, Resource, MINOR_MAX, VOLUME_MAX};
+use crate::drbd_core::activity_log;
 use crate::drbd_core::genl::addr::SockAddr as GenlSockAddr;
 use crate::drbd_core::genl::build::{write_reply, ReplyHeader};
 use crate::drbd_core::genl::commands::{command, Command};
@@ -297,6 +298,8 @@ impl Drbd {
                     // FP_DONT_CARE = 0 is the default fencing policy.
                     fencing_dont_care: conf.fencing.unwrap_or(0) == 0,
                     sync: sync_settings(&conf),
+                    al_extents: conf.al_extents.unwrap_or(activity_log::AL_EXTENTS_DEFAULT),
+                    al_updates: conf.al_updates.unwrap_or(true),
                 };
                 device(&mut reg, minor)?.attach(&params)
             }

@@ -18,6 +18,7 @@ use crate::drbd_core::meta_data::{
 use crate::drbd_core::proc_text::{Counters as ProcCounters, DeviceStatus, WriteOrdering};
 use crate::drbd_core::replication::connection::{DiskGeometry, NetSettings, SyncSettings};
 use crate::drbd_core::state::{ConnState, DiskState, Role, State, StateChange, StateError};
+use crate::engine::al::{ActivityLog, Submitter};
 use crate::engine::bitmap::{BitmapStorage, DeviceBitmap};
 use crate::engine::io::DeviceIo;
 use crate::engine::link::{Link, LinkConfig, LinkStart, LinkThreads, MetaStore};
@@ -26,12 +27,6 @@ use crate::engine::Failure;
 use crate::glue::block::{BioSet, Disk, LowerDevice, Major};
 use crate::glue::drain::Drained;
 use crate::glue::sys;
-
-/// The activity log is not written yet (it arrives with replication). The meta data says so
-/// (`MDF_AL_DISABLED`, as drbd.ko writes it for `al-updates no`): after a crash while Primary,
-/// drbd_rs and drbd.ko alike then resync the whole device instead of trusting a bitmap that
-/// misses the blocks written since attach.
-const WRITES_ACTIVITY_LOG: bool = false;
 
 /// What `attach` needs (from the `disk_conf` of the request).
 pub(crate) struct AttachParams<'a> {
@@ -47,6 +42,11 @@ pub(crate) struct AttachParams<'a> {
     pub(crate) fencing_dont_care: bool,
     /// Resync rate and controller settings (8.4 keeps them in `disk_conf`).
     pub(crate) sync: SyncSettings,
+    /// `al-extents` as configured (the kernel's limits are applied at attach).
+    pub(crate) al_extents: u32,
+    /// `al-updates`: write the activity log. Without it the meta data says so
+    /// (`MDF_AL_DISABLED`) and a crash while Primary means a full resync.
+    pub(crate) al_updates: bool,
 }
 
 /// An attached backing device with its meta data.
@@ -56,6 +56,8 @@ struct Backing {
     meta: Option<Arc<LowerDevice>>,
     geometry: MdGeometry,
     superblock: Superblock,
+    /// `drbdN_submit`, while the activity log is written.
+    al_submitter: Option<Submitter>,
 }
 
 impl Backing {
@@ -111,6 +113,7 @@ impl Drop for Device {
         // Normally detached already; either way no bio may be in flight to a lower device
         // when `backing` closes it.
         drop(self.io.take_backing());
+        self.stop_activity_log();
     }
 }
 
@@ -252,15 +255,14 @@ impl Device {
         superblock.flags = superblock
             .flags
             .recompute(flag_state(&new_state, attach.crashed_primary));
-        superblock
-            .flags
-            .set(MdFlags::AL_DISABLED, !WRITES_ACTIVITY_LOG);
+        superblock.flags.set(MdFlags::AL_DISABLED, !p.al_updates);
 
         let mut backing = Backing {
             lower: Arc::new(lower, GFP_KERNEL).map_err(|_| Failure::NoMemory)?,
             meta,
             geometry,
             superblock,
+            al_submitter: None,
         };
         // Everything that can fail comes before anything is published: a failed attach
         // leaves the device as it was (diskless), only the meta data may have been written.
@@ -269,10 +271,26 @@ impl Device {
             .map_err(|_| Failure::OpenDisk)?;
         write_bitmap_pages(&backing, bitmap.pages(), |p, page| bitmap.page(p, page))?;
         backing.write_superblock()?;
+        let al = if p.al_updates {
+            let (al, submitter) = ActivityLog::start(
+                self.minor,
+                activity_log::effective_al_extents(p.al_extents, geometry.al),
+                backing.meta_device_arc(),
+                geometry,
+                geometry.bitmap_area_sectors() / 8,
+                self.io.clone(),
+            )
+            .map_err(|_| Failure::NoMemory)?;
+            backing.al_submitter = Some(submitter);
+            Some(al)
+        } else {
+            None
+        };
 
         self.io.counters.reset_traffic();
         // Installed over `None` (attach requires a diskless device): nothing to free here.
         drop(self.io.replace_bitmap(Some(bitmap)));
+        *self.io.al.lock() = al;
         *self.io.backing.lock() = Some(backing.lower.clone());
         self.disk.set_capacity(capacity);
         self.state = new_state;
@@ -393,6 +411,11 @@ impl Device {
             .ok_or(Failure::Ret(RetCode::ErrNoDisk))?;
         let geometry = backing.geometry;
         if geometry != old_geometry {
+            // The activity log stays where it was until the next attach: it is not written
+            // any more (a crash before then means a full resync, as with `al-updates no`).
+            if let Some(al) = self.io.al.lock().clone() {
+                al.disable();
+            }
             let mut slot =
                 KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
             activity_log::encode_initialized_slot(&mut slot);
@@ -404,10 +427,23 @@ impl Device {
             }
         }
         self.write_bitmap(backing)?;
-        self.backing
+        let backing = self
+            .backing
             .as_mut()
-            .ok_or(Failure::Ret(RetCode::ErrNoDisk))?
-            .write_superblock()
+            .ok_or(Failure::Ret(RetCode::ErrNoDisk))?;
+        if geometry != old_geometry {
+            backing.superblock.flags.set(MdFlags::AL_DISABLED, true);
+        }
+        backing.write_superblock()
+    }
+
+    /// Stop `drbdN_submit` and drop the activity log (no write may be in flight: after
+    /// `take_backing`).
+    fn stop_activity_log(&mut self) {
+        if let Some(backing) = self.backing.as_mut() {
+            drop(backing.al_submitter.take());
+        }
+        drop(self.io.al.lock().take());
     }
 
     /// Become Primary; `force` promotes data that is not known to be UpToDate (`primary
@@ -545,6 +581,7 @@ impl Device {
             }
         }
         drop(self.io.replace_bitmap(None));
+        self.stop_activity_log();
         self.backing = None;
         self.disk.set_capacity(0);
         self.state.disk = DiskState::Diskless;

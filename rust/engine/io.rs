@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The I/O side of a device: what `/dev/drbdN` does with opens and bios.
 //!
-//! Local only for now: a bio is cloned to the lower device and the upper bio completes with
-//! the clone's result. Replication hooks in here later (a request then waits for both the
-//! local completion and the peer's acknowledgement, as the protocol demands).
+//! A write first needs its activity-log extents (hot ones at once, cold ones through
+//! `drbdN_submit`, see [`crate::engine::al`]). Without a connection a bio is then cloned to the
+//! lower device and the upper bio completes with the clone's result; with one, the link plans
+//! it with the replica (the upper bio then waits for what the protocol demands).
 
 use core::ffi::c_int;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -12,12 +13,15 @@ use kernel::error::code::{EIO, EROFS};
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, SpinLock};
 
+use crate::drbd_core::al_cache::ExtentRange;
 use crate::drbd_core::replication::writes::WriteFlags;
+use crate::engine::al::ActivityLog;
 use crate::engine::bitmap::DeviceBitmap;
 use crate::engine::link::Link;
 use crate::glue::block::{Bio, BioOp, BioSet, CloneDone, DiskOps, LowerDevice};
 use crate::glue::drain::{Drained, Ticket};
 use crate::glue::errno::{emediumtype, eopnotsupp};
+use crate::glue::events::Event;
 use crate::glue::pagebuf::PageBuf;
 use crate::glue::sys::NoIo;
 
@@ -86,6 +90,9 @@ pub(crate) struct DeviceIo {
     /// The connection to the peer, while a net config exists: writes go through it.
     #[pin]
     pub(crate) link: SpinLock<Option<Arc<Link>>>,
+    /// The activity log while attached (unless `al-updates no`).
+    #[pin]
+    pub(crate) al: SpinLock<Option<Arc<ActivityLog>>>,
 }
 
 impl DeviceIo {
@@ -99,7 +106,19 @@ impl DeviceIo {
             bitmap <- kernel::new_spinlock!(None, "drbd_rs:bitmap"),
             pool,
             link <- kernel::new_spinlock!(None, "drbd_rs:io_link"),
+            al <- kernel::new_spinlock!(None, "drbd_rs:io_al"),
         })
+    }
+
+    fn al(&self) -> Option<Arc<ActivityLog>> {
+        self.al.lock().clone()
+    }
+
+    /// A write's activity-log extents are free again (process context).
+    pub(crate) fn al_end(&self, range: ExtentRange) {
+        if let Some(al) = self.al() {
+            al.end(range);
+        }
     }
 
     fn backing(&self) -> Option<Arc<LowerDevice>> {
@@ -153,10 +172,24 @@ struct LocalRequest {
     device: Ticket<DeviceIo>,
     op: BioOp,
     sectors: u32,
+    /// A write's activity-log extents, given back when it is over.
+    al: Option<AlRelease>,
+}
+
+/// What a local write gives back to the activity log from its completion.
+struct AlRelease {
+    al: Arc<ActivityLog>,
+    event: Event<ExtentRange>,
+    range: ExtentRange,
 }
 
 impl LocalRequest {
     fn finish(self, upper: Bio, errno: c_int) {
+        if let Some(r) = self.al {
+            // Never the last reference: a detach waits for this request's ticket before it
+            // drops the activity log.
+            r.al.end_from_completion(r.event, r.range);
+        }
         let counters = &self.device.counters;
         if errno == 0 {
             match self.op {
@@ -208,34 +241,18 @@ impl DiskOps for Drained<DeviceIo> {
             bio.end(eopnotsupp().to_errno());
             return;
         }
-        if op != BioOp::Read {
-            let link = self.link.lock().clone();
-            if let Some(link) = link {
-                submit_replicated(&link, bio, op);
-                return;
+        let device = Drained::enter(self);
+        let range = write_extents(&bio);
+        if !range.is_empty() {
+            if let Some(al) = self.al() {
+                if al.enabled() && !al.begin_if_active(range) {
+                    al.defer(device, bio);
+                    return;
+                }
             }
         }
-        if matches!(op, BioOp::Write | BioOp::WriteZeroes | BioOp::Discard) {
-            // No peer sees this write (replication is not there yet): the blocks now differ
-            // from any peer's copy. Marked before the write is submitted, so the bitmap never
-            // claims "in sync" for data that reached the disk.
-            if let Some(bm) = self.bitmap.lock().as_mut() {
-                bm.set_out_of_sync(bio.sector(), u64::from(bio.size() >> 9));
-            }
-        }
-        self.counters.app_pending.fetch_add(1, Ordering::Relaxed);
-        self.counters.local_pending.fetch_add(1, Ordering::Relaxed);
-        let request = LocalRequest {
-            device: Drained::enter(self),
-            op,
-            sectors: bio.size() >> 9,
-        };
-        if let Err((bio, err)) = bio.submit_clone(&backing, &self.pool, request) {
-            // The request was consumed; account for it as a failed local I/O.
-            self.counters.local_pending.fetch_sub(1, Ordering::Relaxed);
-            self.counters.app_pending.fetch_sub(1, Ordering::Relaxed);
-            bio.end(err.to_errno());
-        }
+        drop(backing);
+        submit_admitted(self, device, bio);
     }
 
     fn open(self: ArcBorrow<'_, Self>, write: bool) -> c_int {
@@ -259,6 +276,74 @@ impl DiskOps for Drained<DeviceIo> {
     }
 }
 
+/// The activity-log extents a bio writes to (none for reads and flushes).
+pub(crate) fn write_extents(bio: &Bio) -> ExtentRange {
+    match bio.op() {
+        BioOp::Write | BioOp::WriteZeroes | BioOp::Discard => {
+            ExtentRange::of(bio.sector(), bio.size())
+        }
+        BioOp::Read | BioOp::Flush | BioOp::Other => ExtentRange::of(0, 0),
+    }
+}
+
+/// A bio whose activity-log extents (if it writes) are on disk: to the peer and the lower
+/// device, or only the latter. `device` is its ticket.
+pub(crate) fn submit_admitted(
+    io: ArcBorrow<'_, Drained<DeviceIo>>,
+    device: Ticket<DeviceIo>,
+    bio: Bio,
+) {
+    let op = bio.op();
+    let range = write_extents(&bio);
+    let Some(backing) = io.backing() else {
+        // Detached meanwhile (a deferred write): nowhere to write.
+        io.al_end(range);
+        bio.end(EIO.to_errno());
+        return;
+    };
+    if op != BioOp::Read {
+        let link = io.link.lock().clone();
+        if let Some(link) = link {
+            submit_replicated(&link, bio, op);
+            return;
+        }
+    }
+    if matches!(op, BioOp::Write | BioOp::WriteZeroes | BioOp::Discard) {
+        // No peer sees this write: the blocks now differ from any peer's copy. Marked before
+        // the write is submitted, so the bitmap never claims "in sync" for data that reached
+        // the disk.
+        if let Some(bm) = io.bitmap.lock().as_mut() {
+            bm.set_out_of_sync(bio.sector(), u64::from(bio.size() >> 9));
+        }
+    }
+    let al = match (range.is_empty(), io.al()) {
+        (false, Some(al)) => match al.end_event() {
+            Ok(event) => Some(AlRelease { al, event, range }),
+            Err(e) => {
+                al.end(range);
+                bio.end(e.to_errno());
+                return;
+            }
+        },
+        _ => None,
+    };
+    io.counters.app_pending.fetch_add(1, Ordering::Relaxed);
+    io.counters.local_pending.fetch_add(1, Ordering::Relaxed);
+    let request = LocalRequest {
+        device,
+        op,
+        sectors: bio.size() >> 9,
+        al,
+    };
+    if let Err((bio, err)) = bio.submit_clone(&backing, &io.pool, request) {
+        // The request was consumed (its extents with it); account for a failed local I/O.
+        io.al_end(range);
+        io.counters.local_pending.fetch_sub(1, Ordering::Relaxed);
+        io.counters.app_pending.fetch_sub(1, Ordering::Relaxed);
+        bio.end(err.to_errno());
+    }
+}
+
 /// A write (or flush, discard, zeroes) on a device with a connection: the link decides
 /// with the replica whether and how the peer gets it.
 fn submit_replicated(link: &Arc<Link>, bio: Bio, op: BioOp) {
@@ -266,6 +351,7 @@ fn submit_replicated(link: &Arc<Link>, bio: Bio, op: BioOp) {
         // Not replicated yet (the trim feature is not offered to the peer): refused on both
         // nodes alike, so the disks never differ. Callers of write-zeroes fall back to
         // writing zero pages; discards are advisory.
+        link.io().al_end(write_extents(&bio));
         bio.end(eopnotsupp().to_errno());
         return;
     }
@@ -285,6 +371,7 @@ fn submit_replicated(link: &Arc<Link>, bio: Bio, op: BioOp) {
         match copied {
             Ok(buf) => Some(buf),
             Err(e) => {
+                link.io().al_end(write_extents(&bio));
                 bio.end(e.to_errno());
                 return;
             }

@@ -29,6 +29,7 @@ use kernel::rbtree::RBTree;
 use kernel::sync::{Arc, ArcBorrow, CondVar, Mutex};
 use kernel::time::{ktime_ms_delta, Ktime};
 
+use crate::drbd_core::al_cache::ExtentRange;
 use crate::drbd_core::bitmap::Bitmap;
 use crate::drbd_core::bitmap_xfer::{BitmapSender, ChunkKind};
 use crate::drbd_core::meta_data::{FlagState, Superblock, MD_BLOCK_SIZE};
@@ -60,6 +61,12 @@ use crate::glue::sys::{self, NoIo};
 
 /// A heap slice the core uses as storage.
 pub(crate) struct Heap<T>(KVVec<T>);
+
+impl<T> From<KVVec<T>> for Heap<T> {
+    fn from(v: KVVec<T>) -> Self {
+        Heap(v)
+    }
+}
 
 impl<T> AsRef<[T]> for Heap<T> {
     fn as_ref(&self) -> &[T] {
@@ -355,6 +362,9 @@ impl EngineHost {
             let done = self.requests.get(&block_id).is_some_and(|r| r.completed);
             if done {
                 self.requests.remove(&block_id);
+                // Over towards the peer too (a miss would have set its bits by now): its
+                // activity-log extents may be evicted again.
+                self.io.al_end(ExtentRange::of(sector, size));
             }
         }
     }
@@ -1182,11 +1192,12 @@ impl Link {
         data: Option<PageBuf>,
     ) {
         let _noio = NoIo::enter();
+        let (sector, size) = (bio.sector(), bio.size());
         let Ok(event) = Event::new() else {
+            self.io.al_end(ExtentRange::of(sector, size));
             bio.end(ENOMEM.to_errno());
             return;
         };
-        let (sector, size) = (bio.sector(), bio.size());
         let mut data = data;
         let mut st = self.st.lock();
         let mut waited = false;
@@ -1261,6 +1272,7 @@ impl Link {
                         .wait_interruptible_timeout(&mut st, kernel::time::msecs_to_jiffies(100));
                     if self.stopping() {
                         drop(st);
+                        self.io.al_end(ExtentRange::of(sector, size));
                         bio.end(EIO.to_errno());
                         return;
                     }
@@ -1301,6 +1313,11 @@ impl Link {
             );
         }
         self.completions.wake.kick();
+    }
+
+    /// The device's I/O side.
+    pub(crate) fn io(&self) -> &DeviceIo {
+        &self.io
     }
 
     // ---- admin ------------------------------------------------------------------------

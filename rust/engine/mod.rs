@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 mod admin;
+mod al;
 mod bitmap;
 mod device;
 mod io;

@@ -73,19 +73,20 @@ adm() {
 
 # adm_create_md RES: fresh meta data without questions, with either tool.
 adm_create_md() {
-  if [[ $NODE_TOOL == drbdadm-84 ]]; then yes yes | adm create-md "$1" >/dev/null; else adm create-md --force "$1"; fi
+  # drbdmeta asks again (and --force alone answers) when meta data exist already.
+  if [[ $NODE_TOOL == drbdadm-84 ]]; then adm -- --force create-md "$1" >/dev/null; else adm create-md --force "$1"; fi
 }
 
 # write_drbd_conf PROTOCOL [NET-OPTIONS] [DISK-OPTIONS]: /etc/drbd.conf with resource r0 on
 # /dev/vda (internal meta data) between node-a (169.254.77.1) and node-b (.2), port 7789.
 # The resync rate is fixed (c-plan-ahead 0): low enough to watch a sync, high enough for TCG.
-# A guest under TCG on a busy host can stall for a second or two: the ping timeout is 2 s
+# A guest under TCG on a busy host can stall for a second or two: the ping timeout is 3 s
 # (default 0.5 s, which drops the connection again and again there).
 write_drbd_conf() {
   cat >/etc/drbd.conf <<CONF
 global { usage-count no; }
 resource r0 {
-  net { protocol $1; ping-timeout 20; ${2:-} }
+  net { protocol $1; ping-timeout 30; ${2:-} }
   disk { c-plan-ahead 0; resync-rate 20M; ${3:-} }
   startup { wfc-timeout 120; degr-wfc-timeout 60; }
   on node-a { device /dev/drbd0; disk /dev/vda; address 169.254.77.1:7789; meta-disk internal; }
@@ -162,7 +163,62 @@ proc_cs() { sed -n 's/^ *0: cs:\([A-Za-z]*\).*/\1/p' /proc/drbd; }
 proc_ds() { sed -n 's/^ *0: .* ds:\([A-Za-z]*\/[A-Za-z]*\).*/\1/p' /proc/drbd; }
 is_cs() { [[ $(proc_cs) == "$1" ]]; }
 is_ds() { [[ $(proc_ds) == "$1" ]]; }
+is_ro() { grep -Eq "^ *0: .* ro:$1 " /proc/drbd; }
 in_sync() { is_cs Connected && is_ds UpToDate/UpToDate; }
+# The state right after `up` on a fresh pair.
+fresh_pair() { is_cs Connected && is_ro Secondary/Secondary && is_ds Inconsistent/Inconsistent; }
+
+# seeded_data SEED: 2 MiB both nodes can produce; drbd_has SEED: /dev/drbd0 starts with them.
+seeded_data() {
+  python3 -c 'import random,sys; sys.stdout.buffer.write(random.Random(int(sys.argv[1])).randbytes(2 << 20))' "$1"
+}
+drbd_has() { cmp <(dd if=/dev/drbd0 bs=1M count=2 iflag=direct status=none) <(seeded_data "$1"); }
+
+# switch_over WRITER SEED: WRITER promotes, writes seeded data SEED (O_DIRECT) and demotes;
+# the other node then promotes, must read the same data, and demotes.
+switch_over() {
+  local writer=$1 seed=$2
+  if [[ $DRBDRS_NODE == "$writer" ]]; then
+    adm primary r0
+    seeded_data "$seed" | dd of=/dev/drbd0 bs=1M oflag=direct status=none ||
+      { cat /proc/drbd; fail "write on node-$writer"; }
+    drbd_has "$seed" || fail "node-$writer does not read back what it wrote"
+    adm secondary r0
+  fi
+  sync_point "written-$seed"
+  if [[ $DRBDRS_NODE != "$writer" ]]; then
+    wait_for "the writer's demotion" 60 is_ro Secondary/Secondary
+    adm primary r0
+    drbd_has "$seed" || fail "node-$DRBDRS_NODE does not have node-$writer's data (seed $seed)"
+    log "node-$DRBDRS_NODE reads node-$writer's data (seed $seed)"
+    adm secondary r0
+  fi
+  sync_point "read-$seed"
+  wait_for "both Secondary" 60 is_ro Secondary/Secondary
+}
+
+# full_sync_from SOURCE: fresh meta data on both, up, SOURCE forces itself primary, full sync
+# to UpToDate/UpToDate, SOURCE demotes again.
+full_sync_from() {
+  adm_create_md r0
+  adm up r0
+  wait_for "Connected Secondary/Secondary Inconsistent/Inconsistent" 120 fresh_pair
+  cat /proc/drbd
+  # Both must have seen the fresh state before one of them leaves it.
+  sync_point "fresh-$1"
+  [[ $DRBDRS_NODE == "$1" ]] && adm primary --force r0
+  wait_for "the full sync from node-$1" 600 in_sync
+  log "full sync from node-$1 done"
+  cat /proc/drbd
+  sync_point "synced-$1"
+  [[ $DRBDRS_NODE == "$1" ]] && adm secondary r0
+  wait_for "both Secondary" 60 is_ro Secondary/Secondary
+}
+
+# unload_node_module: this node's DRBD module (and drbd.ko's lru_cache) removed.
+unload_node_module() {
+  if [[ $NODE_MODULE == drbd ]]; then rmmod drbd lru_cache; else rmmod drbd_rs; fi
+}
 
 # device_sha: sha256 of the whole replicated area of /dev/vda (the DRBD device's size from
 # sysfs; direct reads, so the page cache of the lower device cannot be stale).
