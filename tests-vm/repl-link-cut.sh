@@ -10,12 +10,20 @@
 source "$DRBDRS_REPO/tests-vm/lib/common.sh"
 command -v nft >/dev/null || fail "nft missing (make deps installs nftables)"
 wait_link
+# On failure, the module's story (the harness's dmesg.txt is lost if teardown hangs too).
+on_exit() {
+  cat /proc/drbd
+  dmesg | grep -E "drbd|INFO|WARN|BUG" | tail -n 150
+  for p in $(pgrep drbd); do echo "$p $(cat /proc/$p/comm):"; cat /proc/$p/stack; done
+}
+trap '(( $? )) && on_exit' EXIT
 # A slow sync (8 MiB at 512 KiB/s) to cut into; quick reconnects.
 write_drbd_conf C "connect-int 3;" "resync-rate 512K;"
 load_node_module
 adm_create_md r0
 adm up r0
-adm wait-connect r0
+# Not `adm wait-connect`: drbd_rs does not answer GET_TIMEOUT_TYPE yet.
+wait_for "the connection" 120 bash -c 'grep -qE "cs:(Connected|Sync)" /proc/drbd'
 sync_point connected
 
 cut() {

@@ -688,6 +688,8 @@ impl Device {
         drop(self.io.link.lock().take());
         // Submissions that still saw the link have left it when this returns.
         self.io.wait_idle();
+        // The worker's service may be blocked sending to a dead peer: wake it first.
+        link.halt();
         self.worker.set_service(None);
         let superblock = link.stop(&mut threads);
         let mut state = link.state();

@@ -56,7 +56,9 @@ use crate::glue::drain::{Drained, Ticket};
 use crate::glue::events::{Event, EventList, Wakeup};
 use crate::glue::kthread::Kthread;
 use crate::glue::pagebuf::PageBuf;
-use crate::glue::socket::{BufferSizes, Priority, SockAddr, TcpListener, TcpStream};
+use crate::glue::socket::{
+    BufferSizes, Priority, SockAddr, SockError, TcpListener, TcpStream, TransferError,
+};
 use crate::glue::sys::{self, NoIo};
 
 /// A heap slice the core uses as storage.
@@ -484,6 +486,13 @@ impl EngineHost {
             s.data.shutdown();
             s.meta.shutdown();
         }
+    }
+}
+
+fn socket_name(socket: Socket) -> &'static str {
+    match socket {
+        Socket::Data => "data",
+        Socket::Meta => "meta",
     }
 }
 
@@ -1062,35 +1071,85 @@ impl Link {
             if batch.is_empty() {
                 return;
             }
-            let mut failed = false;
-            for out in batch {
-                if failed {
-                    continue;
+            for out in batch.iter() {
+                if !self.send_out(&stream, socket, generation, out) {
+                    // The connection is over: the rest of the batch goes nowhere.
+                    return;
                 }
-                let more = out.data.is_some();
-                if stream.send_all(&out.bytes, more).is_err() {
-                    failed = true;
-                    continue;
-                }
-                if let Some(data) = out.data.as_ref() {
-                    if stream.send_buf(data, false).is_err() {
-                        failed = true;
-                        continue;
-                    }
+            }
+        }
+    }
+
+    /// Send one queued item; false when the connection is over. A data-socket send that
+    /// makes no progress for `timeout` is the replica's to judge (ko-count, a ping); it goes
+    /// on where it stopped while the replica keeps the connection. On the meta socket (acks
+    /// and pings, which never fill a healthy link) the same expiry ends the connection.
+    fn send_out(
+        &self,
+        stream: &TcpStream,
+        socket: Socket,
+        generation: u64,
+        out: &Outgoing,
+    ) -> bool {
+        let more = out.data.is_some();
+        let (mut head, mut body, mut stalls) = (0usize, 0usize, 0u32);
+        loop {
+            let step = if head < out.bytes.len() {
+                let rest = out.bytes.get(head..).unwrap_or_default();
+                stream.send_all(rest, more).map_err(|e| {
+                    head += e.done;
+                    e.kind
+                })
+            } else if let Some(data) = out.data.as_ref() {
+                stream.send_buf_from(data, body, false).map_err(|e| {
+                    body = e.done;
+                    e.kind
+                })
+            } else {
+                return true;
+            };
+            match step {
+                Ok(()) if head < out.bytes.len() => head = out.bytes.len(),
+                Ok(()) => {
                     self.io
                         .counters
                         .net_sent
                         .fetch_add(out.sectors, Ordering::Relaxed);
+                    return true;
                 }
-            }
-            if failed {
-                let ((), work) = self.locked_work(|r, h| {
-                    if h.generation == generation {
-                        r.socket_failed(h);
+                Err(SockError::TimedOut) if socket == Socket::Data => {
+                    stalls += 1;
+                    let now = self.now_ms();
+                    let (alive, work) = self.locked_work(|r, h| {
+                        h.generation == generation && r.data_send_stalled(stalls, now, h)
+                    });
+                    self.run(work, true);
+                    if !alive || self.stopping() {
+                        return false;
                     }
-                });
-                self.run(work, socket != Socket::Meta);
-                return;
+                }
+                Err(kind) => {
+                    let ((), work) = self.locked_work(|r, h| {
+                        if h.generation == generation && !r.wants_connection() {
+                            if kind == SockError::TimedOut {
+                                pr_err!(
+                                    "drbd{}: sending on the meta socket timed out\n",
+                                    self.minor
+                                );
+                            } else if kind != SockError::ShutDown {
+                                pr_err!(
+                                    "drbd{}: sending on the {} socket failed: {:?}\n",
+                                    self.minor,
+                                    socket_name(socket),
+                                    kind
+                                );
+                            }
+                            r.socket_failed(h);
+                        }
+                    });
+                    self.run(work, socket != Socket::Meta);
+                    return false;
+                }
             }
         }
     }
@@ -1384,9 +1443,10 @@ impl Link {
         }
     }
 
-    /// Stop the threads and wait until no I/O of the link is in flight; the link is dead
-    /// afterwards. Returns the superblock as the link last wrote it.
-    pub(crate) fn stop(&self, threads: &mut LinkThreads) -> Superblock {
+    /// Begin to stop: no thread of the link starts anything new, and a send or receive
+    /// blocked on a dead link returns now. Call before waiting for the worker (its service
+    /// may be in such a send).
+    pub(crate) fn halt(&self) {
         self.stop.store(true, Ordering::Release);
         {
             let mut st = self.st.lock();
@@ -1394,6 +1454,12 @@ impl Link {
         }
         self.asender_wake.kick();
         self.changed.notify_all();
+    }
+
+    /// Stop the threads and wait until no I/O of the link is in flight; the link is dead
+    /// afterwards. Returns the superblock as the link last wrote it.
+    pub(crate) fn stop(&self, threads: &mut LinkThreads) -> Superblock {
+        self.halt();
         drop(threads.receiver.take());
         drop(threads.asender.take());
         // The worker no longer runs our service (the caller removed it): wait for the I/O
@@ -1429,6 +1495,11 @@ impl Link {
                 (Ok(d), Ok(m)) => (d, m),
                 _ => continue,
             };
+            // `timeout` bounds every send (§10): a stalled data socket counts towards
+            // ko-count, a stalled meta socket ends the connection.
+            let send_timeout_ms = self.st.lock().replica.net().timeout_ds * 100;
+            data.set_send_timeout(send_timeout_ms);
+            meta.set_send_timeout(send_timeout_ms);
             data.set_nodelay();
             meta.set_nodelay();
             meta.quickack();
@@ -1614,7 +1685,8 @@ impl Link {
                 *st.replica.agreed()
             };
             let hlen = ctx.header_len();
-            if sock.recv_exact(&mut header[..hlen]).is_err() {
+            if let Err(e) = sock.recv_exact(&mut header[..hlen]) {
+                self.receive_failed(socket, generation, e, 0);
                 return;
             }
             let framed = wire::decode_header(&header[..hlen], &ctx).and_then(|h| {
@@ -1640,7 +1712,8 @@ impl Link {
             let Some(fixed_buf) = fixed.get_mut(..layout.fixed) else {
                 return;
             };
-            if sock.recv_exact(fixed_buf).is_err() {
+            if let Err(e) = sock.recv_exact(fixed_buf) {
+                self.receive_failed(socket, generation, e, hlen);
                 return;
             }
             let data = if layout.data > 0 {
@@ -1654,7 +1727,8 @@ impl Link {
                     });
                     return;
                 };
-                if sock.recv_buf(&mut buf).is_err() {
+                if let Err(e) = sock.recv_buf(&mut buf) {
+                    self.receive_failed(socket, generation, e, hlen + layout.fixed);
                     return;
                 }
                 self.io
@@ -1700,6 +1774,40 @@ impl Link {
                 return;
             }
         }
+    }
+
+    /// A receive on `socket` stopped after `before` bytes of the packet plus what the failed
+    /// call got: say why in one line and drop the connection — unless it is over already (our
+    /// own shutdown, or the other reader reported first).
+    fn receive_failed(&self, socket: Socket, generation: u64, err: TransferError, before: usize) {
+        if err.kind == SockError::ShutDown {
+            return;
+        }
+        let got = before + err.done;
+        self.locked(|r, h| {
+            if h.generation != generation || r.wants_connection() {
+                return;
+            }
+            let name = socket_name(socket);
+            match err.kind {
+                SockError::Closed if got == 0 => {
+                    pr_warn!("drbd{}: the peer closed the {} socket\n", self.minor, name)
+                }
+                SockError::Closed => pr_err!(
+                    "drbd{}: the peer closed the {} socket in the middle of a packet ({} bytes of it received)\n",
+                    self.minor,
+                    name,
+                    got
+                ),
+                kind => pr_err!(
+                    "drbd{}: receiving on the {} socket failed: {:?}\n",
+                    self.minor,
+                    name,
+                    kind
+                ),
+            }
+            r.socket_failed(h);
+        });
     }
 
     // ---- asender ----------------------------------------------------------------------

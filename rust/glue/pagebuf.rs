@@ -116,9 +116,21 @@ impl PageBuf {
     /// [`TcpStream::send_pages`]: super::socket::TcpStream::send_pages
     /// [`TcpStream::send_buf`]: super::socket::TcpStream::send_buf
     pub(crate) fn ranges(&self) -> impl Iterator<Item = PageRange<'_>> + '_ {
-        // Every page holds at least one byte of the buffer (type invariant): no range fails.
-        self.pages()
-            .filter_map(|(page, n)| PageRange::new(page, 0, n).ok())
+        self.ranges_from(0)
+    }
+
+    /// The bytes from `offset` on as page ranges in order (none when `offset` is at or past
+    /// the end): what is left to send after a send stopped part-way.
+    pub(crate) fn ranges_from(&self, offset: usize) -> impl Iterator<Item = PageRange<'_>> + '_ {
+        // Every page holds at least one byte of the buffer (type invariant), and the skipped
+        // part of a page is shorter than its bytes: no range fails.
+        self.pages().enumerate().filter_map(move |(i, (page, n))| {
+            let skip = offset.saturating_sub(i * PAGE_SIZE);
+            if skip >= n {
+                return None;
+            }
+            PageRange::new(page, skip, n - skip).ok()
+        })
     }
 
     /// The buffer as writable page ranges in order, for [`TcpStream::recv_pages`]

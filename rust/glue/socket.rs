@@ -727,8 +727,20 @@ impl TcpStream {
     /// Send the whole of `buf` like [`TcpStream::send_pages`] (`more` = more data follows);
     /// on an error, `done` counts the bytes of `buf` that were sent.
     pub(crate) fn send_buf(&self, buf: &PageBuf, more: bool) -> Result<(), TransferError> {
-        let mut ranges = buf.ranges().peekable();
-        let mut sent = 0usize;
+        self.send_buf_from(buf, 0, more)
+    }
+
+    /// Send the bytes of `buf` from `offset` on, like [`TcpStream::send_buf`]; on an error,
+    /// `done` counts the bytes of `buf` sent so far including the first `offset`, so that
+    /// after a [`SockError::TimedOut`] the caller can go on from there.
+    pub(crate) fn send_buf_from(
+        &self,
+        buf: &PageBuf,
+        offset: usize,
+        more: bool,
+    ) -> Result<(), TransferError> {
+        let mut ranges = buf.ranges_from(offset).peekable();
+        let mut sent = offset.min(buf.len());
         // The pages go to the stack a chunk at a time, from an array on our stack: no
         // allocation for a buffer's worth of bvecs.
         let mut bvecs = [bindings::bio_vec::default(); BUF_CHUNK];

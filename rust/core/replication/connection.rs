@@ -624,6 +624,42 @@ impl<S: Storage> Replica<S> {
         }
     }
 
+    /// A send on the data socket made no progress for `timeout` (the socket's send timeout),
+    /// for the `stalls`-th time in a row on the same packet. drbd counts these against
+    /// `ko-count`: at `ko-count` the peer is given up (`Timeout`); before that each expiry
+    /// asks the peer for a `P_PING`, so that a dead link ends in the ping timeout. The timers
+    /// run here too, since the caller (the data socket's only sender) cannot tick meanwhile.
+    /// Returns whether the connection is still up, i.e. the caller should keep trying.
+    pub fn data_send_stalled(&mut self, stalls: u32, now_ms: u64, host: &mut impl Host) -> bool {
+        if !matches!(self.phase, Phase::Params | Phase::Established) {
+            return false;
+        }
+        if self.net.ko_count > 0 && stalls >= self.net.ko_count {
+            host.log(
+                Level::Err,
+                format_args!(
+                    "sending on the data socket timed out {} times in a row (ko-count {})",
+                    stalls, self.net.ko_count
+                ),
+            );
+            self.lose_connection(LossReason::Timeout, host);
+            return false;
+        }
+        host.log(
+            Level::Warn,
+            format_args!(
+                "sock_sendmsg time expired, ko = {}",
+                self.net.ko_count.saturating_sub(stalls)
+            ),
+        );
+        if self.ping_sent_ms.is_none() {
+            self.ping_sent_ms = Some(now_ms);
+            host.send(Socket::Meta, &self.agreed, &Packet::Ping);
+        }
+        self.tick(now_ms, host);
+        matches!(self.phase, Phase::Params | Phase::Established)
+    }
+
     /// Promote / demote / other changes of the own state. While connected, changes the peer
     /// must approve go out as `P_STATE_CHG_REQ` and finish in [`Host::change_finished`];
     /// otherwise they apply at once. `force` = `primary --force` (disk becomes UpToDate and a
@@ -1763,6 +1799,37 @@ mod tests {
         let (mut r, mut h) = node(Role::Secondary, DiskState::Inconsistent, [4, 0, 0, 0], 1);
         handshake(&mut r, &mut h, NetSettings::DEFAULT, [4, 0, 0, 0, 16374, 0]);
         assert_eq!(r.state().conn, ConnState::StandAlone);
+    }
+
+    #[test]
+    fn a_stalled_data_socket_pings_then_gives_up_at_ko_count() {
+        let (mut r, mut h) = node(Role::Secondary, DiskState::Inconsistent, [4, 0, 0, 0], 1);
+        handshake(&mut r, &mut h, net(), [4, 0, 0, 0, 16374, 0]);
+        r.receive(Socket::Data, &Packet::State(0xc882), 0, &mut h);
+        assert_eq!(r.state().conn, ConnState::Connected);
+        h.take();
+        // First expiry: still connected, one P_PING asks the peer whether it is alive.
+        assert!(r.data_send_stalled(1, 100, &mut h));
+        assert_eq!(h.take(), [Out::Other(wire::Cmd::Ping)]);
+        // Its ack came back: the link lives, the send is merely slow.
+        r.receive(Socket::Meta, &Packet::PingAck, 150, &mut h);
+        assert!(r.data_send_stalled(2, 200, &mut h));
+        assert_eq!(h.take(), [Out::Other(wire::Cmd::Ping)]);
+        r.receive(Socket::Meta, &Packet::PingAck, 250, &mut h);
+        // ko-count expiries in a row: Timeout, back to WFConnection.
+        let ko = NetSettings::DEFAULT.ko_count;
+        assert!(!r.data_send_stalled(ko, 300, &mut h));
+        assert_eq!(r.state().conn, ConnState::WFConnection);
+        assert!(r.wants_connection());
+
+        // No PingAck within ping-timeout: the next expiry finds the link dead.
+        let (mut r, mut h) = node(Role::Secondary, DiskState::Inconsistent, [4, 0, 0, 0], 1);
+        handshake(&mut r, &mut h, net(), [4, 0, 0, 0, 16374, 0]);
+        r.receive(Socket::Data, &Packet::State(0xc882), 0, &mut h);
+        assert!(r.data_send_stalled(1, 100, &mut h));
+        let timeout = u64::from(NetSettings::DEFAULT.ping_timeout_ds) * 100;
+        assert!(!r.data_send_stalled(2, 100 + timeout, &mut h));
+        assert_eq!(r.state().conn, ConnState::WFConnection);
     }
 
     #[test]
