@@ -22,6 +22,7 @@ use crate::drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use crate::drbd_core::genl::sets::sib_reason;
 use crate::drbd_core::genl::typed::{
     CfgContext, DiskConf, EncodeOpts, NetConf, ResizeParms, SetEncode, SetRoleParms, StateInfo,
+    TimeoutParms,
 };
 use crate::drbd_core::genl::validate::Outcome;
 use crate::drbd_core::genl::writer::Writer;
@@ -49,6 +50,7 @@ const SUPPORTED: &[Command] = &[
     Command::Connect,
     Command::Disconnect,
     Command::ChgNetOpts,
+    Command::GetTimeoutType,
 ];
 
 /// The genetlink ops to register, from the core's command table.
@@ -95,6 +97,9 @@ impl GenlHandler for Admin {
             Ok(req) => {
                 if req.cmd.cmd == Command::GetStatus {
                     return self.drbd.get_status(&req, reply, &mut buf);
+                }
+                if req.cmd.cmd == Command::GetTimeoutType {
+                    return self.drbd.get_timeout_type(&req, reply, &mut buf);
                 }
                 let code = match self.drbd.dispatch(&req, &mut info) {
                     Ok(()) => ReplyCode::Ret(RetCode::NoError),
@@ -429,6 +434,58 @@ impl Drbd {
         drop(reg);
         match len {
             Some(len) => send(reply, Command::GetStatus as u8, &buf[..len]),
+            None => ENOMEM.to_errno(),
+        }
+    }
+
+    /// GET_TIMEOUT_TYPE: which startup timeout `wait-connect` should apply (a reply with a
+    /// `timeout_parms` set, as drbd.ko sends).
+    fn get_timeout_type(
+        &self,
+        req: &ValidRequest<'_>,
+        reply: &mut Reply<'_>,
+        buf: &mut [u8],
+    ) -> c_int {
+        let reg = self.registry.lock();
+        let minor = req.minor();
+        let mut info = InfoText::new();
+        let result = lookup_minor(&reg, req, &mut info).and_then(|m| {
+            reg.devices
+                .get(&m)
+                .map(|(_, dev)| dev.timeout_type())
+                .ok_or(Failure::Ret(RetCode::ErrMinorInvalid))
+        });
+        drop(reg);
+        let mut w = Writer::new(buf);
+        let cmd = Command::GetTimeoutType as u8;
+        let len = match result {
+            Ok(timeout_type) => {
+                let parms = TimeoutParms {
+                    timeout_type: Some(timeout_type),
+                };
+                let sets: [&dyn SetEncode; 1] = [&parms];
+                write_reply(
+                    &mut w,
+                    &reply_header(cmd, minor, 0, ReplyCode::Ret(RetCode::NoError)),
+                    None,
+                    None,
+                    &sets,
+                    &EncodeOpts::KERNEL,
+                )
+                .ok()
+            }
+            Err(f) => write_reply(
+                &mut w,
+                &reply_header(cmd, minor, 0, ReplyCode::from_raw(f.code())),
+                None,
+                Some(info.as_bytes()),
+                &[],
+                &EncodeOpts::KERNEL,
+            )
+            .ok(),
+        };
+        match len {
+            Some(len) => send(reply, cmd, buf.get(..len).unwrap_or(&[])),
             None => ENOMEM.to_errno(),
         }
     }

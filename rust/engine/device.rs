@@ -105,6 +105,9 @@ pub(crate) struct Device {
     link: Option<(Arc<Link>, LinkThreads)>,
     /// Resync settings from the disk configuration.
     sync: SyncSettings,
+    /// The meta data at attach said "Primary, not connected" (a degraded cluster): `wait-connect`
+    /// uses `degr-wfc-timeout` (drbd's `USE_DEGR_WFC_T`).
+    degraded_at_attach: bool,
 }
 
 impl Drop for Device {
@@ -139,6 +142,7 @@ impl Device {
             worker,
             link: None,
             sync: SyncSettings::DEFAULT,
+            degraded_at_attach: false,
         })
     }
 
@@ -165,6 +169,18 @@ impl Device {
     }
 
     /// The meta-data flags (zero when diskless).
+    /// `GET_TIMEOUT_TYPE`: which `startup` timeout `wait-connect` applies (`UT_*`).
+    pub(crate) fn timeout_type(&self) -> u32 {
+        use crate::drbd_core::genl::sets::timeout_type;
+        if self.current_state().pdsk == DiskState::Outdated {
+            timeout_type::PEER_OUTDATED
+        } else if self.degraded_at_attach {
+            timeout_type::DEGRADED
+        } else {
+            timeout_type::DEFAULT
+        }
+    }
+
     pub(crate) fn md_flags(&self) -> u32 {
         self.backing
             .as_ref()
@@ -240,6 +256,8 @@ impl Device {
         )
         .map_err(|_| Failure::MdIo)?;
         let attach = superblock.flags.on_attach(p.fencing_dont_care, false);
+        let degraded = superblock.flags.contains(MdFlags::PRIMARY_IND)
+            && !superblock.flags.contains(MdFlags::CONNECTED_IND);
         if attach.full_sync {
             // An interrupted "set all bits" (MDF_FULL_SYNC) or a crashed primary without AL.
             bitmap.set_all();
@@ -296,6 +314,7 @@ impl Device {
         self.state = new_state;
         self.backing = Some(backing);
         self.sync = p.sync;
+        self.degraded_at_attach = degraded;
         pr_info!(
             "drbd{}: attached, {} sectors, disk {}\n",
             self.minor,
