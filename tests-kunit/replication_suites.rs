@@ -108,6 +108,9 @@ impl Host for TestHost {
     fn mark_all_out_of_sync(&mut self) {
         self.unexpected();
     }
+    fn clear_bitmap(&mut self) {
+        self.unexpected();
+    }
     fn bitmap_weight(&self) -> u64 {
         0
     }

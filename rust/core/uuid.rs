@@ -203,14 +203,23 @@ impl UuidSet {
     /// any) is pushed into the history and cleared, then a new current UUID is generated.
     /// With `skip_initial_sync` (`--clear-bitmap` while Connected, apv ≥ 90 and current was
     /// [`UUID_JUST_CREATED`]) the bitmap UUID is cleared again afterwards (the caller clears
-    /// the bitmap, sends `P_UUIDS` with [`UUID_FLAG_SKIP_INITIAL_SYNC`] before that, and
-    /// marks both disks UpToDate).
-    pub fn new_current_uuid_cmd(&mut self, random: u64, primary: bool, skip_initial_sync: bool) {
+    /// the bitmap and marks both disks UpToDate).
+    ///
+    /// Returns the set between the two steps: what the kernel sends in `P_UUIDS` with
+    /// [`UUID_FLAG_SKIP_INITIAL_SYNC`] (its bitmap UUID is still the old current, 4).
+    pub fn new_current_uuid_cmd(
+        &mut self,
+        random: u64,
+        primary: bool,
+        skip_initial_sync: bool,
+    ) -> UuidSet {
         self.set_bitmap_pushing_history(0);
         self.new_current(random, primary);
+        let sent = *self;
         if skip_initial_sync {
             self.bitmap = 0;
         }
+        sent
     }
 
     /// Whether `new-current-uuid --clear-bitmap` is a "skip initial sync" (otherwise the
@@ -882,19 +891,21 @@ mod tests {
     #[test]
     fn new_current_uuid_command() {
         let mut u = set(A, D, B, C);
-        u.new_current_uuid_cmd(E, false, false);
+        let sent = u.new_current_uuid_cmd(E, false, false);
         assert_eq!(u.to_array(), [E, A, D, B]);
+        assert_eq!(sent, u);
         // Skip initial sync on fresh meta data.
         let mut u = UuidSet::just_created();
         assert!(u.can_skip_initial_sync(true, 90));
         assert!(!u.can_skip_initial_sync(true, 89));
         assert!(!u.can_skip_initial_sync(false, 101));
-        u.new_current_uuid_cmd(E, false, true);
+        let sent = u.new_current_uuid_cmd(E, false, true);
+        assert_eq!(sent.to_array(), [E, 4, 0, 0]);
         assert_eq!(u.to_array(), [E, 0, 0, 0]);
         // The peer accepts it.
         let mut p = UuidSet::just_created();
         let msg = PeerUuids {
-            uuids: u,
+            uuids: sent,
             bitmap_weight: 0,
             flags: UUID_FLAG_SKIP_INITIAL_SYNC,
         };

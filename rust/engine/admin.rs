@@ -21,8 +21,8 @@ use crate::drbd_core::genl::request::{validate_message, ValidRequest};
 use crate::drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use crate::drbd_core::genl::sets::sib_reason;
 use crate::drbd_core::genl::typed::{
-    CfgContext, DiskConf, EncodeOpts, NetConf, ResizeParms, SetEncode, SetRoleParms, StateInfo,
-    TimeoutParms,
+    CfgContext, DiskConf, EncodeOpts, NetConf, NewCUuidParms, ResizeParms, SetEncode, SetRoleParms,
+    StateInfo, TimeoutParms,
 };
 use crate::drbd_core::genl::validate::Outcome;
 use crate::drbd_core::genl::writer::Writer;
@@ -51,6 +51,7 @@ const SUPPORTED: &[Command] = &[
     Command::Disconnect,
     Command::ChgNetOpts,
     Command::GetTimeoutType,
+    Command::NewCUuid,
 ];
 
 /// The genetlink ops to register, from the core's command table.
@@ -335,6 +336,14 @@ impl Drbd {
                     parms.no_resync.unwrap_or(false),
                 )
             }
+            Command::NewCUuid => {
+                let minor = lookup_minor(&reg, req, info)?;
+                let clear_bitmap = req
+                    .get::<NewCUuidParms>()
+                    .and_then(|p| p.clear_bm)
+                    .unwrap_or(false);
+                device(&mut reg, minor)?.new_current_uuid(clear_bitmap)
+            }
             Command::Detach => {
                 let minor = lookup_minor(&reg, req, info)?;
                 device(&mut reg, minor)?.detach()
@@ -363,14 +372,12 @@ impl Drbd {
                 device(&mut reg, minor)?.connect(config, net)
             }
             Command::ChgNetOpts => {
-                let res = lookup_resource(&reg, ctx_name, info)?;
-                let minor = single_volume(&reg, res, info)?;
+                let minor = connection_minor(&reg, req, ctx_name, info)?;
                 let (net, _) = net_config(req, info)?;
                 device(&mut reg, minor)?.change_net_options(net)
             }
             Command::Disconnect => {
-                let res = lookup_resource(&reg, ctx_name, info)?;
-                let minor = single_volume(&reg, res, info)?;
+                let minor = connection_minor(&reg, req, ctx_name, info)?;
                 device(&mut reg, minor)?.disconnect()
             }
             Command::Down => {
@@ -602,6 +609,47 @@ fn single_volume(reg: &Registry, res: u32, info: &mut InfoText) -> Result<u32, F
             Err(Failure::Ret(RetCode::ErrInvalidRequest))
         }
     }
+}
+
+/// The device a connection request (`disconnect`, `net-options`) is about, found as
+/// `drbd_adm_prepare` finds the connection: by the context's two addresses (what drbdsetup-84
+/// sends), which must belong to the named resource if one is given; else by resource name.
+fn connection_minor(
+    reg: &Registry,
+    req: &ValidRequest<'_>,
+    name: Option<&[u8]>,
+    info: &mut InfoText,
+) -> Result<u32, Failure> {
+    let addr = |b: Option<&[u8]>| {
+        b.and_then(GenlSockAddr::decode)
+            .and_then(|a| SockAddr::try_from(a).ok())
+    };
+    let ctx = req.context;
+    let my = addr(ctx.and_then(|c| c.ctx_my_addr));
+    let peer = addr(ctx.and_then(|c| c.ctx_peer_addr));
+    let name = name.filter(|n| !n.is_empty());
+    if let (Some(my), Some(peer)) = (my, peer) {
+        let found = reg
+            .devices
+            .iter()
+            .find(|(_, (_, d))| d.link_addresses() == Some((my, peer)));
+        match (found, name) {
+            (Some((minor, (res, _))), name) => {
+                if name.is_some_and(|n| reg.resource_id(n) != Some(*res)) {
+                    let _ = info.write_str("connection exists in different resource");
+                    return Err(Failure::Ret(RetCode::ErrInvalidRequest));
+                }
+                return Ok(*minor);
+            }
+            (None, None) => {
+                let _ = info.write_str("unknown connection");
+                return Err(Failure::Ret(RetCode::ErrInvalidRequest));
+            }
+            (None, Some(_)) => {}
+        }
+    }
+    let res = lookup_resource(reg, name, info)?;
+    single_volume(reg, res, info)
 }
 
 /// The net settings of a connect / net-options request (refusals carry drbd's codes).

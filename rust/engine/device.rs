@@ -26,6 +26,7 @@ use crate::engine::worker::{Service, Worker};
 use crate::engine::Failure;
 use crate::glue::block::{BioSet, Disk, LowerDevice, Major};
 use crate::glue::drain::Drained;
+use crate::glue::socket::SockAddr;
 use crate::glue::sys;
 
 /// What `attach` needs (from the `disk_conf` of the request).
@@ -568,6 +569,50 @@ impl Device {
         Ok(())
     }
 
+    /// `new-current-uuid [--clear-bitmap]` (`drbd_adm_new_c_uuid`). With a net config the
+    /// link's replica decides (drbd's "skip initial sync" while Connected, `ERR_CONNECTED`
+    /// otherwise unless StandAlone). Without one the device is StandAlone: the UUIDs rotate
+    /// (bitmap UUID into the history, a new current UUID), `clear_bitmap` clears and writes
+    /// the bitmap, the disk state stays.
+    pub(crate) fn new_current_uuid(&mut self, clear_bitmap: bool) -> Result<(), Failure> {
+        if let Some((link, _)) = self.link.as_ref() {
+            let skipped = link.new_current_uuid(clear_bitmap).map_err(Failure::Ret)?;
+            self.state = link.state();
+            if skipped {
+                pr_info!("drbd{}: skipped the initial sync\n", self.minor);
+            }
+            return Ok(());
+        }
+        let Some(backing) = self.backing.as_ref() else {
+            return Err(Failure::Ret(RetCode::ErrNoDisk));
+        };
+        // drbd answers a failed bitmap write with ERR_IO_MD_DISK and still writes the UUIDs.
+        let mut bitmap_written = Ok(());
+        if clear_bitmap {
+            if let Some(bm) = self.io.bitmap.lock().as_mut() {
+                bm.with_view(&mut |b| b.clear_all());
+            }
+            bitmap_written = self.write_bitmap(backing);
+            if bitmap_written.is_err() {
+                pr_err!("drbd{}: bitmap write failed\n", self.minor);
+            }
+        }
+        let Some(backing) = self.backing.as_mut() else {
+            return Err(Failure::Ret(RetCode::ErrNoDisk));
+        };
+        let before = backing.superblock;
+        backing.superblock.uuids.new_current_uuid_cmd(
+            sys::random_u64(),
+            self.state.role == Role::Primary,
+            false,
+        );
+        if let Err(e) = backing.write_superblock() {
+            backing.superblock = before;
+            return Err(e);
+        }
+        bitmap_written
+    }
+
     /// Detach the backing device. A Primary without a peer would lose its only data and is
     /// refused.
     pub(crate) fn detach(&mut self) -> Result<(), Failure> {
@@ -630,6 +675,11 @@ impl Device {
     /// Whether a net config exists.
     pub(crate) fn has_link(&self) -> bool {
         self.link.is_some()
+    }
+
+    /// The connection's own and peer address, while a net config exists.
+    pub(crate) fn link_addresses(&self) -> Option<(SockAddr, SockAddr)> {
+        self.link.as_ref().map(|(l, _)| l.addresses())
     }
 
     /// `connect`: start the connection to the peer (StandAlone → WFConnection).

@@ -32,6 +32,7 @@ use kernel::time::{ktime_ms_delta, Ktime};
 use crate::drbd_core::al_cache::ExtentRange;
 use crate::drbd_core::bitmap::Bitmap;
 use crate::drbd_core::bitmap_xfer::{BitmapSender, ChunkKind};
+use crate::drbd_core::genl::ret_code::RetCode;
 use crate::drbd_core::meta_data::{FlagState, Superblock, MD_BLOCK_SIZE};
 use crate::drbd_core::replication::conflicts::{Slot, SlotEntry};
 use crate::drbd_core::replication::connection::{
@@ -560,6 +561,13 @@ impl Host for EngineHost {
     fn mark_all_out_of_sync(&mut self) {
         if let Some(bm) = self.io.bitmap.lock().as_mut() {
             bm.set_all();
+        }
+        self.bitmap_dirty = true;
+    }
+
+    fn clear_bitmap(&mut self) {
+        if let Some(bm) = self.io.bitmap.lock().as_mut() {
+            bm.with_view(&mut |b| b.clear_all());
         }
         self.bitmap_dirty = true;
     }
@@ -1404,6 +1412,13 @@ impl Link {
         self.wait_finished()
     }
 
+    /// `new-current-uuid [--clear-bitmap]`: the replica decides (skip initial sync while
+    /// Connected on fresh meta data, else StandAlone only); the meta data is written before
+    /// this returns. `Ok(true)`: the initial sync was skipped.
+    pub(crate) fn new_current_uuid(&self, clear_bitmap: bool) -> Result<bool, RetCode> {
+        self.locked(|r, h| r.new_current_uuid(clear_bitmap, h))
+    }
+
     /// New net options (a running connection adopts what it can).
     pub(crate) fn change_net_options(&self, net: NetSettings) {
         self.locked(|r, h| r.change_net_options(net, h));
@@ -1424,6 +1439,11 @@ impl Link {
                 .wait_interruptible_timeout(&mut st, kernel::time::msecs_to_jiffies(100));
             waited += 100;
         }
+    }
+
+    /// This node's and the peer's address, as `connect` gave them.
+    pub(crate) fn addresses(&self) -> (SockAddr, SockAddr) {
+        (self.config.my_addr, self.config.peer_addr)
     }
 
     /// The current state.

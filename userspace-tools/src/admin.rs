@@ -10,8 +10,8 @@ use drbd_core::genl::msg::MINOR_NONE;
 use drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use drbd_core::genl::sets::{self, sib_reason, FieldType, SetDef};
 use drbd_core::genl::typed::{
-    CfgContext, DisconnectParms, DiskConf, FieldValues, NetConf, ResOpts, ResizeParms, SetEncode,
-    SetRoleParms, StateInfo, TimeoutParms,
+    CfgContext, DisconnectParms, DiskConf, FieldValues, NetConf, NewCUuidParms, ResOpts,
+    ResizeParms, SetEncode, SetRoleParms, StateInfo, TimeoutParms,
 };
 use drbd_core::genl::validate::ValidateOpts;
 use drbd_core::genl::value::Value;
@@ -260,6 +260,16 @@ pub fn attach_values(
     Ok(values)
 }
 
+/// The `new_c_uuid_parms` fields of `new-current-uuid`: `--clear-bitmap` (drbdsetup sends
+/// the flag only when given).
+pub fn new_c_uuid_values(clear_bitmap: bool) -> Vec<(u16, OwnedValue)> {
+    if clear_bitmap {
+        vec![(1, OwnedValue::Flag(true))]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Borrowed values for encoding.
 fn encode_values(owned: &[(u16, OwnedValue)]) -> Vec<(u16, Value<'_>)> {
     owned.iter().map(|(id, v)| (*id, v.as_value())).collect()
@@ -506,6 +516,19 @@ impl Kernel {
     /// `secondary MINOR`.
     pub fn secondary(&mut self, minor: u32) -> Result<(), AdminError> {
         self.call(Command::Secondary, minor, &minor.to_string(), &[])
+            .map(drop)
+    }
+
+    /// `new-current-uuid MINOR [--clear-bitmap]`: a new data generation; with
+    /// `--clear-bitmap` on a connected pair of fresh meta data, the initial sync is skipped.
+    pub fn new_current_uuid(&mut self, minor: u32, clear_bitmap: bool) -> Result<(), AdminError> {
+        let owned = new_c_uuid_values(clear_bitmap);
+        let values = encode_values(&owned);
+        let parms = FieldValues {
+            set: NewCUuidParms::DEF,
+            values: &values,
+        };
+        self.call(Command::NewCUuid, minor, &minor.to_string(), &[&parms])
             .map(drop)
     }
 

@@ -117,6 +117,14 @@ enum Command {
     },
     /// Become Secondary.
     Secondary { resource: String },
+    /// Start a new data generation (new current UUID); with --clear-bitmap on a connected
+    /// pair of freshly created meta data: skip the initial sync (both sides UpToDate).
+    NewCurrentUuid {
+        /// Clear the bitmap too (the "skip initial sync" of two identical, fresh disks).
+        #[arg(long)]
+        clear_bitmap: bool,
+        resource: String,
+    },
     /// Resize the DRBD device after its lower device changed size.
     Resize {
         /// New size (sectors, or with K/M/G/T suffix); default: as large as possible.
@@ -369,6 +377,27 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
         }),
         Command::Secondary { resource } => {
             for_minors(&cfg, &host, &resource, |k, m| Ok(k.secondary(m)?))
+        }
+        Command::NewCurrentUuid {
+            clear_bitmap,
+            resource,
+        } => {
+            // As drbdadm-84: a named resource must have one volume (`all` takes every one).
+            for view in views(&cfg, &host, &resource)? {
+                if resource != "all" && view.volumes.len() > 1 {
+                    return Err(Failure {
+                        message: format!(
+                            "new-current-uuid requires a specific volume id, but none is specified.\n\
+                             Try 'new-current-uuid minor-<minor_number>' or 'new-current-uuid {}/<vnr>'",
+                            view.resource
+                        ),
+                        code: 1,
+                    });
+                }
+            }
+            for_minors(&cfg, &host, &resource, |k, m| {
+                Ok(k.new_current_uuid(m, clear_bitmap)?)
+            })
         }
         Command::Resize {
             size,

@@ -313,3 +313,61 @@ resource s {
     assert_eq!(raw.len(), 28);
     assert_eq!(&raw[2..4], &7001u16.to_be_bytes());
 }
+
+/// `drbdadm-84 -d new-current-uuid [--clear-bitmap] RES` for host alice on
+/// tests/data/drbd84/drbd.conf: one drbdsetup line for the resource's volume.
+const DRBD84_NEW_C_UUID: [(&str, &str); 2] = [
+    ("r0", "drbdsetup-84 new-current-uuid 0"),
+    (
+        "--clear-bitmap r0",
+        "drbdsetup-84 new-current-uuid 0 --clear-bitmap",
+    ),
+];
+
+#[test]
+fn new_current_uuid_sends_what_drbdsetup_sends() {
+    let cfg = config::load(&data("drbd84/drbd.conf")).unwrap();
+    for (args, line) in DRBD84_NEW_C_UUID {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let ["drbdsetup-84", "new-current-uuid", minor, opts @ ..] = words.as_slice() else {
+            panic!("{line}");
+        };
+        let view = cfg.host_view("r0", "alice").unwrap();
+        assert_eq!(view.volumes.len(), 1);
+        assert_eq!(view.volumes[0].device.minor.to_string(), *minor, "{line}");
+        let clear = args.contains("--clear-bitmap");
+        assert_eq!(
+            admin::new_c_uuid_values(clear),
+            drbdsetup_options(&sets::NEW_C_UUID_PARMS, opts),
+            "{line}"
+        );
+    }
+    let drbdadm = Path::new("/lib/drbd/drbdadm-84");
+    if !drbdadm.exists() {
+        eprintln!("skipped the comparison with drbdadm-84: not installed");
+        return;
+    }
+    for (args, line) in DRBD84_NEW_C_UUID {
+        let out = Command::new(drbdadm)
+            .env("__DRBD_NODE__", "alice")
+            .arg("-c")
+            .arg(data("drbd84/drbd.conf"))
+            .arg("-d")
+            .arg("new-current-uuid")
+            .args(args.split_whitespace())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let got: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("drbdsetup-84 "))
+            .map(|l| {
+                // "/lib/drbd/drbdsetup-84 new-current-uuid 0 ..." → "drbdsetup-84 new-…".
+                let words: Vec<&str> = l.split_whitespace().skip(1).collect();
+                format!("drbdsetup-84 {}", words.join(" "))
+            })
+            .collect();
+        assert_eq!(got, vec![line.to_string()], "{args}");
+    }
+}

@@ -17,13 +17,14 @@ use core::fmt;
 
 use super::super::bitmap::Bitmap;
 use super::super::bitmap_xfer::BitmapReceiver;
+use super::super::genl::ret_code::RetCode;
 use super::super::state::{
     prepare_change, sanitize, ChangeKind, ChangeOutcome, ConnState, DiskState, Field, Role, SsCode,
     State, StateChange, StateContext, StateError,
 };
 use super::super::uuid::{
     uuid_compare, CompareContext, PeerUuids, UuidSet, UUID_FLAG_CRASHED_PRIMARY,
-    UUID_FLAG_DISCARD_MY_DATA,
+    UUID_FLAG_DISCARD_MY_DATA, UUID_FLAG_SKIP_INITIAL_SYNC,
 };
 use super::super::wire::{
     self, AckKind, Agreed, Cmd, DataKind, DescKind, Features, Packet, ProtocolSettings,
@@ -97,6 +98,9 @@ pub trait Host {
     fn write_meta_data(&mut self, uuids: &UuidSet);
     /// Set every bit of the bitmap (a full sync is decided).
     fn mark_all_out_of_sync(&mut self);
+    /// Clear every bit of the bitmap and write it whole (`new-current-uuid --clear-bitmap`,
+    /// drbd's `drbd_bmio_clear_n_write`).
+    fn clear_bitmap(&mut self);
     /// Bits set in the bitmap (`UI_SIZE` of `P_UUIDS`).
     fn bitmap_weight(&self) -> u64;
     /// A random 64-bit value (new UUIDs).
@@ -704,6 +708,50 @@ impl<S: Storage> Replica<S> {
         host.change_finished(Ok(()));
     }
 
+    /// `new-current-uuid [--clear-bitmap]` (`drbd_adm_new_c_uuid`) on a device with a net
+    /// config. Connected to a peer of protocol ≥ 90 with fresh meta data (current UUID
+    /// [`super::super::uuid::UUID_JUST_CREATED`]) and `clear_bitmap`, this is drbd's "skip
+    /// initial sync": a new current UUID, the bitmap cleared, `P_UUIDS` with
+    /// [`UUID_FLAG_SKIP_INITIAL_SYNC`] to the peer (which adopts the UUID), and both disks
+    /// UpToDate without a resync. Otherwise drbd wants StandAlone (`ERR_CONNECTED`); there
+    /// the UUIDs rotate and `clear_bitmap` clears the bitmap, the disk state stays.
+    /// `ERR_NO_DISK` without a local disk. Returns whether the initial sync was skipped.
+    pub fn new_current_uuid(
+        &mut self,
+        clear_bitmap: bool,
+        host: &mut impl Host,
+    ) -> Result<bool, RetCode> {
+        if self.state.disk < DiskState::Inconsistent {
+            return Err(RetCode::ErrNoDisk);
+        }
+        let connected = self.phase == Phase::Established && self.state.conn == ConnState::Connected;
+        let skip = clear_bitmap
+            && self
+                .uuids
+                .can_skip_initial_sync(connected, self.agreed.version);
+        if skip {
+            host.log(Level::Info, format_args!("Preparing to skip initial sync"));
+        } else if self.state.conn != ConnState::StandAlone {
+            return Err(RetCode::ErrConnected);
+        }
+        let primary = self.state.role == Role::Primary;
+        let random = host.random_u64();
+        let sent = self.uuids.new_current_uuid_cmd(random, primary, skip);
+        if clear_bitmap {
+            host.clear_bitmap();
+        }
+        if skip {
+            // As drbd: the set from before the bitmap UUID (the old current, 4) is cleared.
+            self.send_uuid_set(&sent, UUID_FLAG_SKIP_INITIAL_SYNC, host);
+            let mut ns = self.state;
+            ns.disk = DiskState::UpToDate;
+            ns.pdsk = DiskState::UpToDate;
+            self.set_state(ns, host);
+        }
+        host.write_meta_data(&self.uuids);
+        Ok(skip)
+    }
+
     /// Send a state change for the peer's approval; the reply finishes it.
     fn ask_peer(
         &mut self,
@@ -943,14 +991,15 @@ impl<S: Storage> Replica<S> {
             }
             (Phase::Params | Phase::Established, Packet::Sizes(s)) => self.on_sizes(s, host),
             (Phase::Params | Phase::Established, Packet::Uuids(u)) => {
-                self.peer.uuids = Some(PeerUuids::from_array([
+                let peer = PeerUuids::from_array([
                     u.current,
                     u.bitmap,
                     u.history[0],
                     u.history[1],
                     u.bitmap_bits,
                     u.flags,
-                ]));
+                ]);
+                self.on_uuids(peer, host);
                 Ok(())
             }
             (Phase::Params | Phase::Established, Packet::State(word)) => self.on_state(*word, host),
@@ -1180,14 +1229,18 @@ impl<S: Storage> Replica<S> {
     }
 
     fn send_uuids(&self, host: &mut impl Host) {
-        let mut flags = 0;
+        self.send_uuid_set(&self.uuids, 0, host);
+    }
+
+    /// `P_UUIDS` with `u` and the flags drbd adds to `extra_flags`.
+    fn send_uuid_set(&self, u: &UuidSet, extra_flags: u64, host: &mut impl Host) {
+        let mut flags = extra_flags;
         if self.net.discard_my_data {
             flags |= UUID_FLAG_DISCARD_MY_DATA;
         }
         if self.crashed_primary {
             flags |= UUID_FLAG_CRASHED_PRIMARY;
         }
-        let u = &self.uuids;
         let uuids = Uuids {
             current: u.current,
             bitmap: u.bitmap,
@@ -1345,6 +1398,33 @@ impl<S: Storage> Replica<S> {
         };
         host.set_max_bio_size(max_bio.min(wire::DRBD_MAX_BIO_SIZE));
         Ok(())
+    }
+
+    /// `P_UUIDS`: remembered for the sync handshake; while Connected with fresh meta data,
+    /// the peer's "skip initial sync" is accepted as drbd does (`receive_uuids`): its current
+    /// UUID adopted, the bitmap cleared, both disks UpToDate.
+    fn on_uuids(&mut self, peer: PeerUuids, host: &mut impl Host) {
+        self.peer.uuids = Some(peer);
+        if self.state.disk < DiskState::Inconsistent {
+            return;
+        }
+        let connected = self.phase == Phase::Established && self.state.conn == ConnState::Connected;
+        let primary = self.state.role == Role::Primary;
+        if self
+            .uuids
+            .accept_skip_initial_sync(connected, self.agreed.version, &peer, primary)
+        {
+            host.log(
+                Level::Info,
+                format_args!("Accepted new current UUID, preparing to skip initial sync"),
+            );
+            host.clear_bitmap();
+            let mut ns = self.state;
+            ns.disk = DiskState::UpToDate;
+            ns.pdsk = DiskState::UpToDate;
+            self.set_state(ns, host);
+            host.write_meta_data(&self.uuids);
+        }
     }
 
     fn on_state(&mut self, word: u32, host: &mut impl Host) -> Result<(), LossReason> {
@@ -1665,6 +1745,9 @@ mod tests {
         fn state_changed(&mut self, _old: &State, _new: &State) {}
         fn write_meta_data(&mut self, _uuids: &UuidSet) {}
         fn mark_all_out_of_sync(&mut self) {}
+        fn clear_bitmap(&mut self) {
+            self.words.fill(0);
+        }
         fn bitmap_weight(&self) -> u64 {
             self.words.iter().map(|w| u64::from(w.count_ones())).sum()
         }

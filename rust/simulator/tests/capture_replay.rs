@@ -421,6 +421,10 @@ impl Host for ReplayHost {
         self.bitmap.set_all();
     }
 
+    fn clear_bitmap(&mut self) {
+        self.bitmap.clear_all();
+    }
+
     fn bitmap_weight(&self) -> u64 {
         self.bitmap.count()
     }
