@@ -407,16 +407,17 @@ unsafe fn disk_ops<'a>(private: *mut c_void) -> &'a Arc<dyn DiskOps> {
 
 #[no_mangle]
 unsafe extern "C" fn drbd_rs_submit_bio(private: *mut c_void, bio: *mut bindings::bio) {
-    // SAFETY: called by the block layer for a disk of ours with a live bio that we now own.
-    let (ops, bio) = unsafe {
-        (
-            disk_ops(private),
-            Bio {
-                bio: NonNull::new_unchecked(bio),
-            },
-        )
+    // A bio-based driver gets bios of any size: cut this one to our queue limits (at most
+    // 1 MiB, the lower device's segment limits) as drbd does; the block layer resubmits the
+    // rest to us. NULL: the bio was invalid and has been ended.
+    // SAFETY: a live bio for one of our disks, owned by us, in its `submit_bio`.
+    let bio = unsafe { bindings::bio_split_to_limits(bio) };
+    let Some(bio) = NonNull::new(bio) else {
+        return;
     };
-    ops.as_arc_borrow().submit_bio(bio);
+    // SAFETY: called by the block layer for a disk of ours; `bio` is live and ours now.
+    let ops = unsafe { disk_ops(private) };
+    ops.as_arc_borrow().submit_bio(Bio { bio });
 }
 
 #[no_mangle]
