@@ -433,7 +433,9 @@ impl Device {
         if geometry != old_geometry {
             // The activity log stays where it was until the next attach: it is not written
             // any more (a crash before then means a full resync, as with `al-updates no`).
-            if let Some(al) = self.io.al.lock().clone() {
+            // Not under the spinlock: disabling waits for a transaction being written.
+            let al = self.io.al.lock().clone();
+            if let Some(al) = al {
                 al.disable();
             }
             let mut slot =
@@ -463,7 +465,9 @@ impl Device {
         if let Some(backing) = self.backing.as_mut() {
             drop(backing.al_submitter.take());
         }
-        drop(self.io.al.lock().take());
+        // Dropped outside the spinlock (the last reference closes the meta device).
+        let al = self.io.al.lock().take();
+        drop(al);
     }
 
     /// Become Primary; `force` promotes data that is not known to be UpToDate (`primary
