@@ -118,9 +118,12 @@ impl ActivityLog {
             }),
             GFP_KERNEL,
         )?;
+        // The transaction block is allocated once, here: the thread never needs memory to
+        // write one.
+        let block = KBox::new([0u8; AL_TRANSACTION_SIZE], GFP_KERNEL)?;
         let for_thread = al.clone();
         let thread = Kthread::spawn(format_args!("drbd{minor}_submit"), move || {
-            for_thread.submitter(io)
+            for_thread.submitter(io, block)
         })?;
         let submitter = Submitter {
             al: al.clone(),
@@ -157,10 +160,7 @@ impl ActivityLog {
                 self.deferred.push(event);
                 self.wake.kick();
             }
-            Err(e) => {
-                drop(device);
-                bio.end(e.to_errno());
-            }
+            Err(e) => fail(Deferred { device, bio }, e),
         }
     }
 
@@ -196,11 +196,13 @@ impl ActivityLog {
     }
 
     /// `drbdN_submit`: admit waiting writes, write their transaction, send them on.
-    fn submitter(&self, io: Arc<Drained<DeviceIo>>) {
+    fn submitter(&self, io: Arc<Drained<DeviceIo>>, mut block: KBox<[u8; AL_TRANSACTION_SIZE]>) {
         let mut waiting: KVec<Deferred> = KVec::new();
         loop {
             if waiting.is_empty() || self.starved.load(Ordering::Acquire) {
-                self.wake.wait(0);
+                // Once stopping, the kick that said so may have been consumed already: poll.
+                let stopping = self.stopping.load(Ordering::Acquire);
+                self.wake.wait(if stopping { 10 } else { 0 });
             }
             let stopping = self.stopping.load(Ordering::Acquire);
             let _noio = NoIo::enter();
@@ -212,20 +214,12 @@ impl ActivityLog {
                     fail(d, ENOMEM);
                 }
             }
-            let Ok(mut block) = KBox::new([0u8; AL_TRANSACTION_SIZE], GFP_KERNEL) else {
-                // Without a block no transaction: what waits fails (it was not written).
-                waiting.into_iter().for_each(|d| fail(d, ENOMEM));
-                waiting = KVec::new();
-                if stopping {
-                    return;
-                }
-                continue;
-            };
             // Room for every outcome, made before the lock (nothing allocates under it).
             let (Ok(mut ready), Ok(mut still_waiting)) = (
                 KVec::with_capacity(waiting.len(), GFP_KERNEL),
                 KVec::with_capacity(waiting.len(), GFP_KERNEL),
             ) else {
+                // What waits fails (nothing of it was written).
                 waiting.into_iter().for_each(|d| fail(d, ENOMEM));
                 waiting = KVec::new();
                 continue;
