@@ -1,10 +1,6 @@
 # tests-vm/repl-link-cut.sh with drbd_rs on both nodes (unless DRBD_MODULE_A/B say
 # otherwise): the link is cut mid-sync and while node-a writes, and comes back; the
 # connection returns by itself and the resync finishes with identical data.
-# Not in `make check` yet: on 2026-11-30 (host loaded by three other VM pairs) both drbd_rs
-# nodes lost an idle connection to "PingAck did not arrive in time." and never reconnected
-# (both receivers cycling connect/accept) — see Documentation/development.md.
-# vm-check: no
 # vm-nodes: 2
 # vm-disks: 8M
 # vm-timeout: 900

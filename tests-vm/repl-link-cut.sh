@@ -13,12 +13,14 @@ wait_link
 # On failure, the module's story (the harness's dmesg.txt is lost if teardown hangs too).
 on_exit() {
   cat /proc/drbd
+  nft list ruleset
+  ss -tnmi
   dmesg | grep -E "drbd|INFO|WARN|BUG" | tail -n 150
   for p in $(pgrep drbd); do echo "$p $(cat /proc/$p/comm):"; cat /proc/$p/stack; done
 }
 trap '(( $? )) && on_exit' EXIT
-# A slow sync (8 MiB at 512 KiB/s) to cut into; quick reconnects.
-write_drbd_conf C "connect-int 3;" "resync-rate 512K;"
+# A slow sync (8 MiB at 256 KiB/s: half a minute) to cut into; quick reconnects.
+write_drbd_conf C "connect-int 3;" "resync-rate 256K;"
 load_node_module
 adm_create_md r0
 adm up r0
@@ -26,7 +28,8 @@ adm up r0
 wait_for "the connection" 120 bash -c 'grep -qE "cs:(Connected|Sync)" /proc/drbd'
 sync_point connected
 
-cut() {
+# Not called `cut`: that would shadow coreutils' cut, which oos() uses.
+cut_link() {
   nft add table inet cut
   nft add chain inet cut in '{ type filter hook input priority 0; policy accept; }'
   nft add chain inet cut out '{ type filter hook output priority 0; policy accept; }'
@@ -36,11 +39,10 @@ cut() {
   nft add rule inet cut out tcp sport 7789 drop
 }
 
-if [[ $DRBDRS_NODE == a ]]; then
-  adm primary --force r0
-  dd if=/dev/urandom of=/dev/drbd0 bs=1M count=3 oflag=direct status=none
-fi
+[[ $DRBDRS_NODE == a ]] && adm primary --force r0
 wait_for "the sync to run" 60 bash -c 'grep -qE "cs:Sync(Source|Target)" /proc/drbd'
+# Application writes while the sync runs (replicated beside the resync requests).
+[[ $DRBDRS_NODE == a ]] && dd if=/dev/urandom of=/dev/drbd0 bs=1M count=2 seek=1 oflag=direct status=none
 start=$(oos)
 wait_for "some progress" 180 bash -c "(( \$(grep -o 'oos:[0-9]*' /proc/drbd | cut -d: -f2) < $start - 512 ))"
 cat /proc/drbd
@@ -48,7 +50,7 @@ sync_point syncing
 
 if [[ $DRBDRS_NODE == a ]]; then
   log "cut the link (nftables drops port 7789)"
-  cut
+  cut_link
   nft list ruleset
 fi
 wait_for "the connection to break" 90 bash -c '! grep -qE "cs:(Sync|Connected|WFBitMap|WFSyncUUID)" /proc/drbd'

@@ -79,7 +79,9 @@ adm_create_md() {
 
 # write_drbd_conf PROTOCOL [NET-OPTIONS] [DISK-OPTIONS]: /etc/drbd.conf with resource r0 on
 # /dev/vda (internal meta data) between node-a (169.254.77.1) and node-b (.2), port 7789.
-# The resync rate is fixed (c-plan-ahead 0): low enough to watch a sync, high enough for TCG.
+# The resync rate is fixed (c-plan-ahead 0): low enough to watch a sync, high enough for TCG;
+# DISK-OPTIONS, if given, replace the default `resync-rate 20M;` (a second
+# resync-rate is a warning and the tools disagree which one counts).
 # A guest under TCG on a busy host can stall for a second or two: the ping timeout is 3 s
 # (default 0.5 s, which drops the connection again and again there).
 write_drbd_conf() {
@@ -87,7 +89,7 @@ write_drbd_conf() {
 global { usage-count no; }
 resource r0 {
   net { protocol $1; ping-timeout 30; ${2:-} }
-  disk { c-plan-ahead 0; resync-rate 20M; ${3:-} }
+  disk { c-plan-ahead 0; ${3:-resync-rate 20M;} }
   startup { wfc-timeout 120; degr-wfc-timeout 60; }
   on node-a { device /dev/drbd0; disk /dev/vda; address 169.254.77.1:7789; meta-disk internal; }
   on node-b { device /dev/drbd0; disk /dev/vda; address 169.254.77.2:7789; meta-disk internal; }

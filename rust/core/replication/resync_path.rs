@@ -15,7 +15,9 @@
 use super::super::bitmap::Bitmap;
 use super::super::bitmap_xfer::{BitmapReceiver, Progress};
 use super::super::proc_text::SyncStatus;
-use super::super::resync::{next_resync_request, ResyncController, ResyncSettings, SyncMarks};
+use super::super::resync::{
+    next_resync_request, ResyncController, ResyncSettings, SyncMarks, SLEEP_TIME_MS,
+};
 use super::super::state::{ConnState, DiskState, Role};
 use super::super::wire::{self, AckKind, BlockAck, BlockReq, DataHeader, DataKind, Packet};
 use super::conflicts::{Interval, IoKind, Slot};
@@ -72,7 +74,9 @@ pub(super) struct SyncRun {
     controller: ResyncController,
     received_sectors: u32,
     failed_blocks: u64,
-    last_step_ms: u64,
+    /// When the next controller step is due (steps are [`SLEEP_TIME_MS`] apart, as drbd's
+    /// resync timer, however often the host ticks).
+    next_step_ms: u64,
     /// Done on our side; waiting for the ack of a `P_PING` sent behind our last
     /// `P_RS_WRITE_ACK`, so the source has cleared every bit before it learns we finished.
     finishing: bool,
@@ -85,7 +89,7 @@ impl SyncRun {
             controller: ResyncController::new(),
             received_sectors: 0,
             failed_blocks: 0,
-            last_step_ms: now_ms,
+            next_step_ms: now_ms,
             finishing: false,
         }
     }
@@ -286,10 +290,18 @@ impl<S: Storage> Replica<S> {
         let Some(run) = self.sync_run.as_mut() else {
             return;
         };
-        if now_ms.saturating_sub(run.last_step_ms) < 100 && run.controller.in_flight_sectors() > 0 {
+        if now_ms < run.next_step_ms {
             return;
         }
-        run.last_step_ms = now_ms;
+        // Keep the 100 ms rhythm through a late tick; after a long gap, start a new one
+        // instead of catching up with a burst.
+        let step_ms = u64::from(SLEEP_TIME_MS);
+        let late = now_ms - run.next_step_ms;
+        run.next_step_ms = if late < step_ms {
+            run.next_step_ms + step_ms
+        } else {
+            now_ms + step_ms
+        };
         let received = core::mem::take(&mut run.received_sectors);
         let mut budget = u64::from(run.controller.step(
             &settings,
@@ -299,8 +311,13 @@ impl<S: Storage> Replica<S> {
         let mut cursor = run.cursor_bit;
         while budget > 0 && !self.conflicts.is_full() {
             let mut next = None;
+            // Merging adjacent blocks stays within the step's budget (as drbd counts each
+            // merged block against it); a lone block is the least one request asks for.
+            let limit = u32::try_from(budget.saturating_mul(512))
+                .unwrap_or(u32::MAX)
+                .min(max_bytes);
             host.with_bitmap(&mut |bm: &mut Bitmap<&mut [u64]>| {
-                next = next_resync_request(bm, cursor, max_bytes, device_sectors);
+                next = next_resync_request(bm, cursor, limit, device_sectors);
             });
             let Some(req) = next else {
                 break;

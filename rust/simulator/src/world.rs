@@ -582,8 +582,13 @@ impl World {
 
     /// `connect` on one node.
     pub fn connect(&mut self, node: NodeId, net: NetSettings) {
+        self.connect_with(node, net, SyncSettings::DEFAULT);
+    }
+
+    /// `connect` on one node with its resync settings (the disk options of `attach`).
+    pub fn connect_with(&mut self, node: NodeId, net: NetSettings, sync: SyncSettings) {
         let n = &mut self.nodes[node];
-        n.replica.connect(net, SyncSettings::DEFAULT, &mut n.host);
+        n.replica.connect(net, sync, &mut n.host);
         self.flush();
     }
 

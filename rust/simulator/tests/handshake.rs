@@ -1,6 +1,6 @@
 //! Two cores connect through the simulated link and the real wire codec.
 
-use drbd_core::replication::connection::NetSettings;
+use drbd_core::replication::connection::{NetSettings, SyncSettings};
 use drbd_core::replication::WireProtocol;
 use drbd_core::state::{ConnState, DiskState, Role, StateChange, StateError};
 use drbd_core::uuid::UuidSet;
@@ -238,6 +238,39 @@ fn silence_on_the_link_is_detected_by_the_ping() {
             .any(|s| s.conn == ConnState::BrokenPipe)));
 }
 
+/// A fixed `resync-rate` (c-plan-ahead 0) caps the sync however fast the link is: drbd
+/// requests rate × 0.1 s per 100 ms step, adjacent blocks merged only within that budget.
+#[test]
+fn a_fixed_resync_rate_is_honoured() {
+    let mut w = fresh_pair(7);
+    for n in &mut w.nodes {
+        n.host.bitmap.set_all();
+    }
+    let mut sync = SyncSettings::DEFAULT;
+    sync.resync_rate = 1024;
+    sync.controller.plan_ahead = 0;
+    for node in 0..2 {
+        w.connect_with(node, NetSettings::DEFAULT, sync);
+    }
+    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
+    let promote = StateChange::new()
+        .role(Role::Primary)
+        .disk(DiskState::UpToDate);
+    w.with_node(0, |r, h| r.request_change(promote, true, h));
+    assert!(w.run_until(w.now_ms() + 5_000, |w| conn(w, 1) == ConnState::SyncTarget));
+    let start = w.now_ms();
+    let done = w.run_until(start + 300_000, |w| w.both_in(ConnState::Connected));
+    assert!(done, "sync finished\n{}", w.report());
+    // 1024 KiB/s → 25 blocks of 4 KiB per step: 16382 blocks in 656 steps.
+    let blocks = w.nodes[0].host.bitmap.bits();
+    let expected_ms = blocks.div_ceil(25) * 100;
+    let took = w.now_ms() - start;
+    assert!(
+        took >= expected_ms - 1_000 && took <= expected_ms + 5_000,
+        "{blocks} blocks at 1000 KiB/s took {took} ms, expected about {expected_ms} ms"
+    );
+}
+
 #[test]
 fn initial_full_sync_copies_the_whole_disk() {
     for seed in 0..3 {
@@ -385,15 +418,19 @@ fn without_use_rle_the_bitmap_goes_as_plain_chunks() {
         .role(Role::Primary)
         .disk(DiskState::UpToDate);
     w.with_node(0, |r, h| r.request_change(promote, true, h));
-    assert!(w.run_until(120_000, |w| (0..2).all(|i| {
-        let s = w.nodes[i].replica.state();
-        s.conn == ConnState::Connected
-            && s.pdsk == DiskState::UpToDate
-            && s.disk == DiskState::UpToDate
-    })));
+    // The bitmap exchange is over once the sync runs (the trace keeps only recent steps).
+    assert!(w.run_until(w.now_ms() + 5_000, |w| conn(w, 1) == ConnState::SyncTarget));
     assert!(
         w.trace().any(|t| t.contains("<-Data Bitmap(")),
         "plain chunks on the wire"
     );
     assert!(!w.trace().any(|t| t.contains("CompressedBitmap")));
+    // The default controller (c-fill-target 100 sectors per 100 ms step) needs about
+    // 130 s of virtual time for these 64 MiB.
+    assert!(w.run_until(300_000, |w| (0..2).all(|i| {
+        let s = w.nodes[i].replica.state();
+        s.conn == ConnState::Connected
+            && s.pdsk == DiskState::UpToDate
+            && s.disk == DiskState::UpToDate
+    })));
 }
