@@ -19,8 +19,9 @@ on_exit() {
   for p in $(pgrep drbd); do echo "$p $(cat /proc/$p/comm):"; cat /proc/$p/stack; done
 }
 trap '(( $? )) && on_exit' EXIT
-# A slow sync (8 MiB at 256 KiB/s: half a minute) to cut into; quick reconnects.
-write_drbd_conf C "connect-int 3;" "resync-rate 256K;"
+# A slow sync (8 MiB at 128 KiB/s: a minute) to cut into, with room for a slow guest (at
+# 256 KiB/s a loaded CI host once saw the sync end before the cut); quick reconnects.
+write_drbd_conf C "connect-int 3;" "resync-rate 128K;"
 load_node_module
 adm_create_md r0
 adm up r0
