@@ -14,6 +14,7 @@
 
 use super::super::bitmap::Bitmap;
 use super::super::bitmap_xfer::{BitmapReceiver, Progress};
+use super::super::meta_data::SECTOR_SIZE;
 use super::super::proc_text::SyncStatus;
 use super::super::resync::{
     next_resync_request, ResyncController, ResyncSettings, SyncMarks, SLEEP_TIME_MS,
@@ -313,7 +314,7 @@ impl<S: Storage> Replica<S> {
             let mut next = None;
             // Merging adjacent blocks stays within the step's budget (as drbd counts each
             // merged block against it); a lone block is the least one request asks for.
-            let limit = u32::try_from(budget.saturating_mul(512))
+            let limit = u32::try_from(budget.saturating_mul(u64::from(SECTOR_SIZE)))
                 .unwrap_or(u32::MAX)
                 .min(max_bytes);
             host.with_bitmap(&mut |bm: &mut Bitmap<&mut [u64]>| {
@@ -338,7 +339,7 @@ impl<S: Storage> Replica<S> {
             }) else {
                 break;
             };
-            let sectors = req.size.div_ceil(512);
+            let sectors = req.size.div_ceil(SECTOR_SIZE);
             budget = budget.saturating_sub(u64::from(sectors));
             if let Some(run) = self.sync_run.as_mut() {
                 run.controller.on_request_sent(sectors);
@@ -576,7 +577,9 @@ impl<S: Storage> Replica<S> {
             return Err(LossReason::ProtocolError);
         };
         if let Some(run) = self.sync_run.as_mut() {
-            run.received_sectors = run.received_sectors.saturating_add(size.div_ceil(512));
+            run.received_sectors = run
+                .received_sectors
+                .saturating_add(size.div_ceil(SECTOR_SIZE));
         }
         let arrival = self.next_arrival();
         if let Some(e) = self.conflicts.get_mut(slot) {

@@ -18,6 +18,14 @@ fn fresh_pair(seed: u64) -> World {
     )
 }
 
+/// `primary --force` on `node`: Primary with its disk declared UpToDate.
+fn force_primary(w: &mut World, node: usize) {
+    let promote = StateChange::new()
+        .role(Role::Primary)
+        .disk(DiskState::UpToDate);
+    w.with_node(node, |r, h| r.request_change(promote, true, h));
+}
+
 fn conn(w: &World, node: usize) -> ConnState {
     w.nodes[node].replica.state().conn
 }
@@ -67,10 +75,7 @@ fn forced_primary_starts_a_full_sync_towards_the_peer() {
     w.connect_both(NetSettings::DEFAULT);
     assert!(w.run_until(5_000, |w| conn(w, 1) == ConnState::Connected
         && conn(w, 0) == ConnState::Connected));
-    let promote = StateChange::new()
-        .role(Role::Primary)
-        .disk(DiskState::UpToDate);
-    w.with_node(0, |r, h| r.request_change(promote, true, h));
+    force_primary(&mut w, 0);
     let ok = w.run_until(10_000, |w| {
         conn(w, 0) == ConnState::WFBitMapS && conn(w, 1) == ConnState::WFBitMapT
     });
@@ -253,10 +258,7 @@ fn a_fixed_resync_rate_is_honoured() {
         w.connect_with(node, NetSettings::DEFAULT, sync);
     }
     assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
-    let promote = StateChange::new()
-        .role(Role::Primary)
-        .disk(DiskState::UpToDate);
-    w.with_node(0, |r, h| r.request_change(promote, true, h));
+    force_primary(&mut w, 0);
     assert!(w.run_until(w.now_ms() + 5_000, |w| conn(w, 1) == ConnState::SyncTarget));
     let start = w.now_ms();
     let done = w.run_until(start + 300_000, |w| w.both_in(ConnState::Connected));
@@ -284,10 +286,7 @@ fn initial_full_sync_copies_the_whole_disk() {
         }
         w.connect_both(NetSettings::DEFAULT);
         assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
-        let promote = StateChange::new()
-            .role(Role::Primary)
-            .disk(DiskState::UpToDate);
-        w.with_node(0, |r, h| r.request_change(promote, true, h));
+        force_primary(&mut w, 0);
         // Half way through, /proc/drbd shows drbd's progress line for both roles.
         let half = w.run_until(120_000, |w| {
             w.nodes[1].replica.state().conn == ConnState::SyncTarget
@@ -414,10 +413,7 @@ fn without_use_rle_the_bitmap_goes_as_plain_chunks() {
     };
     w.connect_both(plain);
     assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
-    let promote = StateChange::new()
-        .role(Role::Primary)
-        .disk(DiskState::UpToDate);
-    w.with_node(0, |r, h| r.request_change(promote, true, h));
+    force_primary(&mut w, 0);
     // The bitmap exchange is over once the sync runs (the trace keeps only recent steps).
     assert!(w.run_until(w.now_ms() + 5_000, |w| conn(w, 1) == ConnState::SyncTarget));
     assert!(
