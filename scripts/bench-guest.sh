@@ -9,7 +9,7 @@
 # vm-memory: 1024
 export DRBD_TOOL_A=drbdadm-84 DRBD_TOOL_B=drbdadm-84
 source "$DRBDRS_REPO/tests-vm/lib/common.sh"
-RUNTIME=${BENCH_RUNTIME:-15}
+RUNTIME=15 # seconds per fio job (after a 2 s ramp)
 # name:fio arguments. QD1 shows the write latency (one round trip per write under protocol C).
 JOBS=("rand4k-qd1:--rw=randwrite --bs=4k --iodepth=1"
   "rand4k-qd32:--rw=randwrite --bs=4k --iodepth=32"
