@@ -25,8 +25,7 @@ write_drbd_conf C "connect-int 3;" "resync-rate 128K;"
 load_node_module
 adm_create_md r0
 adm up r0
-# Not `adm wait-connect`: drbd_rs does not answer GET_TIMEOUT_TYPE yet.
-wait_for "the connection" 120 bash -c 'grep -qE "cs:(Connected|Sync)" /proc/drbd'
+adm_within 120 wait-connect r0 || fail "not connected within 120 s"
 sync_point connected
 
 # Not called `cut`: that would shadow coreutils' cut, which oos() uses.

@@ -13,9 +13,7 @@ write_drbd_conf C
 load_node_module
 adm_create_md r0
 adm up r0
-# Polling /proc/drbd rather than `wait-connect`: drbd_rs has no GET_TIMEOUT_TYPE or events
-# broadcasts yet, which drbdsetup's wait-connect needs.
-wait_for Connected 120 is_cs Connected
+adm_within 120 wait-connect r0 || fail "not connected within 120 s"
 sync_point connected
 # Skip the initial full sync: both sides are known to be all zeros.
 [[ $DRBDRS_NODE == a ]] && adm new-current-uuid --clear-bitmap r0

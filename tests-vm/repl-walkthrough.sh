@@ -21,9 +21,18 @@ load_node_module
 
 log "create-md, up"
 adm_create_md r0
+# drbdsetup-84's `events` and `wait-connect` follow the DRBD_EVENT notifications sent
+# after each state change (after one GET_STATUS): the init script and the cluster agents
+# wait this way.
+/lib/drbd/drbdsetup-84 events all >/tmp/events 2>&1 &
+events_pid=$!
 adm up r0
-# Not `wait-connect`: drbdsetup-84 waits for netlink events, which drbd_rs does not send yet.
-wait_for "the peer" 120 fresh_pair
+adm_within 120 wait-connect r0 || fail "wait-connect did not return within 120 s"
+wait_for "the peer" 60 fresh_pair
+kill $events_pid
+cat /tmp/events
+grep -q '^[0-9]* ST-new 0,r0\[0\] { cs:Connected ' /tmp/events ||
+  fail "drbdsetup-84 events did not show the connection"
 expect_eq "cstate" Connected "$(adm cstate r0)"
 expect_eq "role" Secondary/Secondary "$(adm role r0)"
 expect_eq "dstate" Inconsistent/Inconsistent "$(adm dstate r0)"

@@ -9,6 +9,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use super::device::{AttachParams, Device};
+use super::events::{write_status_message, Reason};
 use super::{Drbd, Failure, Registry, Resource, MINOR_MAX, VOLUME_MAX};
 use crate::drbd_core::activity_log;
 use crate::drbd_core::genl::addr::SockAddr as GenlSockAddr;
@@ -19,10 +20,9 @@ use crate::drbd_core::genl::msg::{
 };
 use crate::drbd_core::genl::request::{validate_message, ValidRequest};
 use crate::drbd_core::genl::ret_code::{ReplyCode, RetCode};
-use crate::drbd_core::genl::sets::sib_reason;
 use crate::drbd_core::genl::typed::{
-    CfgContext, DiskConf, EncodeOpts, NetConf, NewCUuidParms, ResizeParms, SetEncode, SetRoleParms,
-    StateInfo, TimeoutParms,
+    DiskConf, EncodeOpts, NetConf, NewCUuidParms, ResizeParms, SetEncode, SetRoleParms,
+    TimeoutParms,
 };
 use crate::drbd_core::genl::validate::Outcome;
 use crate::drbd_core::genl::writer::Writer;
@@ -102,7 +102,9 @@ impl GenlHandler for Admin {
                 if req.cmd.cmd == Command::GetTimeoutType {
                     return self.drbd.get_timeout_type(&req, reply, &mut buf);
                 }
-                let code = match self.drbd.dispatch(&req, &mut info) {
+                let result = self.drbd.dispatch(&req, &mut info);
+                self.drbd.announce_states();
+                let code = match result {
                     Ok(()) => ReplyCode::Ret(RetCode::NoError),
                     Err(f) => {
                         if info.as_bytes().is_empty() {
@@ -241,23 +243,25 @@ impl Drbd {
                 if reg.devices_of(res).any(|d| d.volume == volume) {
                     return Err(Failure::Ret(RetCode::ErrMinorOrVolumeExists));
                 }
-                let dev = Device::new(&self.major, &self.pool, minor, volume).map_err(|e| {
-                    // drbd's reply codes have no "other kernel error": say which one it was.
-                    let _ = write!(
-                        info,
-                        "cannot create /dev/drbd{minor}: error {}",
-                        e.to_errno()
-                    );
-                    pr_err!(
-                        "drbd{minor}: cannot create the device: error {}\n",
-                        e.to_errno()
-                    );
-                    if e == ENOMEM {
-                        Failure::NoMemory
-                    } else {
-                        Failure::Ret(RetCode::ErrMinorOrVolumeExists)
-                    }
-                })?;
+                let name = reg.resources.get(&res).map_or(&[][..], |r| r.name());
+                let dev =
+                    Device::new(&self.major, &self.pool, minor, volume, name).map_err(|e| {
+                        // drbd's reply codes have no "other kernel error": say which one it was.
+                        let _ = write!(
+                            info,
+                            "cannot create /dev/drbd{minor}: error {}",
+                            e.to_errno()
+                        );
+                        pr_err!(
+                            "drbd{minor}: cannot create the device: error {}\n",
+                            e.to_errno()
+                        );
+                        if e == ENOMEM {
+                            Failure::NoMemory
+                        } else {
+                            Failure::Ret(RetCode::ErrMinorOrVolumeExists)
+                        }
+                    })?;
                 reg.devices
                     .try_create_and_insert(minor, (res, dev), GFP_KERNEL)
                     .map_err(|_| Failure::NoMemory)?;
@@ -414,6 +418,14 @@ impl Drbd {
         }
     }
 
+    /// Announce what admin operations (and connections) changed in every device's state.
+    fn announce_states(&self) {
+        let reg = self.registry.lock();
+        for (_, (_, dev)) in reg.devices.iter() {
+            dev.announce_state();
+        }
+    }
+
     /// GET_STATUS for one minor: its context and state.
     fn get_status(&self, req: &ValidRequest<'_>, reply: &mut Reply<'_>, buf: &mut [u8]) -> c_int {
         let reg = self.registry.lock();
@@ -543,56 +555,8 @@ impl Drbd {
 
 /// One GET_STATUS message for `minor`: context, then state_info.
 fn status_message(reg: &Registry, minor: u32, nl_flags: u16, w: &mut Writer<'_>) -> Option<usize> {
-    let (res, dev) = reg.devices.get(&minor)?;
-    let resource = reg.resources.get(res)?;
-    let context = CfgContext {
-        ctx_volume: Some(dev.volume),
-        ctx_resource_name: Some(resource.name()),
-        ..CfgContext::default()
-    };
-    let uuids = dev.uuids();
-    let mut uuid_bytes = [0u8; 32];
-    for (i, u) in uuids.iter().enumerate() {
-        uuid_bytes[i * 8..i * 8 + 8].copy_from_slice(&u.to_ne_bytes());
-    }
-    let status = dev.status();
-    let state_word = dev.current_state().pack();
-    let c = &status.counters;
-    let state = StateInfo {
-        sib_reason: Some(sib_reason::GET_STATUS_REPLY),
-        current_state: Some(state_word),
-        capacity: Some(dev.capacity()),
-        ed_uuid: Some(uuids[0]),
-        send_cnt: Some(u64::from(c.send_sectors)),
-        recv_cnt: Some(u64::from(c.recv_sectors)),
-        read_cnt: Some(u64::from(c.read_sectors)),
-        writ_cnt: Some(u64::from(c.write_sectors)),
-        al_writ_cnt: Some(u64::from(c.al_writes)),
-        bm_writ_cnt: Some(0),
-        ap_bio_cnt: Some(c.ap_bio as u32),
-        ap_pending_cnt: Some(0),
-        rs_pending_cnt: Some(0),
-        uuids: dev.has_disk().then_some(&uuid_bytes[..]),
-        disk_flags: dev.has_disk().then_some(dev.md_flags()),
-        bits_total: dev.has_disk().then_some(dev.bitmap_weight().1),
-        bits_oos: dev.has_disk().then_some(dev.bitmap_weight().0),
-        ..StateInfo::default()
-    };
-    let sets: [&dyn SetEncode; 2] = [&context, &state];
-    write_reply(
-        w,
-        &reply_header(
-            Command::GetStatus as u8,
-            minor,
-            nl_flags,
-            ReplyCode::Ret(RetCode::NoError),
-        ),
-        None,
-        None,
-        &sets,
-        &EncodeOpts::KERNEL,
-    )
-    .ok()
+    let (_, dev) = reg.devices.get(&minor)?;
+    write_status_message(&dev.snapshot(), Reason::Reply { nl_flags }, w)
 }
 
 /// The one device of a resource (a connection carries one volume here).

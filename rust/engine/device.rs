@@ -15,11 +15,12 @@ use crate::drbd_core::genl::ret_code::RetCode;
 use crate::drbd_core::meta_data::{
     self, AttachDisk, FlagState, MdError, MdFlags, MdGeometry, MdLayout, Superblock, MD_BLOCK_SIZE,
 };
-use crate::drbd_core::proc_text::{Counters as ProcCounters, DeviceStatus, WriteOrdering};
+use crate::drbd_core::proc_text::DeviceStatus;
 use crate::drbd_core::replication::connection::{DiskGeometry, NetSettings, SyncSettings};
 use crate::drbd_core::state::{ConnState, DiskState, Role, State, StateChange, StateError};
 use crate::engine::al::{ActivityLog, Submitter};
 use crate::engine::bitmap::{BitmapStorage, DeviceBitmap};
+use crate::engine::events::{DiskStatus, StateEvents, StatusSnapshot};
 use crate::engine::io::DeviceIo;
 use crate::engine::link::{Link, LinkConfig, LinkStart, LinkThreads, MetaStore};
 use crate::engine::worker::{Service, Worker};
@@ -106,6 +107,8 @@ pub(crate) struct Device {
     link: Option<(Arc<Link>, LinkThreads)>,
     /// Resync settings from the disk configuration.
     sync: SyncSettings,
+    /// State-change notifications (`DRBD_EVENT`).
+    events: Arc<StateEvents>,
     /// The meta data at attach said "Primary, not connected" (a degraded cluster): `wait-connect`
     /// uses `degr-wfc-timeout` (drbd's `USE_DEGR_WFC_T`).
     degraded_at_attach: bool,
@@ -128,7 +131,9 @@ impl Device {
         pool: &Arc<Pin<KBox<BioSet>>>,
         minor: u32,
         volume: u32,
+        resource: &[u8],
     ) -> Result<Self> {
+        let events = StateEvents::new(minor, volume, resource, State::UNCONFIGURED)?;
         let io = Arc::pin_init(Drained::new(DeviceIo::new(pool.clone())), GFP_KERNEL)?;
         let worker = Worker::start(minor)?;
         let mut disk = Disk::new(major, minor, io.clone())?;
@@ -143,6 +148,7 @@ impl Device {
             worker,
             link: None,
             sync: SyncSettings::DEFAULT,
+            events,
             degraded_at_attach: false,
         })
     }
@@ -721,6 +727,7 @@ impl Device {
             net,
             sync: self.sync,
             worker_wake: self.worker.wakeup(),
+            events: self.events.clone(),
         };
         let (link, threads) = Link::start(start).map_err(|_| Failure::NoMemory)?;
         let service: Arc<dyn Service> = link.clone();
@@ -765,6 +772,8 @@ impl Device {
         link.halt();
         self.worker.set_service(None);
         let superblock = link.stop(&mut threads);
+        // What the link changed last goes out before the StandAlone that follows.
+        link.announce_states();
         let mut state = link.state();
         state.conn = ConnState::StandAlone;
         state.peer = Role::Unknown;
@@ -786,10 +795,44 @@ impl Device {
         self.io.bitmap_weight().unwrap_or((0, 0))
     }
 
+    /// What a status message (GET_STATUS, `DRBD_EVENT`) says about this minor now.
+    pub(crate) fn snapshot(&self) -> StatusSnapshot<'_> {
+        let disk = self.has_disk().then(|| {
+            let (oos_bits, total_bits) = self.bitmap_weight();
+            DiskStatus {
+                md_flags: self.md_flags(),
+                oos_bits,
+                total_bits,
+            }
+        });
+        StatusSnapshot {
+            minor: self.minor,
+            volume: self.volume,
+            resource: &self.events.resource,
+            state: self.current_state(),
+            capacity: self.capacity(),
+            uuids: self.uuids(),
+            disk,
+            counters: self.io.counters.snapshot(),
+        }
+    }
+
+    /// Send `DRBD_EVENT`s for the state changes not announced yet (the connection's in
+    /// order while it exists, else the device's own after an admin operation).
+    pub(crate) fn announce_state(&self) {
+        match self.link.as_ref() {
+            Some((link, _)) => link.announce_states(),
+            None => self.events.announce(|| {
+                let mut states = KVec::new();
+                // Without memory for the list nothing is announced; the next change is.
+                let _ = states.push(self.state, GFP_KERNEL);
+                (states, self.snapshot())
+            }),
+        }
+    }
+
     /// What /proc/drbd shows for this minor.
     pub(crate) fn status(&self) -> DeviceStatus {
-        use core::sync::atomic::Ordering::Relaxed;
-        let c = &self.io.counters;
         let link = self.link.as_ref().map(|(l, _)| l.status());
         DeviceStatus {
             minor: self.minor,
@@ -801,21 +844,7 @@ impl Device {
                 let (set, bits) = self.bitmap_weight();
                 set == bits
             },
-            counters: ProcCounters {
-                send_sectors: c.net_sent.load(Relaxed),
-                recv_sectors: c.net_received.load(Relaxed),
-                write_sectors: c.disk_written.load(Relaxed),
-                read_sectors: c.disk_read.load(Relaxed),
-                al_writes: c.al_writes.load(Relaxed),
-                bm_writes: 0,
-                local: c.local_pending.load(Relaxed) as i32,
-                ap_pending: 0,
-                rs_pending: 0,
-                unacked: 0,
-                ap_bio: c.app_pending.load(Relaxed) as i32,
-                epochs: 1,
-                write_ordering: WriteOrdering::Flush,
-            },
+            counters: self.io.counters.snapshot(),
             oos_bits: self.bitmap_weight().0,
             sync: link.and_then(|l| l.sync).unwrap_or_default(),
             ..DeviceStatus::default()

@@ -14,6 +14,7 @@ use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, SpinLock};
 
 use crate::drbd_core::al_cache::ExtentRange;
+use crate::drbd_core::proc_text::{Counters as ProcCounters, WriteOrdering};
 use crate::drbd_core::replication::writes::WriteFlags;
 use crate::engine::al::ActivityLog;
 use crate::engine::bitmap::DeviceBitmap;
@@ -54,6 +55,26 @@ impl Counters {
             &self.disk_read,
         ] {
             c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The counters as /proc/drbd and status messages report them.
+    pub(crate) fn snapshot(&self) -> ProcCounters {
+        let get = |c: &AtomicU32| c.load(Ordering::Relaxed);
+        ProcCounters {
+            send_sectors: get(&self.net_sent),
+            recv_sectors: get(&self.net_received),
+            write_sectors: get(&self.disk_written),
+            read_sectors: get(&self.disk_read),
+            al_writes: get(&self.al_writes),
+            bm_writes: 0,
+            local: get(&self.local_pending) as i32,
+            ap_pending: 0,
+            rs_pending: 0,
+            unacked: 0,
+            ap_bio: get(&self.app_pending) as i32,
+            epochs: 1,
+            write_ordering: WriteOrdering::Flush,
         }
     }
 }

@@ -5,17 +5,19 @@
 //! - `drbdN_receiver` establishes the two TCP connections (§1.2) and reads the data socket;
 //! - `drbdN_asender` reads the meta socket (pings, acks);
 //! - `drbdN_worker` (the device's worker, through [`Service`]) handles I/O completions,
-//!   timers and sends everything queued for the data socket;
-//! - `submit_bio` plans application writes with the replica and queues their data.
+//!   timers and sends what is left queued for the data socket;
+//! - `submit_bio` plans application writes with the replica, queues their data and sends it
+//!   itself when no other thread is sending on the data socket.
 //!
 //! Every decision is the replica's; this file only moves bytes and completions. Whoever calls
 //! into the replica does so through [`Link::locked`], which runs the actions the replica
 //! asked for once the lock is released (ending bios, submitting lower I/O, sending on the
 //! meta socket, kicking the worker).
 //!
-//! Deadlock rules: only the worker sends on the data socket (the peer's receiver may itself
-//! be blocked sending to us, and only our receiver reads); the meta socket is always read by
-//! the peer's asender, so any thread may send on it. Bio completions never take a lock: they
+//! Deadlock rules: the receiver and the asender never send on the data socket (the peer's
+//! receiver may itself be blocked sending to us, and only our receiver reads); the worker and
+//! application writers may, one at a time, and none of them waits for another to send. The
+//! meta socket is always read by the peer's asender, so any thread may send on it. Bio completions never take a lock: they
 //! push a preallocated [`Event`] and kick the worker. Memory is allocated without I/O while
 //! the replica's lock is held (our own writeback may wait for it).
 
@@ -50,6 +52,7 @@ use crate::drbd_core::uuid::UuidSet;
 use crate::drbd_core::wire::{
     self, AckKind, Agreed, BlockAck, DescKind, Packet, MAX_FIXED_PAYLOAD,
 };
+use crate::engine::events::{DiskStatus, StateEvents, StatusSnapshot};
 use crate::engine::io::DeviceIo;
 use crate::engine::worker::Service;
 use crate::glue::block::{Bio, BioSet, BufDone, BufOp, CloneDone, FlushDone, LowerDevice};
@@ -124,6 +127,7 @@ pub(crate) struct LinkStart {
     pub(crate) net: NetSettings,
     pub(crate) sync: SyncSettings,
     pub(crate) worker_wake: Arc<Wakeup>,
+    pub(crate) events: Arc<StateEvents>,
 }
 
 /// What completes in interrupt context, for the worker.
@@ -297,6 +301,8 @@ struct EngineHost {
     completed_epochs: KVec<u32>,
     finished: Option<Result<(), StateError>>,
     state: State,
+    /// States reached and not yet announced (`DRBD_EVENT`), oldest first.
+    state_events: KVec<State>,
     meta_dirty: bool,
     bitmap_dirty: bool,
     /// Something could not be done for lack of memory: the connection is dropped.
@@ -535,6 +541,8 @@ impl Host for EngineHost {
 
     fn state_changed(&mut self, old: &State, new: &State) {
         self.state = *new;
+        // Without memory this change is not announced; the next one is, in full.
+        let _ = self.state_events.push(*new, GFP_KERNEL);
         if old.disk != new.disk
             || old.pdsk != new.pdsk
             || old.role != new.role
@@ -775,9 +783,9 @@ pub(crate) struct Link {
     /// Waiters for a finished state change or room for a write.
     #[pin]
     changed: CondVar,
-    /// Serializes senders of each socket (data, meta).
-    #[pin]
-    data_send: Mutex<()>,
+    /// A thread is sending on the data socket (see [`Link::flush_socket`]).
+    data_sending: AtomicBool,
+    /// Serializes senders on the meta socket.
     #[pin]
     meta_send: Mutex<()>,
     completions: Arc<Drained<Completions>>,
@@ -788,6 +796,7 @@ pub(crate) struct Link {
     io: Arc<Drained<DeviceIo>>,
     config: LinkConfig,
     start: Ktime,
+    events: Arc<StateEvents>,
 }
 
 /// The threads of a running link.
@@ -838,6 +847,7 @@ impl Link {
             completed_epochs: KVec::new(),
             finished: None,
             state: s.state,
+            state_events: KVec::new(),
             meta_dirty: false,
             bitmap_dirty: false,
             failed: false,
@@ -855,7 +865,7 @@ impl Link {
                 minor: s.minor,
                 st <- kernel::new_mutex!(LinkState { replica, host }, "drbd_rs:link"),
                 changed <- kernel::new_condvar!("drbd_rs:link_changed"),
-                data_send <- kernel::new_mutex!((), "drbd_rs:data_send"),
+                data_sending: AtomicBool::new(false),
                 meta_send <- kernel::new_mutex!((), "drbd_rs:meta_send"),
                 completions,
                 asender_wake,
@@ -865,6 +875,7 @@ impl Link {
                 io: s.io,
                 config: s.config,
                 start: Ktime::ktime_get(),
+                events: s.events,
             }),
             GFP_KERNEL,
         )?;
@@ -958,9 +969,36 @@ impl Link {
         if work.meta_queued && flush_meta {
             self.flush_socket(Socket::Meta);
         }
-        if work.data_queued {
+        // The worker sends queued data and announces state changes (never from a bio's
+        // submission or a receiving thread).
+        if work.data_queued || work.states_changed {
             self.completions.wake.kick();
         }
+    }
+
+    /// Send `DRBD_EVENT`s for the states reached since the last call, in order.
+    pub(crate) fn announce_states(&self) {
+        self.events.announce(|| {
+            let bits = self.io.bitmap_weight();
+            let mut st = self.st.lock();
+            let states = core::mem::take(&mut st.host.state_events);
+            let superblock = &st.host.meta.superblock;
+            let snap = StatusSnapshot {
+                minor: self.minor,
+                volume: self.events.volume,
+                resource: &self.events.resource,
+                state: *st.replica.state(),
+                capacity: superblock.la_size_sect,
+                uuids: st.replica.uuids().to_array(),
+                disk: Some(DiskStatus {
+                    md_flags: superblock.flags.bits(),
+                    oos_bits: bits.map_or(0, |b| b.0),
+                    total_bits: bits.map_or(0, |b| b.1),
+                }),
+                counters: self.io.counters.snapshot(),
+            };
+            (states, snap)
+        });
     }
 
     fn submit(&self, submit: Submit) {
@@ -1046,12 +1084,39 @@ impl Link {
             .fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Send what is queued for `socket`. Only the worker sends on the data socket.
+    /// Send what is queued for `socket`. On the data socket one thread sends at a time and
+    /// the others leave it their items: the submitter of a write sends it itself when the
+    /// socket is free (under TCG a hand-over to the worker costs a millisecond per write),
+    /// the worker sends whatever was left (resync, barriers, a write queued meanwhile).
     fn flush_socket(&self, socket: Socket) {
-        let _serial = match socket {
-            Socket::Data => self.data_send.lock(),
-            Socket::Meta => self.meta_send.lock(),
-        };
+        match socket {
+            Socket::Meta => {
+                let _serial = self.meta_send.lock();
+                self.drain_socket(socket);
+            }
+            Socket::Data => loop {
+                if self
+                    .data_sending
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+                {
+                    // The sender checks the queue again after it lets go (below).
+                    return;
+                }
+                let drained = self.drain_socket(socket);
+                self.data_sending.store(false, Ordering::Release);
+                // An item queued after the last look, while this thread still held the
+                // socket, was left to it: look once more.
+                if !drained || self.st.lock().host.queues[socket_index(socket)].is_empty() {
+                    return;
+                }
+            },
+        }
+    }
+
+    /// Send `socket`'s queue until it is empty (true) or the connection is over (false);
+    /// the caller is the socket's only sender.
+    fn drain_socket(&self, socket: Socket) -> bool {
         loop {
             let (taken, work) = self.locked_work(|_, h| {
                 let s = h.sockets.as_ref()?;
@@ -1074,15 +1139,15 @@ impl Link {
             let Some((batch, stream, generation)) = taken else {
                 // No connection: nothing queued can go anywhere.
                 self.st.lock().host.queues[socket_index(socket)] = KVec::new();
-                return;
+                return false;
             };
             if batch.is_empty() {
-                return;
+                return true;
             }
             for out in batch.iter() {
                 if !self.send_out(&stream, socket, generation, out) {
                     // The connection is over: the rest of the batch goes nowhere.
-                    return;
+                    return false;
                 }
             }
         }
@@ -1245,6 +1310,7 @@ impl Link {
         });
         self.flush_socket(Socket::Data);
         self.flush_socket(Socket::Meta);
+        self.announce_states();
     }
 
     // ---- application writes ---------------------------------------------------------
@@ -1347,8 +1413,16 @@ impl Link {
             }
         };
         self.settle(&mut st);
-        let work = Work::take(&mut st.host);
+        let mut work = Work::take(&mut st.host);
         drop(st);
+        // Alone in flight, the write is sent below by this thread, after its local write
+        // has started: its latency is what counts. With others in flight the worker sends
+        // while this thread goes on submitting (throughput needs both CPUs).
+        let send_now =
+            work.data_queued && self.io.counters.app_pending.load(Ordering::Relaxed) == 0;
+        if send_now {
+            work.data_queued = false;
+        }
         self.run(work, true);
         self.io.counters.app_pending.fetch_add(1, Ordering::Relaxed);
         self.io
@@ -1379,7 +1453,9 @@ impl Link {
                 },
             );
         }
-        self.completions.wake.kick();
+        if send_now {
+            self.flush_socket(Socket::Data);
+        }
     }
 
     /// The device's I/O side.
@@ -1892,6 +1968,7 @@ struct Work {
     submits: KVec<Submit>,
     meta_queued: bool,
     data_queued: bool,
+    states_changed: bool,
 }
 
 impl Work {
@@ -1901,6 +1978,7 @@ impl Work {
             submits: core::mem::take(&mut h.submits),
             meta_queued: !h.queues[1].is_empty(),
             data_queued: !h.queues[0].is_empty(),
+            states_changed: !h.state_events.is_empty(),
         }
     }
 }

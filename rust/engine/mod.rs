@@ -11,6 +11,7 @@ mod admin;
 mod al;
 mod bitmap;
 mod device;
+mod events;
 mod io;
 mod link;
 mod worker;

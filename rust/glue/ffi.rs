@@ -81,6 +81,7 @@ extern "C" {
         n_cmds: c_uint,
     ) -> c_int;
     pub(crate) fn drbd_rs_genl_unregister();
+    pub(crate) fn drbd_rs_genl_multicast(cmd: u8, payload: *const c_void, len: usize) -> c_int;
     pub(crate) fn drbd_rs_genl_reply(
         info: *mut GenlInfoRaw,
         cmd: u8,

@@ -10,7 +10,7 @@ use core::ffi::{c_int, c_long, c_uint, c_void, CStr};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-use kernel::error::code::{EBUSY, EINVAL};
+use kernel::error::code::{EBUSY, EINVAL, ESRCH};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -106,6 +106,20 @@ impl DumpOut<'_> {
         } else {
             Ok(())
         }
+    }
+}
+
+/// Send `payload` (family header + attributes) as command `cmd` to the family's multicast
+/// group. Nobody listening, or the family already unregistered (module unload), is not an
+/// error: a notification is for whoever is there. Process context only.
+pub(crate) fn multicast(cmd: u8, payload: &[u8]) -> Result {
+    // SAFETY: the payload pointer/length describe a valid slice; the shim checks under its
+    // own lock that the family is registered.
+    let ret = unsafe { ffi::drbd_rs_genl_multicast(cmd, payload.as_ptr().cast(), payload.len()) };
+    if ret < 0 && ret != ESRCH.to_errno() {
+        Err(Error::from_errno(ret))
+    } else {
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/proc_fs.h>
+#include <linux/rwsem.h>
 #include <linux/seq_file.h>
 #include <net/genetlink.h>
 
@@ -68,6 +69,15 @@ static struct genl_family drbd_rs_genl_family;
 
 static struct genl_ops drbd_rs_genl_ops[DRBD_RS_GENL_MAX_OPS];
 
+/*
+ * Notifications may be sent by device threads until the devices are gone, which is after the
+ * family is unregistered at module unload: the flag, under the semaphore, says whether the
+ * family may still be used. Sequence numbers of notifications are module-global, as drbd's.
+ */
+static DECLARE_RWSEM(drbd_rs_genl_mcast_sem);
+static bool drbd_rs_genl_registered;
+static atomic_t drbd_rs_genl_mcast_seq = ATOMIC_INIT(0);
+
 /* The whole request message goes to Rust, which parses and validates it itself. */
 static int drbd_rs_genl_doit_adapter(struct sk_buff *skb, struct genl_info *info)
 {
@@ -87,6 +97,7 @@ int drbd_rs_genl_register(const char *name, unsigned int version, unsigned int h
 			  const struct drbd_rs_genl_cmd *cmds, unsigned int n_cmds)
 {
 	unsigned int i;
+	int err;
 
 	if (n_cmds > DRBD_RS_GENL_MAX_OPS)
 		return -E2BIG;
@@ -116,7 +127,13 @@ int drbd_rs_genl_register(const char *name, unsigned int version, unsigned int h
 	drbd_rs_genl_family.module = THIS_MODULE;
 	drbd_rs_genl_family.ops = drbd_rs_genl_ops;
 	drbd_rs_genl_family.n_ops = n_cmds;
-	return genl_register_family(&drbd_rs_genl_family);
+	err = genl_register_family(&drbd_rs_genl_family);
+	if (!err) {
+		down_write(&drbd_rs_genl_mcast_sem);
+		drbd_rs_genl_registered = true;
+		up_write(&drbd_rs_genl_mcast_sem);
+	}
+	return err;
 }
 
 /* @payload = the family header (hdrsize bytes, reserved by genlmsg_put) + attributes. */
@@ -164,7 +181,44 @@ int drbd_rs_genl_dump_put(struct sk_buff *skb, struct netlink_callback *cb, u8 c
 	return err;
 }
 
+/*
+ * Send @payload as command @cmd to the family's multicast group (portid 0). Returns 0, or
+ * -ESRCH when nobody listens (not an error for the caller), or another negative errno.
+ * Process context; GFP_NOIO because device threads call it on the I/O path.
+ */
+int drbd_rs_genl_multicast(u8 cmd, const void *payload, size_t len)
+{
+	struct sk_buff *skb;
+	void *hdr;
+	int err;
+
+	down_read(&drbd_rs_genl_mcast_sem);
+	if (!drbd_rs_genl_registered) {
+		err = -ESRCH;
+		goto out;
+	}
+	skb = genlmsg_new(len, GFP_NOIO);
+	if (!skb) {
+		err = -ENOMEM;
+		goto out;
+	}
+	hdr = genlmsg_put(skb, 0, atomic_inc_return(&drbd_rs_genl_mcast_seq),
+			  &drbd_rs_genl_family, 0, cmd);
+	err = hdr ? drbd_rs_genl_fill(skb, hdr, payload, len) : -EMSGSIZE;
+	if (err) {
+		nlmsg_free(skb);
+		goto out;
+	}
+	err = genlmsg_multicast(&drbd_rs_genl_family, skb, 0, 0, GFP_NOIO);
+out:
+	up_read(&drbd_rs_genl_mcast_sem);
+	return err;
+}
+
 void drbd_rs_genl_unregister(void)
 {
+	down_write(&drbd_rs_genl_mcast_sem);
+	drbd_rs_genl_registered = false;
+	up_write(&drbd_rs_genl_mcast_sem);
 	genl_unregister_family(&drbd_rs_genl_family);
 }

@@ -71,6 +71,18 @@ adm() {
   esac
 }
 
+# adm_within SECS ARGS...: adm, killed after SECS seconds (for the waiting commands).
+adm_within() {
+  local secs=$1
+  shift
+  echo "# $NODE_TOOL $* (at most ${secs} s)" >&2
+  case $NODE_TOOL in
+    drbdadm-rs) timeout "$secs" "$TOOL" "$@" ;;
+    drbdadm-84) timeout "$secs" drbdadm "$@" ;;
+    *) fail "DRBD_TOOL_${DRBDRS_NODE^^}=$NODE_TOOL: want drbdadm-rs or drbdadm-84" ;;
+  esac
+}
+
 # adm_create_md RES: fresh meta data without questions, with either tool.
 adm_create_md() {
   # drbdmeta asks again (and --force alone answers) when meta data exist already.

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Status messages: the GET_STATUS reply and the `DRBD_EVENT` notification (genl group
+//! `events`) that drbd 8.4 broadcasts after every state change of a device. drbdsetup-84's
+//! `wait-connect`, `wait-sync` and `events` follow a device through these notifications
+//! (after one GET_STATUS), so the init script, `drbdadm wait-con-int` and the cluster agents
+//! depend on them.
+
+use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex};
+
+use crate::drbd_core::genl::build::{write_reply, ReplyHeader};
+use crate::drbd_core::genl::commands::Command;
+use crate::drbd_core::genl::msg::{GENL_HDRLEN, NLMSG_HDRLEN};
+use crate::drbd_core::genl::ret_code::{ReplyCode, RetCode};
+use crate::drbd_core::genl::sets::sib_reason;
+use crate::drbd_core::genl::typed::{CfgContext, EncodeOpts, SetEncode, StateInfo};
+use crate::drbd_core::genl::writer::Writer;
+use crate::drbd_core::proc_text::Counters;
+use crate::drbd_core::state::State;
+use crate::glue::genl;
+use crate::glue::sys::NoIo;
+
+/// Size of one status message (headers, context, state_info with UUIDs).
+pub(crate) const STATUS_MESSAGE_MAX: usize = 1024;
+
+/// The bitmap and meta-data part of a status (only with a local disk).
+#[derive(Clone, Copy)]
+pub(crate) struct DiskStatus {
+    pub(crate) md_flags: u32,
+    /// Out-of-sync bits.
+    pub(crate) oos_bits: u64,
+    /// Bits of the bitmap.
+    pub(crate) total_bits: u64,
+}
+
+/// Everything a status message says about one minor.
+pub(crate) struct StatusSnapshot<'a> {
+    pub(crate) minor: u32,
+    pub(crate) volume: u32,
+    pub(crate) resource: &'a [u8],
+    pub(crate) state: State,
+    /// Exported size in sectors.
+    pub(crate) capacity: u64,
+    /// Current, bitmap, history 1 and 2.
+    pub(crate) uuids: [u64; 4],
+    pub(crate) disk: Option<DiskStatus>,
+    pub(crate) counters: Counters,
+}
+
+/// Why a status message is sent.
+#[derive(Clone, Copy)]
+pub(crate) enum Reason {
+    /// Answer to GET_STATUS (also each message of its dump).
+    Reply { nl_flags: u16 },
+    /// `DRBD_EVENT` after the state went from `prev` to the snapshot's state.
+    StateChange { prev: State },
+}
+
+/// Encode the whole netlink message (from `nlmsghdr` on) for `snap` into `w`; its length.
+pub(crate) fn write_status_message(
+    snap: &StatusSnapshot<'_>,
+    reason: Reason,
+    w: &mut Writer<'_>,
+) -> Option<usize> {
+    let context = CfgContext {
+        ctx_volume: Some(snap.volume),
+        ctx_resource_name: Some(snap.resource),
+        ..CfgContext::default()
+    };
+    let mut uuid_bytes = [0u8; 32];
+    for (i, byte) in snap.uuids.iter().flat_map(|u| u.to_ne_bytes()).enumerate() {
+        if let Some(b) = uuid_bytes.get_mut(i) {
+            *b = byte;
+        }
+    }
+    let c = &snap.counters;
+    let state_word = snap.state.pack();
+    let (cmd, nl_flags, why, prev_new) = match reason {
+        Reason::Reply { nl_flags } => (
+            Command::GetStatus,
+            nl_flags,
+            sib_reason::GET_STATUS_REPLY,
+            None,
+        ),
+        Reason::StateChange { prev } => (
+            Command::Event,
+            0,
+            sib_reason::STATE_CHANGE,
+            Some((prev.pack(), state_word)),
+        ),
+    };
+    let state = StateInfo {
+        sib_reason: Some(why),
+        current_state: Some(state_word),
+        capacity: Some(snap.capacity),
+        ed_uuid: Some(snap.uuids[0]),
+        send_cnt: Some(u64::from(c.send_sectors)),
+        recv_cnt: Some(u64::from(c.recv_sectors)),
+        read_cnt: Some(u64::from(c.read_sectors)),
+        writ_cnt: Some(u64::from(c.write_sectors)),
+        al_writ_cnt: Some(u64::from(c.al_writes)),
+        bm_writ_cnt: Some(0),
+        ap_bio_cnt: Some(c.ap_bio.max(0) as u32),
+        ap_pending_cnt: Some(c.ap_pending.max(0) as u32),
+        rs_pending_cnt: Some(c.rs_pending.max(0) as u32),
+        uuids: snap.disk.is_some().then_some(&uuid_bytes[..]),
+        disk_flags: snap.disk.map(|d| d.md_flags),
+        bits_total: snap.disk.map(|d| d.total_bits),
+        bits_oos: snap.disk.map(|d| d.oos_bits),
+        prev_state: prev_new.map(|(p, _)| p),
+        new_state: prev_new.map(|(_, n)| n),
+        ..StateInfo::default()
+    };
+    let sets: [&dyn SetEncode; 2] = [&context, &state];
+    // Family, sequence and port id are filled in by the netlink layer (genlmsg_put*).
+    let header = ReplyHeader {
+        family: 0,
+        cmd: cmd as u8,
+        nl_flags,
+        seq: 0,
+        pid: 0,
+        minor: snap.minor,
+        ret: ReplyCode::Ret(RetCode::NoError),
+    };
+    write_reply(w, &header, None, None, &sets, &EncodeOpts::KERNEL).ok()
+}
+
+/// The state-change notifications of one device, from whichever thread changed the state.
+#[pin_data]
+pub(crate) struct StateEvents {
+    pub(crate) minor: u32,
+    pub(crate) volume: u32,
+    pub(crate) resource: KVec<u8>,
+    /// The state announced last. Held while a notification is built and sent, so the
+    /// announcements of all threads go out in the order of the changes.
+    #[pin]
+    announced: Mutex<State>,
+}
+
+impl StateEvents {
+    pub(crate) fn new(minor: u32, volume: u32, resource: &[u8], state: State) -> Result<Arc<Self>> {
+        let mut name = KVec::with_capacity(resource.len(), GFP_KERNEL)?;
+        name.extend_from_slice(resource, GFP_KERNEL)?;
+        Arc::pin_init(
+            pin_init!(Self {
+                minor,
+                volume,
+                resource: name,
+                announced <- kernel::new_mutex!(state, "drbd_rs:state_events"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Announce, in order, every state `collect` returns (with the snapshot they share);
+    /// states equal to the one announced last are skipped. `collect` runs with the
+    /// announcement lock held, so what it takes from a queue goes out before anything a
+    /// later caller takes.
+    pub(crate) fn announce<'a>(&self, collect: impl FnOnce() -> (KVec<State>, StatusSnapshot<'a>)) {
+        let _noio = NoIo::enter();
+        let mut announced = self.announced.lock();
+        let (states, mut snap) = collect();
+        if states.iter().all(|s| s == &*announced) {
+            return;
+        }
+        let Ok(mut buf) = KVec::from_elem(0u8, STATUS_MESSAGE_MAX, GFP_KERNEL) else {
+            // Listeners miss these changes but see the next one with its full state.
+            return;
+        };
+        for state in states.iter() {
+            if *state == *announced {
+                continue;
+            }
+            snap.state = *state;
+            let len = write_status_message(
+                &snap,
+                Reason::StateChange { prev: *announced },
+                &mut Writer::new(&mut buf),
+            );
+            let sent = len
+                .and_then(|len| buf.get(NLMSG_HDRLEN + GENL_HDRLEN..len))
+                .map(|payload| genl::multicast(Command::Event as u8, payload));
+            if !matches!(sent, Some(Ok(()))) {
+                pr_warn!("drbd{}: state change notification not sent\n", self.minor);
+            }
+            *announced = *state;
+        }
+    }
+}
