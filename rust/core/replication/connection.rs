@@ -33,7 +33,9 @@ use super::super::wire::{
 use super::conflicts::{Conflicts, IoKind, Slot, SlotEntry};
 use super::epochs::{ReceiverEpochs, SenderEpochs, SentEpoch};
 use super::resync_path::{HeldWrite, PeerRead, SyncProgress, SyncRun};
-use super::sync_handshake::{sync_handshake, HandshakeInput, Helper, RrConflict};
+use super::sync_handshake::{
+    sync_handshake, Event, HandshakeInput, Helper, RrConflict, SplitBrainView,
+};
 use super::writes::PeerWriteKind;
 use super::{WireProtocol, WriteOrdering};
 
@@ -150,8 +152,12 @@ pub trait Host {
 pub struct NetSettings {
     /// Replication protocol.
     pub protocol: WireProtocol,
-    /// `after-sb-0pri`, `after-sb-1pri`, `after-sb-2pri` (wire values, §8).
+    /// `after-sb-0pri`, `after-sb-1pri`, `after-sb-2pri` (wire values, §8; see
+    /// [`super::sync_handshake::AfterSb`]).
     pub after_sb: [u32; 3],
+    /// `always-asbp`: the after-sb policies also resolve a −100 split brain (as a full sync).
+    /// A local option; drbd does not exchange it.
+    pub always_asbp: bool,
     /// `allow-two-primaries`.
     pub two_primaries: bool,
     /// `connect --discard-my-data`.
@@ -187,6 +193,7 @@ impl NetSettings {
     pub const DEFAULT: NetSettings = NetSettings {
         protocol: WireProtocol::C,
         after_sb: [0; 3],
+        always_asbp: false,
         two_primaries: false,
         discard_my_data: false,
         dry_run: false,
@@ -327,6 +334,9 @@ pub struct Replica<S: Storage> {
     /// `P_STATE` reruns the sync handshake (drbd's `CONSIDER_RESYNC`).
     consider_resync: bool,
     device_open: bool,
+    /// The bitmap weight our last `P_UUIDS` carried (drbd's `comm_bm_set`): the own
+    /// "changes" of the after-sb policies, the same number the peer sees as our `UI_SIZE`.
+    sent_bitmap_weight: u64,
 }
 
 /// A NUL-free algorithm name of at most 63 bytes (`SHARED_SECRET_MAX` − 1).
@@ -421,6 +431,7 @@ impl<S: Storage> Replica<S> {
             sync_progress: None,
             consider_resync: false,
             device_open: false,
+            sent_bitmap_weight: 0,
         }
     }
 
@@ -829,6 +840,25 @@ impl<S: Storage> Replica<S> {
         }
     }
 
+    /// Whether the handshake may demote this Primary now (`call-pri-lost-after-sb`): every
+    /// rule of a requested change except the handshake's own transient-state guard, which
+    /// exists against administrator changes racing the handshake (see the module
+    /// documentation of [`super::sync_handshake`]).
+    fn handshake_demotion_allowed(&self) -> Result<(), StateError> {
+        if self.state.role != Role::Primary {
+            return Ok(());
+        }
+        let requested = State {
+            role: Role::Secondary,
+            ..self.state
+        };
+        let ctx = StateContext {
+            state_sent: false,
+            ..self.state_context()
+        };
+        prepare_change(&self.state, &requested, &ctx, ChangeKind::Soft).map(|_| ())
+    }
+
     fn needs_peer_approval(&self, ns: &State) -> bool {
         self.phase == Phase::Established
             && (ns.role == Role::Primary && self.state.role != Role::Primary
@@ -1228,12 +1258,13 @@ impl<S: Storage> Replica<S> {
         host.send(Socket::Data, &self.agreed, &Packet::Sizes(sizes));
     }
 
-    fn send_uuids(&self, host: &mut impl Host) {
-        self.send_uuid_set(&self.uuids, 0, host);
+    fn send_uuids(&mut self, host: &mut impl Host) {
+        let uuids = self.uuids;
+        self.send_uuid_set(&uuids, 0, host);
     }
 
     /// `P_UUIDS` with `u` and the flags drbd adds to `extra_flags`.
-    fn send_uuid_set(&self, u: &UuidSet, extra_flags: u64, host: &mut impl Host) {
+    fn send_uuid_set(&mut self, u: &UuidSet, extra_flags: u64, host: &mut impl Host) {
         let mut flags = extra_flags;
         if self.net.discard_my_data {
             flags |= UUID_FLAG_DISCARD_MY_DATA;
@@ -1241,11 +1272,12 @@ impl<S: Storage> Replica<S> {
         if self.crashed_primary {
             flags |= UUID_FLAG_CRASHED_PRIMARY;
         }
+        self.sent_bitmap_weight = host.bitmap_weight();
         let uuids = Uuids {
             current: u.current,
             bitmap: u.bitmap,
             history: u.history,
-            bitmap_bits: host.bitmap_weight(),
+            bitmap_bits: self.sent_bitmap_weight,
             flags,
         };
         host.send(Socket::Data, &self.agreed, &Packet::Uuids(uuids));
@@ -1507,10 +1539,35 @@ impl<S: Storage> Replica<S> {
                 peer_discard_my_data: peer_uuids.flags & UUID_FLAG_DISCARD_MY_DATA != 0,
                 rr_conflict: self.net.rr_conflict,
                 dry_run: self.net.dry_run,
+                split_brain: SplitBrainView {
+                    peer_role: peer_state.role,
+                    after_sb: self.net.after_sb,
+                    always_asbp: self.net.always_asbp,
+                    my_bitmap_uuid: self.uuids.bitmap,
+                    peer_bitmap_uuid: peer_uuids.uuids.bitmap,
+                    my_changes: self.sent_bitmap_weight,
+                    peer_changes: peer_uuids.bitmap_weight,
+                    resolve_conflicts: self.resolve_conflicts,
+                    demote: self.handshake_demotion_allowed(),
+                },
             };
             let decided = sync_handshake(&input);
-            for helper in decided.helpers.into_iter().flatten() {
-                host.call_helper(helper);
+            for event in decided.events.iter() {
+                match event {
+                    Event::Log(note) => host.log(note.level(), format_args!("{note}")),
+                    Event::Helper(helper) => host.call_helper(helper),
+                    Event::Demote => {
+                        self.commit_local_change(
+                            State {
+                                role: Role::Secondary,
+                                ..self.state
+                            },
+                            false,
+                            host,
+                        );
+                        ns.role = self.state.role;
+                    }
+                }
             }
             match decided.result {
                 Ok(outcome) => {
@@ -1518,15 +1575,34 @@ impl<S: Storage> Replica<S> {
                         host.mark_all_out_of_sync();
                     }
                     ns.conn = outcome.conn;
+                    if ns.conn == ConnState::Connected {
+                        let bits = host.bitmap_weight();
+                        if bits > 0 {
+                            host.log(
+                                Level::Info,
+                                format_args!("No resync, but {bits} bits in bitmap!"),
+                            );
+                        }
+                    }
                 }
-                Err(failure) => {
-                    host.log(Level::Err, format_args!("{failure}"));
+                Err(_) => {
                     self.go_standalone(host);
                     return Ok(());
                 }
             }
         } else if first {
             ns.conn = ConnState::Connected;
+        }
+        // Becoming Connected is a requested change in drbd (`receive_state`): two Primaries
+        // without `allow-two-primaries` refuse it and drop the connection.
+        if first && !self.net.two_primaries && ns.role == Role::Primary && ns.peer == Role::Primary
+        {
+            host.log(
+                Level::Err,
+                format_args!("State change failed: {}", StateError::TwoPrimaries),
+            );
+            self.go_standalone(host);
+            return Ok(());
         }
         let was_first = first;
         if first {

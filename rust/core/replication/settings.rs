@@ -90,6 +90,7 @@ pub fn net_settings(conf: &NetConf<'_>) -> Result<NetSettings, Refused> {
             c.after_sb_1p.unwrap_or(0),
             c.after_sb_2p.unwrap_or(0),
         ],
+        always_asbp: c.always_asbp.unwrap_or(false),
         two_primaries: false,
         discard_my_data: c.discard_my_data.unwrap_or(false),
         dry_run: c.tentative.unwrap_or(false),
@@ -121,6 +122,7 @@ mod tests {
         assert_eq!((s.timeout_ds, s.ko_count), (60, 7));
         assert_eq!(s.max_epoch_size, 2048);
         assert_eq!(s.after_sb, [0; 3]);
+        assert!(!s.always_asbp);
         assert_eq!(s.rr_conflict, RrConflict::Disconnect);
         assert!(!s.discard_my_data && !s.dry_run);
         assert_eq!(s.verify_alg.as_str(), "");
@@ -134,6 +136,7 @@ mod tests {
             ko_count: Some(0),
             after_sb_0p: Some(4),
             rr_conflict: Some(ASB_VIOLENTLY),
+            always_asbp: Some(true),
             discard_my_data: Some(true),
             tentative: Some(true),
             verify_alg: Some(b"md5\0"),
@@ -144,6 +147,7 @@ mod tests {
         assert_eq!(s.ping_int_s, 3);
         assert_eq!(s.ko_count, 0);
         assert_eq!(s.after_sb[0], 4);
+        assert!(s.always_asbp);
         assert_eq!(s.rr_conflict, RrConflict::Violently);
         assert!(s.discard_my_data && s.dry_run);
         assert_eq!(s.verify_alg.as_str(), "md5");

@@ -4,7 +4,9 @@
 //! carries the bytes (in order per socket and direction, as TCP does, with a seeded random
 //! delay), and the receiver decodes header, layout and payload exactly as the kernel's
 //! receiver does. A cut link loses what is in flight and fails both nodes' sockets; the nodes
-//! then reconnect by themselves when the link is back.
+//! then reconnect by themselves when the link is back. A node that closes its sockets (the
+//! replica gave up the connection) closes them as TCP does: what it sent before still reaches
+//! the peer, which notices the close after reading it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -423,6 +425,13 @@ enum Event {
     IoDone(NodeId, LocalIo),
 }
 
+/// The peer of a node that closed its sockets reads what is still on its way.
+#[derive(Debug, Clone, Copy)]
+struct Drain {
+    to: NodeId,
+    generation: u64,
+}
+
 /// Two nodes and the link between them.
 pub struct World {
     /// node-a and node-b.
@@ -449,6 +458,11 @@ pub struct World {
     io_in_flight: usize,
     /// Deliveries scheduled and not yet happened.
     deliveries: usize,
+    /// Deliveries scheduled and not yet happened, per generation and receiving node.
+    pending_to: BTreeMap<(u64, NodeId), usize>,
+    /// After a node closed its sockets: the peer still reads what was sent to it in that
+    /// generation, then sees its sockets fail.
+    draining: Option<Drain>,
     /// Undecodable bytes from a peer are a bug of ours (panic, the default), or — when a test
     /// injects garbage on purpose — a protocol error that drops the connection, as the engine
     /// handles it.
@@ -524,6 +538,8 @@ impl World {
             next_write_id: 0,
             io_in_flight: 0,
             deliveries: 0,
+            pending_to: BTreeMap::new(),
+            draining: None,
             strict_decoding: true,
             stalled: [false; 2],
             stalled_io: [Vec::new(), Vec::new()],
@@ -607,6 +623,8 @@ impl World {
     /// Cut the link: everything in flight is lost, both nodes see their sockets fail.
     pub fn cut_link(&mut self) {
         self.link_up = false;
+        // What a closed peer sent is lost with the link.
+        self.end_drain();
         self.tear_down_sockets();
     }
 
@@ -641,16 +659,59 @@ impl World {
         }
     }
 
+    /// Node `from` closed its sockets: the connection is gone for it at once; its peer reads
+    /// what `from` sent before (TCP delivers it before the FIN), then its sockets fail.
+    fn close_from(&mut self, from: NodeId) {
+        self.connected = false;
+        let old = self.generation;
+        self.generation += 1;
+        self.trace.push_back(format!(
+            "{}ms node {from} closed its sockets: generation {}",
+            self.now_ms(),
+            self.generation
+        ));
+        let to = 1 - from;
+        let n = &mut self.nodes[from];
+        n.inbox = [Vec::new(), Vec::new()];
+        n.host.outbox.clear();
+        n.replica.socket_failed(&mut n.host);
+        self.nodes[to].host.outbox.clear();
+        self.draining = Some(Drain {
+            to,
+            generation: old,
+        });
+        self.finish_drain_if_read();
+    }
+
+    /// The draining peer has read everything: now it sees its sockets fail.
+    fn finish_drain_if_read(&mut self) {
+        if let Some(d) = self.draining {
+            if !self.pending_to.contains_key(&(d.generation, d.to)) {
+                self.end_drain();
+            }
+        }
+    }
+
+    fn end_drain(&mut self) {
+        if let Some(d) = self.draining.take() {
+            let n = &mut self.nodes[d.to];
+            n.inbox = [Vec::new(), Vec::new()];
+            n.host.outbox.clear();
+            n.host.drop_requested = false;
+            n.replica.socket_failed(&mut n.host);
+        }
+    }
+
     /// Establish sockets when both nodes want them; put every node's output on the link.
     fn flush(&mut self) {
         loop {
             // A node that dropped its sockets ends the TCP connections for both.
-            if self.nodes.iter().any(|n| n.host.drop_requested) {
+            if let Some(from) = self.nodes.iter().position(|n| n.host.drop_requested) {
                 for n in &mut self.nodes {
                     n.host.drop_requested = false;
                 }
                 if self.connected {
-                    self.reset_connection("sockets dropped");
+                    self.close_from(from);
                     continue;
                 }
             }
@@ -658,6 +719,8 @@ impl World {
                 && self.link_up
                 && self.nodes.iter().all(|n| n.replica.wants_connection())
             {
+                // A new connection: nothing of an old one is read any more.
+                self.end_drain();
                 self.connected = true;
                 self.trace.push_back(format!(
                     "{}ms established: generation {}",
@@ -703,6 +766,7 @@ impl World {
                 let generation = self.generation;
                 let rel = at - self.sched.now().0;
                 self.deliveries += 1;
+                *self.pending_to.entry((generation, to)).or_insert(0) += 1;
                 self.sched.schedule(
                     rel,
                     Event::Deliver {
@@ -736,8 +800,21 @@ impl World {
                 generation,
             } => {
                 self.deliveries -= 1;
-                if generation == self.generation && self.connected && !self.blackhole {
+                if let Some(left) = self.pending_to.get_mut(&(generation, to)) {
+                    *left -= 1;
+                    if *left == 0 {
+                        self.pending_to.remove(&(generation, to));
+                    }
+                }
+                let current = generation == self.generation && self.connected;
+                let drained = self
+                    .draining
+                    .is_some_and(|d| d.to == to && d.generation == generation);
+                if (current || drained) && !self.blackhole {
                     self.deliver(to, socket, &bytes);
+                }
+                if drained {
+                    self.finish_drain_if_read();
                 }
             }
             Event::IoDone(i, io) => self.io_done(i, io),
