@@ -694,8 +694,14 @@ impl Device {
 
     /// `connect`: start the connection to the peer (StandAlone → WFConnection).
     pub(crate) fn connect(&mut self, config: LinkConfig, net: NetSettings) -> Result<(), Failure> {
-        if self.link.is_some() {
-            return Err(Failure::Ret(RetCode::ErrNetConfigured));
+        if let Some((link, _)) = self.link.as_ref() {
+            // A connection that ended by itself (split brain, refused handshake) is
+            // StandAlone with its net config still there; drbd takes a new `connect` then
+            // (the split-brain victim's `connect --discard-my-data`).
+            if link.state().conn != ConnState::StandAlone {
+                return Err(Failure::Ret(RetCode::ErrNetConfigured));
+            }
+            self.end_link();
         }
         let Some(backing) = self.backing.as_ref() else {
             return Err(Failure::Unsupported("connecting without a local disk"));

@@ -22,7 +22,7 @@
 //! the replica's lock is held (our own writeback may wait for it).
 
 use core::ffi::c_int;
-use core::fmt;
+use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::alloc::KVVec;
@@ -48,6 +48,7 @@ use crate::drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use crate::drbd_core::replication::sync_handshake::Helper;
 use crate::drbd_core::replication::writes::{PeerWriteKind, WriteFlags};
 use crate::drbd_core::state::{ConnState, DiskState, Role, State, StateChange, StateError};
+use crate::drbd_core::text_buf::TextBuf;
 use crate::drbd_core::uuid::UuidSet;
 use crate::drbd_core::wire::{
     self, AckKind, Agreed, BlockAck, DescKind, Packet, MAX_FIXED_PAYLOAD,
@@ -64,6 +65,7 @@ use crate::glue::socket::{
     BufferSizes, Priority, SockAddr, SockError, TcpListener, TcpStream, TransferError,
 };
 use crate::glue::sys::{self, NoIo};
+use crate::glue::umh;
 
 /// A heap slice the core uses as storage.
 pub(crate) struct Heap<T>(KVVec<T>);
@@ -303,11 +305,17 @@ struct EngineHost {
     state: State,
     /// States reached and not yet announced (`DRBD_EVENT`), oldest first.
     state_events: KVec<State>,
+    /// User-mode helpers the replica asked for, not yet started (the worker starts them).
+    helpers: KVec<Helper>,
     meta_dirty: bool,
     bitmap_dirty: bool,
     /// Something could not be done for lack of memory: the connection is dropped.
     failed: bool,
     drop_requested: bool,
+    /// The replica ended the connection of this socket generation: the worker shuts the
+    /// sockets down once the data socket's queue is sent (a TCP close: the peer reads
+    /// everything we sent before it sees the end, as the replica assumes).
+    close_after_send: Option<u64>,
 }
 
 impl EngineHost {
@@ -526,9 +534,8 @@ impl Host for EngineHost {
     }
 
     fn drop_sockets(&mut self) {
+        // Closed once what the replica sent before has gone out (see `Link::settle`).
         self.drop_requested = true;
-        self.shutdown_sockets();
-        self.queues = [KVec::new(), KVec::new()];
     }
 
     fn log(&mut self, level: Level, args: fmt::Arguments<'_>) {
@@ -589,11 +596,13 @@ impl Host for EngineHost {
     }
 
     fn call_helper(&mut self, helper: Helper) {
-        pr_warn!(
-            "drbd{}: helper {:?} requested; user-mode helpers are not run yet\n",
-            self.minor,
-            helper
-        );
+        if self.helpers.push(helper, GFP_KERNEL).is_err() {
+            pr_err!(
+                "drbd{}: helper command {} dropped: out of memory\n",
+                self.minor,
+                helper.name()
+            );
+        }
     }
 
     fn set_capacity(&mut self, sectors: u64) {
@@ -848,10 +857,12 @@ impl Link {
             finished: None,
             state: s.state,
             state_events: KVec::new(),
+            helpers: KVec::new(),
             meta_dirty: false,
             bitmap_dirty: false,
             failed: false,
             drop_requested: false,
+            close_after_send: None,
         };
         let completions = Completions {
             events: EventList::new()?,
@@ -950,7 +961,10 @@ impl Link {
         host.write_meta();
         if host.drop_requested {
             host.drop_requested = false;
-            host.shutdown_sockets();
+            match host.sockets.as_ref() {
+                Some(s) => host.close_after_send = Some(s.generation),
+                None => host.queues = [KVec::new(), KVec::new()],
+            }
         }
         self.changed.notify_all();
     }
@@ -971,7 +985,7 @@ impl Link {
         }
         // The worker sends queued data and announces state changes (never from a bio's
         // submission or a receiving thread).
-        if work.data_queued || work.states_changed {
+        if work.data_queued || work.states_changed || work.helpers_pending {
             self.completions.wake.kick();
         }
     }
@@ -1310,7 +1324,62 @@ impl Link {
         });
         self.flush_socket(Socket::Data);
         self.flush_socket(Socket::Meta);
+        self.close_if_sent();
         self.announce_states();
+        self.start_helpers();
+    }
+
+    /// Shut the sockets down if the replica ended the connection and its last packets are
+    /// sent (or can no longer be: a failed send leaves the queue as it is).
+    fn close_if_sent(&self) {
+        let mut st = self.st.lock();
+        let host = &mut st.host;
+        let Some(generation) = host.close_after_send else {
+            return;
+        };
+        if self.data_sending.load(Ordering::Acquire) && !host.queues[0].is_empty() {
+            // Another thread is sending them; the next round closes.
+            return;
+        }
+        host.close_after_send = None;
+        if host
+            .sockets
+            .as_ref()
+            .is_some_and(|s| s.generation == generation)
+        {
+            host.shutdown_sockets();
+            host.queues = [KVec::new(), KVec::new()];
+        }
+    }
+
+    /// Start the user-mode helpers the replica asked for, in order (`<usermode_helper>
+    /// <name> minor-<N>`, as drbd runs device-level helpers). They are not waited for: the
+    /// exit codes of these helpers mean nothing to drbd, and a handler that runs drbdadm
+    /// against this device must not wait for this thread.
+    fn start_helpers(&self) {
+        let helpers = core::mem::take(&mut self.st.lock().host.helpers);
+        for helper in helpers.iter() {
+            let mut target = TextBuf::<24>::new();
+            let _ = write!(target, "minor-{}", self.minor);
+            let started =
+                umh::start_helper(helper.name(), target.as_str(), Some(self.config.peer_addr));
+            match started {
+                Ok(program) => pr_info!(
+                    "drbd{}: helper command: {} {} minor-{}\n",
+                    self.minor,
+                    program.to_str().unwrap_or("?"),
+                    helper.name(),
+                    self.minor
+                ),
+                Err(e) => pr_err!(
+                    "drbd{}: helper command {} minor-{} could not be started: error {}\n",
+                    self.minor,
+                    helper.name(),
+                    self.minor,
+                    e.to_errno()
+                ),
+            }
+        }
     }
 
     // ---- application writes ---------------------------------------------------------
@@ -1969,6 +2038,7 @@ struct Work {
     meta_queued: bool,
     data_queued: bool,
     states_changed: bool,
+    helpers_pending: bool,
 }
 
 impl Work {
@@ -1977,8 +2047,9 @@ impl Work {
             to_end: core::mem::take(&mut h.to_end),
             submits: core::mem::take(&mut h.submits),
             meta_queued: !h.queues[1].is_empty(),
-            data_queued: !h.queues[0].is_empty(),
+            data_queued: !h.queues[0].is_empty() || h.close_after_send.is_some(),
             states_changed: !h.state_events.is_empty(),
+            helpers_pending: !h.helpers.is_empty(),
         }
     }
 }

@@ -10,6 +10,7 @@
 #include <linux/moduleparam.h>
 #include <linux/proc_fs.h>
 #include <linux/rwsem.h>
+#include <linux/umh.h>
 #include <linux/seq_file.h>
 #include <net/genetlink.h>
 
@@ -30,6 +31,41 @@ unsigned int drbd_rs_param_minor_count(void)
 void drbd_rs_param_set_minor_count(unsigned int value)
 {
 	minor_count = value;
+}
+
+/* ---- user-mode helper ---- */
+
+static char usermode_helper[80] = "/sbin/drbdadm";
+module_param_string(usermode_helper, usermode_helper, sizeof(usermode_helper), 0644);
+MODULE_PARM_DESC(usermode_helper, "Program run for drbd's handlers (default /sbin/drbdadm)");
+
+/*
+ * Start "<usermode_helper> @cmd @target" with drbd's environment (and the peer's address
+ * family and address when both are given) and return once it has been executed, not when it
+ * ends: none of the helpers started this way has an exit code that means anything to drbd,
+ * and a helper that runs drbdadm must not wait for a thread that waits for it. The program's
+ * path goes into @prog for the log line. Returns 0 or a negative errno.
+ */
+int drbd_rs_start_helper(const char *cmd, const char *target, const char *peer_af,
+			 const char *peer_address, char *prog, size_t prog_len)
+{
+	char path[sizeof(usermode_helper)];
+	char af[32], addr[80];
+	char *envp[] = { "HOME=/", "TERM=linux", "PATH=/sbin:/usr/sbin:/bin:/usr/bin",
+			 NULL, NULL, NULL };
+	char *argv[] = { path, (char *)cmd, (char *)target, NULL };
+
+	kernel_param_lock(THIS_MODULE);
+	strscpy(path, usermode_helper, sizeof(path));
+	kernel_param_unlock(THIS_MODULE);
+	strscpy(prog, path, prog_len);
+	if (peer_af && peer_address) {
+		snprintf(af, sizeof(af), "DRBD_PEER_AF=%s", peer_af);
+		snprintf(addr, sizeof(addr), "DRBD_PEER_ADDRESS=%s", peer_address);
+		envp[3] = af;
+		envp[4] = addr;
+	}
+	return call_usermodehelper(path, argv, envp, UMH_WAIT_EXEC);
 }
 
 /* ---- procfs ---- */

@@ -20,3 +20,4 @@ pub(crate) mod procfs;
 #[allow(dead_code)]
 pub(crate) mod socket;
 pub(crate) mod sys;
+pub(crate) mod umh;

@@ -89,8 +89,9 @@ adm_create_md() {
   if [[ $NODE_TOOL == drbdadm-84 ]]; then adm -- --force create-md "$1" >/dev/null; else adm create-md --force "$1"; fi
 }
 
-# write_drbd_conf PROTOCOL [NET-OPTIONS] [DISK-OPTIONS]: /etc/drbd.conf with resource r0 on
-# /dev/vda (internal meta data) between node-a (169.254.77.1) and node-b (.2), port 7789.
+# write_drbd_conf PROTOCOL [NET-OPTIONS] [DISK-OPTIONS] [SECTIONS]: /etc/drbd.conf with
+# resource r0 on /dev/vda (internal meta data) between node-a (169.254.77.1) and node-b
+# (.2), port 7789; SECTIONS (e.g. `handlers { ... }`) go into the resource as they are.
 # The resync rate is fixed (c-plan-ahead 0): low enough to watch a sync, high enough for TCG;
 # DISK-OPTIONS, if given, replace the default `resync-rate 20M;` (a second
 # resync-rate is a warning and the tools disagree which one counts).
@@ -103,6 +104,7 @@ resource r0 {
   net { protocol $1; ping-timeout 30; ${2:-} }
   disk { c-plan-ahead 0; ${3:-resync-rate 20M;} }
   startup { wfc-timeout 120; degr-wfc-timeout 60; }
+  ${4:-}
   on node-a { device /dev/drbd0; disk /dev/vda; address 169.254.77.1:7789; meta-disk internal; }
   on node-b { device /dev/drbd0; disk /dev/vda; address 169.254.77.2:7789; meta-disk internal; }
 }

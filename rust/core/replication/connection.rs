@@ -90,7 +90,8 @@ pub trait Host {
     /// Queue `packet` for `socket`, encoded with `ctx`. Data-carrying packets are not sent
     /// through here.
     fn send(&mut self, socket: Socket, ctx: &Agreed, packet: &Packet<'_>);
-    /// Close both sockets (the connection is over or failed).
+    /// Close both sockets (the connection is over or failed) — as a TCP close: what was
+    /// sent before still reaches the peer, which sees the end of the stream after it.
     fn drop_sockets(&mut self);
     /// One kernel log line.
     fn log(&mut self, level: Level, args: fmt::Arguments<'_>);

@@ -1,0 +1,72 @@
+# Split brain between two drbd_rs nodes, and the manual recovery the DRBD guide teaches.
+# The pair is in sync; both disconnect; each becomes Primary and writes its own 2 MiB; both
+# go back to Secondary and connect: both detect the split brain (kernel log, both
+# handlers run through the user-mode helper: /sbin/drbdadm → the configured handler with
+# DRBD_RESOURCE/DRBD_MINOR/DRBD_PEER_ADDRESS), the default `after-sb-0pri disconnect` leaves
+# it unresolved and both end StandAlone. Recovery: node-b connects with --discard-my-data,
+# node-a connects; node-b becomes SyncTarget and resyncs only what either node changed (a
+# bitmap resync, not a full one), and both lower devices end identical, with node-a's data.
+# Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
+# drbd_rs on both, drbdadm-rs on node-a and drbd-utils' drbdadm on node-b).
+# vm-nodes: 2
+# vm-disks: 8M
+# vm-timeout: 900
+DRBD_MODULE_A=${DRBD_MODULE_A:-drbd_rs} DRBD_MODULE_B=${DRBD_MODULE_B:-drbd_rs}
+source "$DRBDRS_REPO/tests-vm/lib/common.sh"
+wait_link
+# shellcheck disable=SC2016 # expanded by the handler's shell, not here
+write_drbd_conf C "connect-int 3;" "" 'handlers {
+    initial-split-brain "echo initial-split-brain $DRBD_RESOURCE $DRBD_MINOR $DRBD_PEER_ADDRESS >> /tmp/handlers";
+    split-brain "echo split-brain $DRBD_RESOURCE $DRBD_MINOR $DRBD_PEER_ADDRESS >> /tmp/handlers";
+  }'
+load_node_module
+adm_create_md r0
+adm up r0
+adm_within 120 wait-connect r0 || fail "not connected within 120 s"
+sync_point connected
+# Both disks are zeros: no initial sync needed.
+[[ $DRBDRS_NODE == a ]] && adm new-current-uuid --clear-bitmap r0
+wait_for "UpToDate/UpToDate" 60 in_sync
+sync_point synced
+
+log "apart: both Primary, each writes its own 2 MiB"
+adm disconnect r0
+sync_point apart
+adm primary r0
+if [[ $DRBDRS_NODE == a ]]; then seek=0 seed=11; else seek=4 seed=22; fi
+seeded_data $seed | dd of=/dev/drbd0 bs=1M seek=$seek oflag=direct status=none
+adm secondary r0
+sync_point written
+
+log "together again: split brain"
+adm connect r0
+wait_for "StandAlone after the handshake" 90 is_cs StandAlone
+dmesg | grep -q "Split-Brain detected but unresolved, dropping connection!" ||
+  fail "no split-brain line in the kernel log"
+peer_ip=$DRBDRS_PEER_IP
+wait_for "both handlers" 30 bash -c "grep -qx 'split-brain r0 0 $peer_ip' /tmp/handlers"
+cat /tmp/handlers
+grep -qx "initial-split-brain r0 0 $peer_ip" /tmp/handlers || fail "initial-split-brain handler not run"
+cat /proc/drbd
+sync_point detected
+
+log "manual recovery: node-b discards its changes"
+if [[ $DRBDRS_NODE == b ]]; then adm -- --discard-my-data connect r0; else adm connect r0; fi
+wait_for "the resync to finish" 240 in_sync
+cat /proc/drbd
+expect_eq "oos after the resync" 0 "$(oos)"
+if [[ $DRBDRS_NODE == b ]]; then
+  # Only what changed on either side travels: 2 + 2 MiB of the 8 MiB device.
+  received=$(grep -o ' nr:[0-9]*' /proc/drbd | cut -d: -f2)
+  (( received >= 4096 && received < 6144 )) || fail "node-b received $received KiB, want 4096 (a bitmap resync)"
+  # Secondary: read the lower device (internal meta data: the data area starts at 0).
+  dd if=/dev/vda bs=1M count=2 iflag=direct status=none | cmp - <(seeded_data 11) ||
+    fail "node-b does not have node-a's data"
+  dd if=/dev/vda bs=1M skip=4 count=2 iflag=direct status=none | cmp - <(head -c 2M /dev/zero) ||
+    fail "node-b kept its own (discarded) data"
+fi
+compare_devices recovered
+sync_point down
+adm down r0
+expect_clean_dmesg
+log "ok"
