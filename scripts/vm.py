@@ -21,6 +21,11 @@ directory the script may write to). Scenario parameters set on the host are pass
 DRBD_MODULE_A/B and DRBD_TOOL_A/B (which module and admin tool each node runs, see
 tests-vm/lib/common.sh).
 
+Power loss: a guest that creates `power-loss` in DRBDRS_RESULTS has its QEMU killed at once
+and is booted again with the same disks and DRBDRS_BOOT one higher (1 at first); the script
+runs again from the start and decides by DRBDRS_BOOT what to do (tests-vm/lib/common.sh:
+power_loss, BOOT). The earlier boots' consoles are kept as console-bootN.log.
+
 Exit status: 0 when every node's script exited 0 and its kernel log (and kmemleak report)
 shows no splat (tests-vm/lib/dmesg_check.py); 1 otherwise (timeouts included).
 """
@@ -107,9 +112,10 @@ def kvm_usable(kdir: Path) -> bool:
 
 
 def qemu_command(kdir: Path, initramfs: Path, node: str, script: Path, disks: list,
-                 memory: int, accel: str, outdir: Path, net: dict | None) -> list:
+                 memory: int, accel: str, outdir: Path, net: dict | None, boot: int = 1) -> list:
     n = NODES[node]
     env = {
+        "DRBDRS_BOOT": str(boot),
         "DRBDRS_STAGE2": str(REPO / "scripts/guest-stage2.sh"),
         "DRBDRS_SCRIPT": str(script),
         "DRBDRS_REPO": str(REPO),
@@ -194,6 +200,7 @@ def run_nodes(kdir: Path, script: Path, nodes: int, disks: list, timeout: int, m
     names = ["a", "b"][:nodes]
     ports = free_udp_ports(2) if nodes == 2 else []
     procs, stops, threads = {}, [], []
+    node_disks_of, nets = {}, {}
     for i, node in enumerate(names):
         nodedir = out / NODES[node]["hostname"]
         nodedir.mkdir()
@@ -207,6 +214,7 @@ def run_nodes(kdir: Path, script: Path, nodes: int, disks: list, timeout: int, m
         if nodes == 2:
             net = {"my_port": ports[i], "peer_port": ports[1 - i],
                    "pcap": str(out / "link.pcap") if pcap and node == "a" else None}
+        node_disks_of[node], nets[node] = node_disks, net
         cmd = qemu_command(kdir, initramfs, node, script, node_disks, memory, accel, nodedir, net)
         (nodedir / "qemu-cmdline.txt").write_text(" ".join(cmd) + "\n")
         procs[node] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
@@ -220,13 +228,44 @@ def run_nodes(kdir: Path, script: Path, nodes: int, disks: list, timeout: int, m
             stops.append(stop)
             threads.append(t)
 
+    def start(node: str, boot: int):
+        nodedir = out / NODES[node]["hostname"]
+        cmd = qemu_command(kdir, initramfs, node, script, node_disks_of[node], memory, accel,
+                           nodedir, nets[node], boot)
+        (nodedir / "qemu-cmdline.txt").write_text(" ".join(cmd) + "\n")
+        procs[node] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                       stdout=open(nodedir / "qemu.log", "ab"),
+                                       stderr=subprocess.STDOUT)
+
+    # A guest that writes `power-loss` into its results directory loses power: its QEMU is
+    # killed at once (no sync, no shutdown) and the node boots again with the same disks and
+    # DRBDRS_BOOT one higher; the script picks up from there (the other node runs on).
+    boots = {node: 1 for node in names}
     deadline = time.monotonic() + timeout
     timed_out = False
-    for node, proc in procs.items():
-        try:
-            proc.wait(timeout=max(1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+    while any(p.poll() is None for p in procs.values()):
+        if time.monotonic() > deadline:
             timed_out = True
+            break
+        for node in names:
+            nodedir = out / NODES[node]["hostname"]
+            marker = nodedir / "power-loss"
+            if marker.exists() and procs[node].poll() is None:
+                procs[node].kill()
+                procs[node].wait()
+                marker.unlink()
+                (nodedir / "console.log").rename(nodedir / f"console-boot{boots[node]}.log")
+                boots[node] += 1
+                start(node, boots[node])
+                if verbose:
+                    stop = threading.Event()
+                    t = threading.Thread(target=follow, daemon=True,
+                                         args=(nodedir / "console.log",
+                                               f"[{NODES[node]['hostname']}] ", stop))
+                    t.start()
+                    stops.append(stop)
+                    threads.append(t)
+        time.sleep(0.2)
     for proc in procs.values():
         if proc.poll() is None:
             proc.kill()

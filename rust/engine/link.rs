@@ -35,7 +35,7 @@ use crate::drbd_core::al_cache::ExtentRange;
 use crate::drbd_core::bitmap::Bitmap;
 use crate::drbd_core::bitmap_xfer::{BitmapSender, ChunkKind};
 use crate::drbd_core::genl::ret_code::RetCode;
-use crate::drbd_core::meta_data::{FlagState, Superblock, MD_BLOCK_SIZE};
+use crate::drbd_core::meta_data::{FlagState, MdFlags, Superblock, MD_BLOCK_SIZE};
 use crate::drbd_core::replication::conflicts::{Slot, SlotEntry};
 use crate::drbd_core::replication::connection::{
     classify_first_packet, DiskGeometry, Host, Level, NetSettings, Replica, Socket, Storage,
@@ -305,6 +305,8 @@ struct EngineHost {
     state: State,
     /// States reached and not yet announced (`DRBD_EVENT`), oldest first.
     state_events: KVec<State>,
+    /// The replica's "crashed primary" (for the meta-data flags), copied after every call.
+    crashed_primary: bool,
     /// User-mode helpers the replica asked for, not yet started (the worker starts them).
     helpers: KVec<Helper>,
     meta_dirty: bool,
@@ -435,7 +437,7 @@ impl EngineHost {
     fn flag_state(&self) -> FlagState {
         let s = &self.state;
         FlagState {
-            crashed_primary: false,
+            crashed_primary: self.crashed_primary,
             primary_ind: s.role == Role::Primary
                 || (s.peer == Role::Primary && s.pdsk < DiskState::Inconsistent),
             connected_ind: s.conn > ConnState::WFReportParams,
@@ -838,7 +840,8 @@ impl Link {
             read_bufs.push(None, GFP_KERNEL)?;
         }
         let uuids = s.meta.superblock.uuids;
-        let replica = Replica::new(s.state, uuids, false, s.geometry, epochs, slots);
+        let crashed_primary = s.meta.superblock.flags.contains(MdFlags::CRASHED_PRIMARY);
+        let replica = Replica::new(s.state, uuids, crashed_primary, s.geometry, epochs, slots);
         let host = EngineHost {
             minor: s.minor,
             io: s.io.clone(),
@@ -857,6 +860,7 @@ impl Link {
             finished: None,
             state: s.state,
             state_events: KVec::new(),
+            crashed_primary,
             helpers: KVec::new(),
             meta_dirty: false,
             bitmap_dirty: false,
@@ -947,6 +951,10 @@ impl Link {
     /// Bookkeeping that must happen under the lock after every replica call.
     fn settle(&self, st: &mut LinkState) {
         let LinkState { replica, host } = st;
+        if host.crashed_primary != replica.crashed_primary() {
+            host.crashed_primary = replica.crashed_primary();
+            host.meta_dirty = true;
+        }
         for epoch in core::mem::take(&mut host.completed_epochs).iter() {
             replica.write_completed(*epoch);
         }

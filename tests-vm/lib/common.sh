@@ -71,6 +71,19 @@ adm() {
   esac
 }
 
+# Which boot of this node the script runs in (1, then 2 after a power_loss).
+BOOT=${DRBDRS_BOOT:-1}
+
+# power_loss: this node loses power now. The harness (scripts/vm.py) kills its QEMU without
+# warning and boots it again with the same disks; the script then runs from the start with
+# BOOT one higher (the root file system, /etc/drbd.conf included, is fresh again). What the
+# guest had not written to its virtual disk yet is lost, as on a real machine.
+power_loss() {
+  log "power loss"
+  : >"$DRBDRS_RESULTS/power-loss"
+  sleep infinity
+}
+
 # adm_within SECS ARGS...: adm, killed after SECS seconds (for the waiting commands).
 adm_within() {
   local secs=$1

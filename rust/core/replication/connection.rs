@@ -442,6 +442,12 @@ impl<S: Storage> Replica<S> {
     }
 
     /// The own generation UUIDs.
+    /// This node crashed as Primary (found at attach) and has not been in sync with a peer
+    /// since: `MDF_CRASHED_PRIMARY`, and the flag in our `P_UUIDS`.
+    pub const fn crashed_primary(&self) -> bool {
+        self.crashed_primary
+    }
+
     pub const fn uuids(&self) -> &UuidSet {
         &self.uuids
     }
@@ -924,6 +930,11 @@ impl<S: Storage> Replica<S> {
         if ns != self.state {
             let old = self.state;
             self.state = ns;
+            // A crashed Primary's data are whole again once both disks are UpToDate
+            // (drbd clears CRASHED_PRIMARY then, in memory and in the meta data).
+            if ns.disk == DiskState::UpToDate && ns.pdsk == DiskState::UpToDate {
+                self.crashed_primary = false;
+            }
             host.state_changed(&old, &ns);
         }
     }
@@ -1941,6 +1952,27 @@ mod tests {
         for p in &peer {
             r.receive(Socket::Data, p, 0, h);
         }
+    }
+
+    #[test]
+    fn a_crashed_primary_stays_so_until_both_disks_are_up_to_date() {
+        let (mut r, mut h) = node(Role::Secondary, DiskState::UpToDate, [0x10, 0, 0, 0], 1);
+        r.crashed_primary = true;
+        let mut ns = *r.state();
+        ns.conn = ConnState::SyncSource;
+        ns.pdsk = DiskState::Inconsistent;
+        r.set_state(ns, &mut h);
+        assert!(
+            r.crashed_primary(),
+            "still crashed while the peer is behind"
+        );
+        ns.conn = ConnState::Connected;
+        ns.pdsk = DiskState::UpToDate;
+        r.set_state(ns, &mut h);
+        assert!(
+            !r.crashed_primary(),
+            "whole again once both disks are UpToDate"
+        );
     }
 
     #[test]
