@@ -66,10 +66,13 @@ run_host() {
     "cargo test" $(($(date +%s) - t0)) "$passed" "$failed"
   ((rc == 0)) || grep -E "^(test .* FAILED|---- |error)" "$log" | head -20 | sed 's/^/        | /'
 
-  # The simulator's seeded schedules, many of them: optimized, so 10,000 fit in seconds.
+  # The simulator's seeded schedules, many of them: optimized, so 10,000 of each kind fit in
+  # seconds (link faults and switchovers; power loss of either node with failovers).
   # A failure prints its seed and the command that replays it.
   step sim-seeds env DRBD_SIM_SEEDS="${DRBD_SIM_SEEDS:-10000}" \
     cargo test --release -p drbd_sim --test replication replicated_writes_hold_the_invariants
+  step sim-crash-seeds env DRBD_SIM_CRASH_SEEDS="${DRBD_SIM_CRASH_SEEDS:-10000}" \
+    cargo test --release -p drbd_sim --test crash crash_schedules_hold_the_invariants
 }
 
 run_vm() {

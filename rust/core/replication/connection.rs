@@ -969,8 +969,12 @@ impl<S: Storage> Replica<S> {
         self.sender.reset();
         self.receiver.reset();
         // Peer and resync I/O still in flight completes into nothing; local application
-        // writes keep their entries until they complete.
-        self.conflicts.clear_where(|e| e.kind != IoKind::AppWrite);
+        // writes keep their entries until they complete, and so do peer writes already on
+        // their way to the disk: an application write to the same blocks (this node may be
+        // promoted now) must not reach the disk before them and be overwritten.
+        self.conflicts.clear_where(|e| {
+            e.kind != IoKind::AppWrite && !(e.kind == IoKind::PeerWrite && e.submitted)
+        });
         self.bm_rx = None;
         self.sync_run = None;
         self.sync_progress = None;

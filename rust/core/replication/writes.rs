@@ -49,6 +49,9 @@ pub enum WriteBusy {
     Epochs,
     /// A resync read of an overlapping range is in flight (its reply must go first).
     ResyncConflict,
+    /// A write of the peer to an overlapping range, received before the connection was
+    /// lost, is still on its way to the disk (it must land first).
+    PeerWriteInFlight,
     /// Too much I/O in flight.
     TableFull,
 }
@@ -157,6 +160,11 @@ impl<S: Storage> Replica<S> {
             e.kind == IoKind::ResyncRead && e.submitted
         }) {
             return Err(WriteBusy::ResyncConflict);
+        }
+        if self.conflicts.overlaps(sector, size, None, |e| {
+            e.kind == IoKind::PeerWrite && e.submitted
+        }) {
+            return Err(WriteBusy::PeerWriteInFlight);
         }
         let app_write = Interval {
             sector,

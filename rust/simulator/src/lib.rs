@@ -6,6 +6,7 @@
 //! links plug in as the engine grows (replication issues); what exists now is the
 //! deterministic base every scenario needs.
 
+pub mod invariants;
 pub mod rng;
 pub mod scheduler;
 pub mod world;

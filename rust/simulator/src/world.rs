@@ -7,12 +7,35 @@
 //! then reconnect by themselves when the link is back. A node that closes its sockets (the
 //! replica gave up the connection) closes them as TCP does: what it sent before still reaches
 //! the peer, which notices the close after reading it.
+//!
+//! Power loss ([`World::crash`], [`World::restart`]): a crashed node loses its replica and
+//! every piece of host memory; its peer is not told — it sees nothing more from the node and
+//! notices through its own ping or ack timeouts, or through the reset the rebooted host sends
+//! back on the old connection. What survives is what the node's disk holds durably:
+//! - data writes the disk completed are volatile until a flush covers them (the barrier flush
+//!   of the receiver, or any meta-data write, which drbd issues with PREFLUSH|FUA); at the
+//!   crash each volatile write is kept or lost by the seed's random source;
+//! - the superblock as last written: the UUIDs of the last `write_meta_data` and the
+//!   `MDF_*` flags recomputed from every state change (written at once, as the engine does at
+//!   the end of each replica call, not after drbd's 5 s lazy timer);
+//! - the bitmap as last written: whole at every connection-state change, demotion, full sync
+//!   and clear; one 4 MiB extent when it leaves the activity log;
+//! - the activity log, modelled conservatively: an application write's extent is active from
+//!   before its local submission until the write completed to the application; activating
+//!   and retiring an extent are AL transactions (meta-data writes: they flush the data disk,
+//!   and retiring writes the extent's bitmap bits first, as drbd's hinted write-out does).
+//!
+//! [`World::restart`] attaches from that image as `drbdadm attach` does: `drbdmeta apply-al`
+//! (the active extents out of sync if `MDF_PRIMARY_IND` is set), the disk state and the
+//! crashed-primary bit from [`MdFlags::on_attach`] (fencing `dont-care`, drbd's default), then
+//! a fresh [`Replica`] that connects again.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
-use drbd_core::bitmap::Bitmap;
+use drbd_core::bitmap::{al_extent_bits, Bitmap, BITS_PER_AL_EXTENT};
 use drbd_core::bitmap_xfer::{BitmapSender, ChunkKind};
+use drbd_core::meta_data::{AttachDisk, FlagState, MdFlags};
 use drbd_core::replication::conflicts::{Slot, SlotEntry};
 use drbd_core::replication::connection::{
     DiskGeometry, Host, Level, NetSettings, Replica, Socket, Storage, SyncSettings, CONFLICT_SLOTS,
@@ -26,7 +49,7 @@ use drbd_core::replication::sync_handshake::Helper;
 use drbd_core::replication::writes::{PeerWriteKind, WriteFlags};
 use drbd_core::replication::WireProtocol;
 use drbd_core::state::{ConnState, DiskState, Role, State, StateError};
-use drbd_core::uuid::UuidSet;
+use drbd_core::uuid::{UuidSet, UUID_PRIMARY_BIT};
 use drbd_core::wire::{self, AckKind, Agreed, BlockAck, DescKind, Packet};
 
 use crate::{Scheduler, SimRng};
@@ -47,8 +70,22 @@ pub struct NodeHost {
     pub meta_writes: Vec<UuidSet>,
     /// The out-of-sync bitmap (one bit per 4 KiB block).
     pub bitmap: Bitmap<Vec<u64>>,
-    /// The lower disk: per 4 KiB block the id of the write it holds (0 = never written).
+    /// The lower disk as reads see it: per 4 KiB block the id of the write it holds (0 =
+    /// never written), volatile writes included.
     pub disk: Vec<u64>,
+    /// What the disk holds durably (survives a power loss): `disk` without the volatile
+    /// writes.
+    pub durable: Vec<u64>,
+    /// Writes the disk completed that no flush covered yet, oldest first.
+    pub volatile: Vec<VolatileWrite>,
+    /// Sequence number of the last completed data write (flushes cover up to one).
+    write_seq: u64,
+    /// The meta data as last written to the disk.
+    pub persisted: PersistedMeta,
+    /// Application writes in flight per activity-log extent (an extent is active while > 0).
+    pub al_active: BTreeMap<u64, u32>,
+    /// The in-core crashed-primary bit as the superblock flags last recorded it.
+    crashed_primary: bool,
     /// Application writes in flight or waiting for the peer, by block_id.
     pub requests: BTreeMap<u64, SimRequest>,
     /// Local I/O submitted and not completed yet.
@@ -80,6 +117,47 @@ pub struct NodeHost {
     /// Agreed maximum bio size.
     pub max_bio_size: Option<u32>,
     rng: Option<SimRng>,
+}
+
+/// A data write the disk completed but no flush covered yet: lost or kept at a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolatileWrite {
+    /// Completion order on this disk.
+    pub seq: u64,
+    /// The block written.
+    pub block: u64,
+    /// The id it wrote.
+    pub id: u64,
+}
+
+/// The meta data on a node's disk (what a power loss leaves).
+#[derive(Debug, Clone)]
+pub struct PersistedMeta {
+    /// Superblock UUIDs.
+    pub uuids: UuidSet,
+    /// Superblock flags.
+    pub flags: MdFlags,
+    /// The on-disk bitmap.
+    pub bitmap: Bitmap<Vec<u64>>,
+}
+
+/// The flag facts of `state` as the kernel recomputes them after a state change
+/// (`drbd_state.c`; on-disk-metadata.md §4).
+pub fn flag_state(state: &State, crashed_primary: bool) -> FlagState {
+    FlagState {
+        crashed_primary,
+        primary_ind: state.role == Role::Primary
+            || (state.peer == Role::Primary && state.pdsk < DiskState::Inconsistent),
+        connected_ind: state.conn > ConnState::WFReportParams,
+        consistent: state.disk > DiskState::Inconsistent,
+        was_up_to_date: state.disk > DiskState::Outdated,
+        peer_outdated: (DiskState::Inconsistent..=DiskState::Outdated).contains(&state.pdsk),
+    }
+}
+
+/// The activity-log extent of a 4 KiB block (one bitmap bit per block).
+pub fn al_extent_of(block: u64) -> u64 {
+    block / BITS_PER_AL_EXTENT
 }
 
 /// An application write that completed.
@@ -130,8 +208,12 @@ pub enum LocalIo {
     Held { write: HeldWrite, data: Vec<u64> },
     /// A read serving the peer's resync request.
     Read(PeerRead),
-    /// A flush for the receiver's barrier.
-    Flush,
+    /// A flush for the receiver's barrier; it makes the writes completed before it was
+    /// issued (sequence numbers up to `covers`) durable.
+    Flush {
+        /// The last completed write it covers.
+        covers: u64,
+    },
 }
 
 impl NodeHost {
@@ -149,6 +231,7 @@ impl NodeHost {
             self.bitmap.clear(r.block);
         }
         if let Some(ok) = step.complete_upper {
+            self.al_put(r.block);
             self.completions.push(Completion {
                 block: r.block,
                 id: r.id,
@@ -161,6 +244,93 @@ impl NodeHost {
         if step.release {
             self.requests.remove(&block_id);
         }
+    }
+
+    /// The data disk completed a write of `id` to `block`: visible at once, durable after the
+    /// next flush.
+    fn disk_write(&mut self, block: u64, id: u64) {
+        let Some(slot) = self.disk.get_mut(block as usize) else {
+            return;
+        };
+        *slot = id;
+        self.write_seq += 1;
+        self.volatile.push(VolatileWrite {
+            seq: self.write_seq,
+            block,
+            id,
+        });
+    }
+
+    /// A flush completed that covers the writes completed up to `seq`.
+    fn flushed(&mut self, seq: u64) {
+        let durable = &mut self.durable;
+        self.volatile.retain(|w| {
+            if w.seq > seq {
+                return true;
+            }
+            if let Some(b) = durable.get_mut(w.block as usize) {
+                *b = w.id;
+            }
+            false
+        });
+    }
+
+    /// A meta-data write: drbd submits it with PREFLUSH|FUA, so every data write completed
+    /// before it is durable too.
+    fn meta_data_write(&mut self) {
+        self.flushed(self.write_seq);
+    }
+
+    /// Record the superblock flags of `state` if they changed (the kernel writes them).
+    fn write_flags(&mut self, state: &State) {
+        let flags = self
+            .persisted
+            .flags
+            .recompute(flag_state(state, self.crashed_primary));
+        if flags != self.persisted.flags {
+            self.persisted.flags = flags;
+            self.meta_data_write();
+        }
+    }
+
+    /// Write the whole in-core bitmap to the disk.
+    fn write_bitmap(&mut self) {
+        self.persisted.bitmap = self.bitmap.clone();
+        self.meta_data_write();
+    }
+
+    /// An application write to `block` is about to be submitted: its extent joins the
+    /// activity log (a transaction, i.e. a meta-data write, when it was not active).
+    fn al_get(&mut self, block: u64) {
+        let refs = self.al_active.entry(al_extent_of(block)).or_insert(0);
+        *refs += 1;
+        if *refs == 1 {
+            self.meta_data_write();
+        }
+    }
+
+    /// An application write to `block` completed: its extent leaves the activity log when no
+    /// other write holds it, after its bitmap bits were written (drbd's hinted write-out).
+    fn al_put(&mut self, block: u64) {
+        let extent = al_extent_of(block);
+        let Some(refs) = self.al_active.get_mut(&extent) else {
+            return;
+        };
+        *refs = refs.saturating_sub(1);
+        if *refs > 0 {
+            return;
+        }
+        self.al_active.remove(&extent);
+        let bits = al_extent_bits(extent);
+        let end = bits.end.min(self.bitmap.bits());
+        for bit in bits.start.min(end)..end {
+            if self.bitmap.test(bit) {
+                self.persisted.bitmap.set(bit);
+            } else {
+                self.persisted.bitmap.clear(bit);
+            }
+        }
+        self.meta_data_write();
     }
 
     fn update(&mut self, block_id: u64, f: impl FnOnce(&mut WriteRequest) -> Option<Step>) -> bool {
@@ -243,20 +413,30 @@ impl Host for NodeHost {
         self.log.push(args.to_string());
     }
 
-    fn state_changed(&mut self, _old: &State, new: &State) {
+    fn state_changed(&mut self, old: &State, new: &State) {
         self.states.push(*new);
+        // drbd writes the changed bitmap pages when a connection or resync ends, and on
+        // demotion; the model writes the whole bitmap at every connection-state change.
+        if old.conn != new.conn || (old.role == Role::Primary && new.role != Role::Primary) {
+            self.write_bitmap();
+        }
+        self.write_flags(new);
     }
 
     fn write_meta_data(&mut self, uuids: &UuidSet) {
         self.meta_writes.push(*uuids);
+        self.persisted.uuids = *uuids;
+        self.meta_data_write();
     }
 
     fn mark_all_out_of_sync(&mut self) {
         self.bitmap.set_all();
+        self.write_bitmap();
     }
 
     fn clear_bitmap(&mut self) {
         self.bitmap.clear_all();
+        self.write_bitmap();
     }
 
     fn bitmap_weight(&self) -> u64 {
@@ -316,7 +496,9 @@ impl Host for NodeHost {
     }
 
     fn flush_lower(&mut self) {
-        self.io.push(LocalIo::Flush);
+        self.io.push(LocalIo::Flush {
+            covers: self.write_seq,
+        });
     }
 
     fn mark_out_of_sync(&mut self, sector: u64, size: u32) {
@@ -364,6 +546,9 @@ impl Host for NodeHost {
         for id in ids {
             self.update(id, |req| Some(req.connection_lost()));
         }
+        // drbd writes the bitmap once the transfer log is cleared ("write from
+        // disconnected"), with the bits of every write the peer may lack.
+        self.write_bitmap();
     }
 }
 
@@ -407,6 +592,12 @@ pub struct Node {
     pub host: NodeHost,
     /// Bytes received per socket, not yet a whole packet.
     inbox: [Vec<u8>; 2],
+    /// The disk's geometry (to attach again after a crash).
+    geometry: DiskGeometry,
+    /// Powered off by [`World::crash`]: its replica and host state are stale and unused.
+    pub down: bool,
+    /// Extents the activity log held at the crash (`apply-al` input at the restart).
+    crash_activity_log: Vec<u64>,
 }
 
 /// Events on the virtual time line.
@@ -421,8 +612,9 @@ enum Event {
     },
     /// Timer tick of a node.
     Tick(NodeId),
-    /// Local I/O of a node completes.
-    IoDone(NodeId, LocalIo),
+    /// Local I/O of a node completes (if the node has not crashed since: its power-on count
+    /// is the second field).
+    IoDone(NodeId, u32, LocalIo),
 }
 
 /// The peer of a node that closed its sockets reads what is still on its way.
@@ -470,6 +662,10 @@ pub struct World {
     /// A node's lower disk stopped answering: its I/O waits here until it resumes.
     pub stalled: [bool; 2],
     stalled_io: [Vec<LocalIo>; 2],
+    /// Power-on count per node: I/O of an earlier life completes into nothing.
+    incarnation: [u32; 2],
+    /// Volatile writes power losses took from the disks (for schedule statistics).
+    pub lost_volatile_writes: u64,
     trace: VecDeque<String>,
 }
 
@@ -496,14 +692,25 @@ impl World {
             ),
             host: {
                 let bits = geometry.usable_sectors.div_ceil(8);
+                let bitmap = Bitmap::new(vec![0; bits.div_ceil(64) as usize], bits)
+                    .expect("bitmap storage sized for its bits");
                 NodeHost {
                     outbox: Vec::new(),
                     log: Vec::new(),
                     states: Vec::new(),
                     meta_writes: Vec::new(),
-                    bitmap: Bitmap::new(vec![0; bits.div_ceil(64) as usize], bits)
-                        .expect("bitmap storage sized for its bits"),
+                    persisted: PersistedMeta {
+                        uuids,
+                        flags: MdFlags::empty().recompute(flag_state(&state, false)),
+                        bitmap: bitmap.clone(),
+                    },
+                    bitmap,
                     disk: vec![0; bits as usize],
+                    durable: vec![0; bits as usize],
+                    volatile: Vec::new(),
+                    write_seq: 0,
+                    al_active: BTreeMap::new(),
+                    crashed_primary: false,
                     requests: BTreeMap::new(),
                     io: Vec::new(),
                     completed_epochs: Vec::new(),
@@ -522,6 +729,9 @@ impl World {
                 }
             },
             inbox: [Vec::new(), Vec::new()],
+            geometry,
+            down: false,
+            crash_activity_log: Vec::new(),
         };
         let [a, b] = nodes;
         let mut world = World {
@@ -543,6 +753,8 @@ impl World {
             strict_decoding: true,
             stalled: [false; 2],
             stalled_io: [Vec::new(), Vec::new()],
+            incarnation: [0; 2],
+            lost_volatile_writes: 0,
             trace: VecDeque::new(),
         };
         world.sched.schedule(TICK_NS, Event::Tick(0));
@@ -634,6 +846,125 @@ impl World {
         self.flush();
     }
 
+    /// Power loss on `node`: its replica and host memory are gone, each volatile write on its
+    /// disk is kept or lost (seeded), in-flight I/O completes into nothing. The peer is not
+    /// told: bytes to the node vanish until the peer's own timeouts notice (bytes the node
+    /// sent before are still delivered, they are on the wire).
+    pub fn crash(&mut self, node: NodeId) {
+        assert!(!self.nodes[node].down, "node {node} is already down");
+        let rng = &mut self.rng;
+        let lost = &mut self.lost_volatile_writes;
+        let n = &mut self.nodes[node];
+        n.down = true;
+        self.incarnation[node] += 1;
+        let h = &mut n.host;
+        // The disk's cache writes back in any order: each volatile write independently.
+        for w in std::mem::take(&mut h.volatile) {
+            if rng.chance(1, 2) {
+                if let Some(b) = h.durable.get_mut(w.block as usize) {
+                    *b = w.id;
+                }
+            } else {
+                *lost += 1;
+            }
+        }
+        h.disk.clone_from(&h.durable);
+        n.crash_activity_log = h.al_active.keys().copied().collect();
+        h.al_active.clear();
+        h.outbox.clear();
+        h.requests.clear();
+        h.io.clear();
+        h.completed_epochs.clear();
+        h.incoming_data.clear();
+        h.held.clear();
+        h.read_buffers.clear();
+        h.drop_requested = false;
+        n.inbox = [Vec::new(), Vec::new()];
+        // What the stalled disk held dies with the power; it answers again after the reboot.
+        self.stalled_io[node].clear();
+        self.stalled[node] = false;
+        if self.draining.is_some_and(|d| d.to == node) {
+            self.draining = None;
+        }
+        self.trace
+            .push_back(format!("{}ms node {node} lost power", self.now_ms()));
+        self.flush();
+    }
+
+    /// Power `node` on again after [`World::crash`] and attach its disk as `drbdadm attach`
+    /// does (see the module documentation), as Secondary, then `connect` with `net`. A peer still holding
+    /// the old connection gets the reset the rebooted host answers it with.
+    pub fn restart(&mut self, node: NodeId, net: NetSettings) {
+        assert!(self.nodes[node].down, "node {node} is running");
+        if self.connected {
+            self.connected = false;
+            self.generation += 1;
+            self.trace.push_back(format!(
+                "{}ms node {node} rebooted, the peer's old connection is reset: generation {}",
+                self.now_ms(),
+                self.generation
+            ));
+            let peer = &mut self.nodes[1 - node];
+            peer.inbox = [Vec::new(), Vec::new()];
+            peer.host.outbox.clear();
+            peer.host.drop_requested = false;
+            peer.replica.socket_failed(&mut peer.host);
+        }
+        let n = &mut self.nodes[node];
+        let h = &mut n.host;
+        let mut meta = h.persisted.clone();
+        // Attach sets bit 0 of the current UUID to the role: a Secondary now.
+        if meta.uuids.current & UUID_PRIMARY_BIT != 0 {
+            meta.uuids.current &= !UUID_PRIMARY_BIT;
+            h.write_meta_data(&meta.uuids);
+        }
+        let attach = meta.flags.on_attach(true, false);
+        // drbdmeta apply-al: the logged extents out of sync, only for a node that was Primary.
+        let mut bitmap = meta.bitmap.clone();
+        if meta.flags.contains(MdFlags::PRIMARY_IND) {
+            for &extent in &n.crash_activity_log {
+                let bits = al_extent_bits(extent);
+                let end = bits.end.min(bitmap.bits());
+                bitmap.set_range(bits.start.min(end)..end);
+            }
+        }
+        if attach.full_sync {
+            bitmap.set_all();
+        }
+        n.crash_activity_log.clear();
+        h.bitmap = bitmap.clone();
+        h.persisted.bitmap = bitmap;
+        h.crashed_primary = attach.crashed_primary;
+        let disk = match attach.disk {
+            AttachDisk::Inconsistent => DiskState::Inconsistent,
+            AttachDisk::Outdated => DiskState::Outdated,
+            AttachDisk::Consistent => DiskState::Consistent,
+            AttachDisk::UpToDate => DiskState::UpToDate,
+        };
+        let state = standalone(disk);
+        h.capacity = None;
+        h.max_bio_size = None;
+        h.log.push(format!(
+            "-- power on: attached {disk:?}, crashed primary {}, {} bits out of sync --",
+            attach.crashed_primary,
+            h.bitmap.count()
+        ));
+        // The attach writes the superblock (the flags of the new state).
+        h.write_flags(&state);
+        n.replica = Replica::new(
+            state,
+            meta.uuids,
+            attach.crashed_primary,
+            n.geometry,
+            vec![SentEpoch::default(); EPOCH_RING],
+            vec![SlotEntry::default(); CONFLICT_SLOTS],
+        );
+        n.down = false;
+        self.trace
+            .push_back(format!("{}ms node {node} powered on", self.now_ms()));
+        self.connect(node, net);
+    }
+
     fn tear_down_sockets(&mut self) {
         if self.connected {
             self.reset_connection("link cut");
@@ -651,7 +982,7 @@ impl World {
             self.now_ms(),
             self.generation
         ));
-        for n in &mut self.nodes {
+        for n in self.nodes.iter_mut().filter(|n| !n.down) {
             n.inbox = [Vec::new(), Vec::new()];
             n.host.outbox.clear();
             n.host.drop_requested = false;
@@ -695,6 +1026,9 @@ impl World {
     fn end_drain(&mut self) {
         if let Some(d) = self.draining.take() {
             let n = &mut self.nodes[d.to];
+            if n.down {
+                return;
+            }
             n.inbox = [Vec::new(), Vec::new()];
             n.host.outbox.clear();
             n.host.drop_requested = false;
@@ -704,6 +1038,13 @@ impl World {
 
     /// Establish sockets when both nodes want them; put every node's output on the link.
     fn flush(&mut self) {
+        // The superblock records the crashed-primary bit as the replica holds it now.
+        for n in self.nodes.iter_mut().filter(|n| !n.down) {
+            if n.host.crashed_primary != n.replica.crashed_primary() {
+                n.host.crashed_primary = n.replica.crashed_primary();
+                n.host.write_flags(n.replica.state());
+            }
+        }
         loop {
             // A node that dropped its sockets ends the TCP connections for both.
             if let Some(from) = self.nodes.iter().position(|n| n.host.drop_requested) {
@@ -717,7 +1058,10 @@ impl World {
             }
             if !self.connected
                 && self.link_up
-                && self.nodes.iter().all(|n| n.replica.wants_connection())
+                && self
+                    .nodes
+                    .iter()
+                    .all(|n| !n.down && n.replica.wants_connection())
             {
                 // A new connection: nothing of an old one is read any more.
                 self.end_drain();
@@ -790,7 +1134,9 @@ impl World {
             Event::Tick(i) => {
                 let now = self.now_ms();
                 let n = &mut self.nodes[i];
-                n.replica.tick(now, &mut n.host);
+                if !n.down {
+                    n.replica.tick(now, &mut n.host);
+                }
                 self.sched.schedule(TICK_NS, Event::Tick(i));
             }
             Event::Deliver {
@@ -810,14 +1156,20 @@ impl World {
                 let drained = self
                     .draining
                     .is_some_and(|d| d.to == to && d.generation == generation);
-                if (current || drained) && !self.blackhole {
+                // A powered-off host receives nothing (and answers nothing).
+                if (current || drained) && !self.blackhole && !self.nodes[to].down {
                     self.deliver(to, socket, &bytes);
                 }
                 if drained {
                     self.finish_drain_if_read();
                 }
             }
-            Event::IoDone(i, io) => self.io_done(i, io),
+            Event::IoDone(i, incarnation, io) => {
+                self.io_in_flight -= 1;
+                if incarnation == self.incarnation[i] && !self.nodes[i].down {
+                    self.io_done(i, io);
+                }
+            }
         }
         for i in 0..2 {
             self.post(i);
@@ -912,6 +1264,9 @@ impl World {
     /// After a node's replica ran: schedule its I/O, close epochs of completed writes, let an
     /// idle sender send its barrier.
     fn post(&mut self, i: NodeId) {
+        if self.nodes[i].down {
+            return;
+        }
         let mut io = std::mem::take(&mut self.nodes[i].host.io);
         if self.stalled[i] {
             self.stalled_io[i].append(&mut io);
@@ -921,7 +1276,8 @@ impl World {
         for op in io {
             let delay = 50_000 + self.rng.below(2_000_000);
             self.io_in_flight += 1;
-            self.sched.schedule(delay, Event::IoDone(i, op));
+            self.sched
+                .schedule(delay, Event::IoDone(i, self.incarnation[i], op));
         }
         let n = &mut self.nodes[i];
         for epoch in std::mem::take(&mut n.host.completed_epochs) {
@@ -931,7 +1287,6 @@ impl World {
     }
 
     fn io_done(&mut self, i: NodeId, io: LocalIo) {
-        self.io_in_flight -= 1;
         let n = &mut self.nodes[i];
         match io {
             LocalIo::App {
@@ -940,7 +1295,7 @@ impl World {
                 block_id,
                 slot,
             } => {
-                n.host.disk[block as usize] = id;
+                n.host.disk_write(block, id);
                 n.host.update(block_id, |r| Some(r.local_done(true)));
                 if let Some(slot) = slot {
                     n.replica.local_write_done(slot, &mut n.host);
@@ -951,15 +1306,15 @@ impl World {
                     HeldWrite::Peer(w) => (w.sector, w.size, w.kind != PeerWriteKind::Data),
                     HeldWrite::Resync(w) => (w.sector, w.size, false),
                 };
+                // FUA and PREFLUSH of peer writes are not modelled: such a write stays
+                // volatile until the barrier's flush (the conservative reading).
                 for (k, b) in blocks_of(sector, size).enumerate() {
-                    let Some(block) = n.host.disk.get_mut(b as usize) else {
-                        continue;
-                    };
-                    *block = if zero {
+                    let id = if zero {
                         0
                     } else {
                         data.get(k).copied().unwrap_or(0)
                     };
+                    n.host.disk_write(b, id);
                 }
                 match write {
                     HeldWrite::Peer(w) => n.replica.peer_write_done(&w, true, &mut n.host),
@@ -973,7 +1328,10 @@ impl World {
                 n.host.read_buffers.insert(read.slot, data);
                 n.replica.peer_read_done(&read, true, &mut n.host);
             }
-            LocalIo::Flush => n.replica.flush_done(&mut n.host),
+            LocalIo::Flush { covers } => {
+                n.host.flushed(covers);
+                n.replica.flush_done(&mut n.host);
+            }
         }
     }
 
@@ -983,7 +1341,8 @@ impl World {
     pub fn app_write(&mut self, node: NodeId, block: u64) -> Option<u64> {
         let now = self.now_ms();
         let n = &mut self.nodes[node];
-        if n.replica.state().role != drbd_core::state::Role::Primary
+        if n.down
+            || n.replica.state().role != drbd_core::state::Role::Primary
             || block >= n.host.bitmap.bits()
             || n.host
                 .requests
@@ -999,6 +1358,7 @@ impl World {
             .plan_write(block * 8, 4096, WriteFlags::default(), block_id, now)
             .ok()?;
         self.next_write_id = id;
+        n.host.al_get(block);
         n.host.requests.insert(
             block_id,
             SimRequest {

@@ -14,10 +14,9 @@
 
 use drbd_core::replication::connection::NetSettings;
 use drbd_core::replication::WireProtocol;
-use drbd_core::state::{
-    is_valid_state, ConnState, DiskState, Role, State, StateChange, StateContext,
-};
+use drbd_core::state::{ConnState, DiskState, Role, StateChange};
 use drbd_core::uuid::UuidSet;
+use drbd_sim::invariants;
 use drbd_sim::world::World;
 use drbd_sim::SimRng;
 
@@ -80,69 +79,8 @@ fn check(w: &World, seen: &mut [usize; 4]) -> Result<(), String> {
             ));
         }
     }
-    // Every state either node is in is one drbd's validity rules accept.
-    for (i, n) in w.nodes.iter().enumerate() {
-        let s = n.replica.state();
-        let ctx = StateContext {
-            has_net_conf: true,
-            any_peer_primary: s.peer == Role::Primary,
-            agreed_pro_version: 101,
-            ..StateContext::new()
-        };
-        if let Err(e) = is_valid_state(s, &ctx) {
-            return Err(format!(
-                "node {i} is in a state drbd refuses ({e:?}): {s:?}"
-            ));
-        }
-    }
-    let (a, b) = (w.nodes[0].replica.state(), w.nodes[1].replica.state());
-    if a.role == Role::Primary && b.role == Role::Primary {
-        return Err("two primaries".into());
-    }
-    let connected = |s: &State| s.conn >= ConnState::Connected;
-    if connected(a) && connected(b) && w.link_idle() {
-        if a.peer != b.role || b.peer != a.role {
-            return Err(format!("roles disagree: {a:?} / {b:?}"));
-        }
-        if a.conn == ConnState::Connected
-            && b.conn == ConnState::Connected
-            && (a.pdsk != b.disk || b.pdsk != a.disk)
-        {
-            return Err(format!("disk states disagree: {a:?} / {b:?}"));
-        }
-        // With nothing in flight the two connection states must be a pair drbd.ko forms.
-        use ConnState as C;
-        let pair_ok = |x: ConnState, y: ConnState| {
-            matches!(
-                (x, y),
-                (C::Connected, C::Connected)
-                    | (C::WFBitMapS, C::WFBitMapT)
-                    | (C::SyncSource, C::WFSyncUUID)
-                    | (C::SyncSource, C::SyncTarget)
-            )
-        };
-        if !(pair_ok(a.conn, b.conn) || pair_ok(b.conn, a.conn)) {
-            return Err(format!(
-                "connection states {} / {} do not form a pair",
-                a.conn, b.conn
-            ));
-        }
-    }
-    if w.quiescent() {
-        for block in 0..BLOCKS {
-            let (da, db) = (
-                w.nodes[0].host.disk[block as usize],
-                w.nodes[1].host.disk[block as usize],
-            );
-            let marked = w.nodes[0].host.bitmap.test(block) || w.nodes[1].host.bitmap.test(block);
-            if da != db && !marked {
-                return Err(format!(
-                    "block {block} differs ({da} vs {db}) and no bitmap knows it"
-                ));
-            }
-        }
-    }
-    Ok(())
+    invariants::states_allowed(w)?;
+    invariants::differences_are_marked(w, BLOCKS)
 }
 
 fn run_seed(seed: u64, verbose: bool) -> Result<World, String> {
