@@ -65,6 +65,7 @@ if [[ $DRBDRS_NODE == a ]]; then
     fail "node-a received $received KiB: want the activity log's extents and node-b's 1 MiB, not a full sync"
   log "node-a received $received KiB"
 fi
+sync_point checked
 [[ $DRBDRS_NODE == b ]] && adm secondary r0
 compare_devices resynced
 sync_point down

@@ -314,10 +314,15 @@ struct EngineHost {
     /// Something could not be done for lack of memory: the connection is dropped.
     failed: bool,
     drop_requested: bool,
-    /// The replica ended the connection of this socket generation: the worker shuts the
-    /// sockets down once the data socket's queue is sent (a TCP close: the peer reads
+    /// The replica ended the connection of this socket generation: the worker ends the
+    /// data socket's sending side once its queue is sent (a TCP close: the peer reads
     /// everything we sent before it sees the end, as the replica assumes).
     close_after_send: Option<u64>,
+    /// The data socket of this generation is half closed: the sockets are shut down when
+    /// the peer closes too (the receiver sees the end), at the latest at this time (ms).
+    /// The meta socket stays open meanwhile: a peer whose asender saw its end first would
+    /// drop the connection before its receiver read our last packets.
+    half_closed: Option<(u64, u64)>,
 }
 
 impl EngineHost {
@@ -816,6 +821,9 @@ pub(crate) struct LinkThreads {
     asender: Option<Kthread>,
 }
 
+/// How long a connection the replica ended waits, half closed, for the peer to close too.
+const HALF_CLOSE_MS: u64 = 5_000;
+
 /// A state change that did not finish in time is reported as this.
 const CHANGE_WAIT_MS: u32 = 30_000;
 
@@ -867,6 +875,7 @@ impl Link {
             failed: false,
             drop_requested: false,
             close_after_send: None,
+            half_closed: None,
         };
         let completions = Completions {
             events: EventList::new()?,
@@ -1337,11 +1346,23 @@ impl Link {
         self.start_helpers();
     }
 
-    /// Shut the sockets down if the replica ended the connection and its last packets are
-    /// sent (or can no longer be: a failed send leaves the queue as it is).
+    /// End the connection the replica ended, in two steps: once its last packets are sent
+    /// (or can no longer be: a failed send leaves the queue as it is), end the data
+    /// socket's sending side; once the peer closed as well, or `HALF_CLOSE_MS` later, shut
+    /// both sockets down.
     fn close_if_sent(&self) {
+        let now = self.now_ms();
         let mut st = self.st.lock();
         let host = &mut st.host;
+        let current = host.sockets.as_ref().map(|s| s.generation);
+        if let Some((generation, deadline)) = host.half_closed {
+            if current != Some(generation) {
+                host.half_closed = None;
+            } else if now >= deadline {
+                host.half_closed = None;
+                host.shutdown_sockets();
+            }
+        }
         let Some(generation) = host.close_after_send else {
             return;
         };
@@ -1350,13 +1371,12 @@ impl Link {
             return;
         }
         host.close_after_send = None;
-        if host
-            .sockets
-            .as_ref()
-            .is_some_and(|s| s.generation == generation)
-        {
-            host.shutdown_sockets();
+        if current == Some(generation) {
             host.queues = [KVec::new(), KVec::new()];
+            if let Some(s) = host.sockets.as_ref() {
+                s.data.finish_sending();
+            }
+            host.half_closed = Some((generation, now + HALF_CLOSE_MS));
         }
     }
 

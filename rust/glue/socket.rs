@@ -876,6 +876,16 @@ impl TcpStream {
         self.sock.shutdown();
     }
 
+    /// End the sending direction (a TCP FIN after what was sent) but go on receiving: the
+    /// peer reads everything sent so far, then the end of the stream.
+    pub(crate) fn finish_sending(&self) {
+        // SAFETY: the socket is live; shutting down the sending side has no other effect
+        // on this object (sends after it fail with EPIPE).
+        let _ = unsafe {
+            bindings::kernel_sock_shutdown(self.sock.as_ptr(), bindings::sock_shutdown_cmd_SHUT_WR)
+        };
+    }
+
     /// Send small packets at once (`TCP_NODELAY`).
     pub(crate) fn set_nodelay(&self) {
         // SAFETY: the socket is live.
