@@ -36,6 +36,17 @@ step() {
   fi
 }
 
+# A failed VM scenario: CI keeps only this output, so show the end of each guest's console
+# (the scenario's own log lines, the failing command, any splat).
+show_guest_consoles() {
+  local console
+  for console in "build/vm/$(basename "$1" .sh)"/*/console.log; do
+    [[ -f $console ]] || continue
+    echo "        | --- ${console#build/vm/}, last 40 lines:"
+    tail -n 40 "$console" | sed 's/^/        | /'
+  done
+}
+
 # Module sources are formatted like the host crates (rustup's rustfmt; the kernel's
 # rustfmtcheck needs a rustfmt matching its rustc, which Debian's rustc-web lacks).
 rustfmt_module() {
@@ -109,7 +120,7 @@ run_vm() {
       printf '  ----  %-40s (by hand: scripts/vm.py %s)\n' "vm:$(basename "$t" .sh)" "$t"
       continue
     fi
-    step "vm:$(basename "$t" .sh)" scripts/vm.py "$t"
+    step "vm:$(basename "$t" .sh)" scripts/vm.py "$t" || show_guest_consoles "$t"
   done
 }
 

@@ -6,6 +6,7 @@
 //! Spec: `on-disk-metadata.md` §2–§5, §8–§10. All sizes and offsets are in 512-byte sectors
 //! unless a name says otherwise. Sans-I/O: the caller reads and writes the blocks.
 
+use super::state::{ConnState, DiskState, Role, State};
 use super::uuid::{UuidSet, UUID_JUST_CREATED};
 
 /// Bytes per sector.
@@ -676,6 +677,23 @@ pub struct FlagState {
     pub was_up_to_date: bool,
     /// Peer disk in Inconsistent..=Outdated.
     pub peer_outdated: bool,
+}
+
+impl FlagState {
+    /// The flag facts of `state` as drbd recomputes them after every state change
+    /// (on-disk-metadata.md §4); `crashed_primary` is the in-core bit, kept from attach until
+    /// both disks are UpToDate.
+    pub fn of(state: &State, crashed_primary: bool) -> Self {
+        FlagState {
+            crashed_primary,
+            primary_ind: state.role == Role::Primary
+                || (state.peer == Role::Primary && state.pdsk < DiskState::Inconsistent),
+            connected_ind: state.conn > ConnState::WFReportParams,
+            consistent: state.disk > DiskState::Inconsistent,
+            was_up_to_date: state.disk > DiskState::Outdated,
+            peer_outdated: (DiskState::Inconsistent..=DiskState::Outdated).contains(&state.pdsk),
+        }
+    }
 }
 
 /// The local disk state attach derives from the flags.

@@ -279,7 +279,7 @@ impl Device {
         superblock.la_size_sect = capacity;
         superblock.flags = superblock
             .flags
-            .recompute(flag_state(&new_state, attach.crashed_primary));
+            .recompute(FlagState::of(&new_state, attach.crashed_primary));
         superblock.flags.set(MdFlags::AL_DISABLED, !p.al_updates);
 
         let mut backing = Backing {
@@ -515,7 +515,10 @@ impl Device {
             .superblock
             .uuids
             .promote(false, force, sys::random_u64());
-        backing.superblock.flags = backing.superblock.flags.recompute(flag_state(&ns, false));
+        backing.superblock.flags = backing
+            .superblock
+            .flags
+            .recompute(FlagState::of(&ns, false));
         backing.write_superblock()?;
         self.io
             .set_primary(true)
@@ -571,7 +574,7 @@ impl Device {
         };
         let before = backing.superblock;
         backing.superblock.uuids.demote();
-        backing.superblock.flags = backing.superblock.flags.recompute(flag_state(ns, false));
+        backing.superblock.flags = backing.superblock.flags.recompute(FlagState::of(ns, false));
         if let Err(e) = backing.write_superblock() {
             backing.superblock = before;
             return Err(e);
@@ -649,7 +652,7 @@ impl Device {
             backing.superblock.flags = backing
                 .superblock
                 .flags
-                .recompute(flag_state(&self.state, false));
+                .recompute(FlagState::of(&self.state, false));
             if backing.write_superblock().is_err() {
                 pr_warn!("drbd{}: meta-data write failed on detach\n", self.minor);
             }
@@ -876,16 +879,4 @@ fn write_bitmap_pages(
             .map_err(|_| Failure::MdIo)?;
     }
     Ok(())
-}
-
-/// The state-derived meta-data flags for `state` (no peer yet).
-fn flag_state(state: &State, crashed_primary: bool) -> FlagState {
-    FlagState {
-        crashed_primary,
-        primary_ind: state.role == Role::Primary,
-        connected_ind: false,
-        consistent: state.disk > DiskState::Inconsistent,
-        was_up_to_date: state.disk > DiskState::Outdated,
-        peer_outdated: false,
-    }
 }

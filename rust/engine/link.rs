@@ -47,7 +47,7 @@ use crate::drbd_core::replication::request::{Step, WriteRequest};
 use crate::drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use crate::drbd_core::replication::sync_handshake::Helper;
 use crate::drbd_core::replication::writes::{PeerWriteKind, WriteFlags};
-use crate::drbd_core::state::{ConnState, DiskState, Role, State, StateChange, StateError};
+use crate::drbd_core::state::{ConnState, State, StateChange, StateError};
 use crate::drbd_core::text_buf::TextBuf;
 use crate::drbd_core::uuid::UuidSet;
 use crate::drbd_core::wire::{
@@ -440,16 +440,7 @@ impl EngineHost {
     }
 
     fn flag_state(&self) -> FlagState {
-        let s = &self.state;
-        FlagState {
-            crashed_primary: self.crashed_primary,
-            primary_ind: s.role == Role::Primary
-                || (s.peer == Role::Primary && s.pdsk < DiskState::Inconsistent),
-            connected_ind: s.conn > ConnState::WFReportParams,
-            consistent: s.disk > DiskState::Inconsistent,
-            was_up_to_date: s.disk > DiskState::Outdated,
-            peer_outdated: s.pdsk == DiskState::Outdated,
-        }
+        FlagState::of(&self.state, self.crashed_primary)
     }
 
     /// Write what the replica changed in the meta data: the whole bitmap after a full sync

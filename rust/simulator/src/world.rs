@@ -141,20 +141,6 @@ pub struct PersistedMeta {
     pub bitmap: Bitmap<Vec<u64>>,
 }
 
-/// The flag facts of `state` as the kernel recomputes them after a state change
-/// (`drbd_state.c`; on-disk-metadata.md §4).
-pub fn flag_state(state: &State, crashed_primary: bool) -> FlagState {
-    FlagState {
-        crashed_primary,
-        primary_ind: state.role == Role::Primary
-            || (state.peer == Role::Primary && state.pdsk < DiskState::Inconsistent),
-        connected_ind: state.conn > ConnState::WFReportParams,
-        consistent: state.disk > DiskState::Inconsistent,
-        was_up_to_date: state.disk > DiskState::Outdated,
-        peer_outdated: (DiskState::Inconsistent..=DiskState::Outdated).contains(&state.pdsk),
-    }
-}
-
 /// The activity-log extent of a 4 KiB block (one bitmap bit per block).
 pub fn al_extent_of(block: u64) -> u64 {
     block / BITS_PER_AL_EXTENT
@@ -286,7 +272,7 @@ impl NodeHost {
         let flags = self
             .persisted
             .flags
-            .recompute(flag_state(state, self.crashed_primary));
+            .recompute(FlagState::of(state, self.crashed_primary));
         if flags != self.persisted.flags {
             self.persisted.flags = flags;
             self.meta_data_write();
@@ -701,7 +687,7 @@ impl World {
                     meta_writes: Vec::new(),
                     persisted: PersistedMeta {
                         uuids,
-                        flags: MdFlags::empty().recompute(flag_state(&state, false)),
+                        flags: MdFlags::empty().recompute(FlagState::of(&state, false)),
                         bitmap: bitmap.clone(),
                     },
                     bitmap,
