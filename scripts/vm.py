@@ -139,7 +139,7 @@ def qemu_command(kdir: Path, initramfs: Path, node: str, script: Path, disks: li
            "-kernel", str(kdir / "arch/x86/boot/bzImage"), "-initrd", str(initramfs),
            "-append", append,
            "-serial", f"file:{outdir / 'console.log'}",
-           "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on",
+           "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
            "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
            "-fsdev", f"local,id=results,path={outdir},security_model=none",
            "-device", "virtio-9p-pci,fsdev=results,mount_tag=results"]

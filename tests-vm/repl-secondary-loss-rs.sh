@@ -16,13 +16,7 @@ write_drbd_conf C "connect-int 3;"
 load_node_module
 
 if ((BOOT == 1)); then
-  adm_create_md r0
-  adm up r0
-  adm_within 120 wait-connect r0 || fail "not connected within 120 s"
-  sync_point connected
-  # Both disks are zeros: no initial sync needed.
-  [[ $DRBDRS_NODE == a ]] && adm new-current-uuid --clear-bitmap r0
-  wait_for "UpToDate/UpToDate" 60 in_sync
+  up_zeroed_pair
   if [[ $DRBDRS_NODE == a ]]; then
     adm primary r0
     log "replicated write, then the peer goes"

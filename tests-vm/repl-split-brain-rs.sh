@@ -6,6 +6,8 @@
 # it unresolved and both end StandAlone. Recovery: node-b connects with --discard-my-data,
 # node-a connects; node-b becomes SyncTarget and resyncs only what either node changed (a
 # bitmap resync, not a full one), and both lower devices end identical, with node-a's data.
+# Then a second split brain that `after-sb-0pri discard-zero-changes` resolves by itself: both
+# promote while apart, only node-a writes; on connect node-b becomes SyncTarget.
 # Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
 # drbd_rs on both, drbdadm-rs on node-a and drbd-utils' drbdadm on node-b).
 # vm-nodes: 2
@@ -20,14 +22,7 @@ write_drbd_conf C "connect-int 3;" "" 'handlers {
     split-brain "echo split-brain $DRBD_RESOURCE $DRBD_MINOR $DRBD_PEER_ADDRESS >> /tmp/handlers";
   }'
 load_node_module
-adm_create_md r0
-adm up r0
-adm_within 120 wait-connect r0 || fail "not connected within 120 s"
-sync_point connected
-# Both disks are zeros: no initial sync needed.
-[[ $DRBDRS_NODE == a ]] && adm new-current-uuid --clear-bitmap r0
-wait_for "UpToDate/UpToDate" 60 in_sync
-sync_point synced
+up_zeroed_pair
 
 log "apart: both Primary, each writes its own 2 MiB"
 adm disconnect r0
@@ -66,6 +61,29 @@ if [[ $DRBDRS_NODE == b ]]; then
     fail "node-b kept its own (discarded) data"
 fi
 compare_devices recovered
+
+log "again apart, with after-sb-0pri discard-zero-changes: only node-a writes"
+adm disconnect r0
+sync_point apart-2
+# Both promote (each rotates its current UUID: a split brain), only node-a writes; node-b
+# has no changes to lose, which the policy resolves without anyone's help.
+write_drbd_conf C "connect-int 3; after-sb-0pri discard-zero-changes;"
+adm primary r0
+[[ $DRBDRS_NODE == a ]] && seeded_data 33 | dd of=/dev/drbd0 bs=1M seek=2 oflag=direct status=none
+adm secondary r0
+sync_point written-2
+adm connect r0
+wait_for "the automatic resync to finish" 240 in_sync
+cat /proc/drbd
+if [[ $DRBDRS_NODE == a ]]; then from=this; else from=peer; fi
+dmesg | grep -q "Split-Brain detected, 0 primaries, automatically solved. Sync from $from node" ||
+  fail "no 'automatically solved. Sync from $from node' in the kernel log"
+sync_point auto-resolved
+if [[ $DRBDRS_NODE == b ]]; then
+  dd if=/dev/vda bs=1M skip=2 count=2 iflag=direct status=none | cmp - <(seeded_data 33) ||
+    fail "node-b does not have node-a's second write"
+fi
+compare_devices resolved
 sync_point down
 adm down r0
 expect_clean_dmesg

@@ -197,6 +197,21 @@ in_sync() { is_cs Connected && is_ds UpToDate/UpToDate; }
 # The state right after `up` on a fresh pair.
 fresh_pair() { is_cs Connected && is_ro Secondary/Secondary && is_ds Inconsistent/Inconsistent; }
 
+# up_zeroed_pair: create-md and up on both nodes of a fresh pair whose disks are all zeros,
+# connected and UpToDate/UpToDate without the initial sync (node-a's new-current-uuid
+# --clear-bitmap, as drbd's documentation suggests for blank disks); sync points `connected`
+# and `synced` on both nodes.
+up_zeroed_pair() {
+  adm_create_md r0
+  adm up r0
+  adm_within 120 wait-connect r0 || fail "not connected within 120 s"
+  sync_point connected
+  [[ $DRBDRS_NODE == a ]] && adm new-current-uuid --clear-bitmap r0
+  wait_for "UpToDate/UpToDate without sync" 60 in_sync
+  expect_eq "out of sync after the skipped initial sync" 0 "$(oos)"
+  sync_point synced
+}
+
 # seeded_data SEED: 2 MiB both nodes can produce; drbd_has SEED: /dev/drbd0 starts with them.
 seeded_data() {
   python3 -c 'import random,sys; sys.stdout.buffer.write(random.Random(int(sys.argv[1])).randbytes(2 << 20))' "$1"
