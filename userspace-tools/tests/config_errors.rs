@@ -72,13 +72,22 @@ fn lexer_errors() {
     );
     assert_eq!(e.location().unwrap().column, 9);
     assert_eq!(e.exit_code(), 2);
-    let e = config::parse_bytes(b"global {\n usage-count \xff; }", "bin.conf").unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Syntax);
-    assert_eq!(
-        e.to_string(),
-        "bin.conf:2: the file is not valid UTF-8 text"
-    );
-    assert_eq!(e.location().unwrap().column, 14);
+    // Not UTF-8: read as Latin-1, so a stray byte is an error about the value it is in.
+    let e = config::parse_bytes(b"global {\n usage-count \xa7; }", "bin.conf").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Parse);
+    assert!(e.to_string().starts_with("bin.conf:2: "), "{e}");
+    assert!(e.to_string().contains("usage-count"), "{e}");
+}
+
+#[test]
+fn latin1_comments_are_read_as_drbdadm_84_reads_them() {
+    // "# Réplication" saved by a Latin-1 editor: 0xE9 is not UTF-8.
+    let cfg = config::parse_bytes(
+        b"# R\xe9plication des donn\xe9es\nglobal { usage-count no; } # \xa7 4\n",
+        "latin1.conf",
+    )
+    .expect("a Latin-1 comment must not reject the file");
+    assert_eq!(cfg.global.usage_count, Some(config::UsageCount::No));
 }
 
 #[test]
@@ -342,7 +351,7 @@ fn option_errors() {
         &res("disk { resync-rate 10MB; }"),
         ErrorKind::Parse,
         2,
-        "resync-rate: '10MB' has an unknown unit suffix 'MB' (allowed: K, M, G (also k, m, g) and s for 512-byte sectors); plain numbers are in KiB",
+        "resync-rate: '10MB' has an unknown unit suffix 'MB' (allowed: K, M, G, T (also k, m, g, t) and s for 512-byte sectors); plain numbers are in KiB",
     );
     check(
         &res("net { timeout 700; }"),
@@ -375,10 +384,10 @@ fn option_errors() {
         "c-max-rate 100 => 100 out of range [250..4194304]",
     );
     check(
-        &res("disk { size 2T; }"),
+        &res("disk { size 2P; }"),
         ErrorKind::Parse,
         2,
-        "unknown unit suffix 'T'",
+        "unknown unit suffix 'P'",
     );
     check(
         &res("disk { size 1048577G; }"),

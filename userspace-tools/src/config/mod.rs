@@ -96,9 +96,8 @@ pub fn parse_str_with(
     parser::parse(text, origin, dir, options)
 }
 
-/// Parse configuration bytes (which must be UTF-8), like [`parse_str`].
+/// Parse configuration bytes (UTF-8, else Latin-1), like [`parse_str`].
 pub fn parse_bytes(bytes: &[u8], origin: &str) -> Result<Config, ConfigError> {
-    let name: std::sync::Arc<str> = std::sync::Arc::from(origin);
-    let text = parser::bytes_to_text(bytes.to_vec(), &name)?;
+    let text = parser::bytes_to_text(bytes.to_vec());
     parse_str(&text, origin)
 }

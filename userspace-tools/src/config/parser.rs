@@ -76,26 +76,18 @@ pub(crate) fn read_file(path: &Path, origin: Option<Location>) -> Result<String,
             ),
         ));
     }
-    let name: Arc<str> = Arc::from(path.display().to_string());
-    bytes_to_text(bytes, &name)
+    Ok(bytes_to_text(bytes))
 }
 
-/// UTF-8 check with a located error.
-pub(crate) fn bytes_to_text(bytes: Vec<u8>, name: &Arc<str>) -> Result<String, ConfigError> {
-    String::from_utf8(bytes).map_err(|e| {
-        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-        let column = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-        ConfigError::new(
-            ErrorKind::Syntax,
-            Some(Location {
-                file: name.clone(),
-                line: u32::try_from(line).unwrap_or(u32::MAX),
-                column: u32::try_from(column).unwrap_or(u32::MAX),
-            }),
-            "the file is not valid UTF-8 text",
-        )
-    })
+/// The file's text: UTF-8, or — for files written in the days of Latin-1 editors, which
+/// drbdadm-84 reads byte by byte — each byte as the Latin-1 character it was meant as. Keywords
+/// and values are ASCII either way; a stray non-ASCII byte outside a comment or string then
+/// meets the lexer's "unexpected character" error with its line and column.
+pub(crate) fn bytes_to_text(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => e.into_bytes().into_iter().map(char::from).collect(),
+    }
 }
 
 /// Parse `text` (named `origin` in messages; includes are resolved relative to `dir`).

@@ -1,7 +1,7 @@
 //! Numbers with unit suffixes (spec §2.5).
 //!
-//! A number may carry the suffix `K`/`k` (×2^10), `M`/`m` (×2^20), `G`/`g` (×2^30) or `s`
-//! (×512). The suffix is relative to **bytes**; the value is then converted into the
+//! A number may carry the suffix `K`/`k` (×2^10), `M`/`m` (×2^20), `G`/`g` (×2^30), `T`/`t`
+//! (×2^40, beyond drbd-utils) or `s` (×512). The suffix is relative to **bytes**; the value is then converted into the
 //! option's default unit (bytes, 512-byte sectors or KiB), rounding up. A plain number is
 //! always in the default unit. For options whose unit is not a size (counts, seconds,
 //! tenths of a second) the suffix simply multiplies (as drbdsetup does): `max-buffers 8K` is
@@ -78,7 +78,7 @@ impl fmt::Display for NumberError {
             NumberError::NotANumber => f.write_str("is not a number"),
             NumberError::BadSuffix(s) => write!(
                 f,
-                "has an unknown unit suffix '{s}' (allowed: K, M, G (also k, m, g) and s for \
+                "has an unknown unit suffix '{s}' (allowed: K, M, G, T (also k, m, g, t) and s for \
                  512-byte sectors)"
             ),
             NumberError::TooLarge => f.write_str("is too large"),
@@ -92,6 +92,8 @@ fn suffix_factor(suffix: &str) -> Option<u64> {
         "K" | "k" => Some(1 << 10),
         "M" | "m" => Some(1 << 20),
         "G" | "g" => Some(1 << 30),
+        // drbd-utils stops at G; T is ours (a terabyte device is no longer rare).
+        "T" | "t" => Some(1 << 40),
         "s" => Some(512),
         _ => None,
     }
@@ -143,6 +145,17 @@ mod tests {
         assert_eq!(parse_number("10G", Unit::Sectors), Ok(20_971_520));
         assert_eq!(parse_number("512K", Unit::Bytes), Ok(524_288));
         assert_eq!(parse_number("1M", Unit::Sectors), Ok(2048));
+    }
+
+    #[test]
+    fn terabytes_as_the_help_text_promises() {
+        assert_eq!(parse_number("1T", Unit::Sectors), Ok(1 << 31));
+        assert_eq!(parse_number("2t", Unit::KiB), Ok(2 << 30));
+        assert_eq!(
+            parse_number("16777216T", Unit::Bytes),
+            Err(NumberError::TooLarge),
+            "2^64 bytes overflow"
+        );
     }
 
     #[test]
