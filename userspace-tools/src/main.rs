@@ -29,12 +29,12 @@ const EXIT_WAIT_TIMEOUT: u8 = 5;
 #[derive(Parser)]
 #[command(
     name = "drbdadm-rs",
-    version,
+    disable_version_flag = true,
     about = "Administer drbd_rs / DRBD 8.4 resources defined in drbd.conf",
     after_help = "RESOURCE is a resource name from the configuration, or 'all'.\n\
                   'primary RES -- --overwrite-data-of-peer' (and --do-what-I-say) are accepted as \
                   the old spellings of 'primary --force RES'; '-- --discard-my-data' and \
-                  '-- --dry-run' go with 'connect'."
+                  '-- --dry-run' go with 'connect'. --version is the 'version' command."
 )]
 struct Cli {
     /// Configuration file (default: the first of /etc/drbd-84.conf ... /etc/drbd.conf).
@@ -191,7 +191,28 @@ impl From<meta::MetaError> for Failure {
 
 fn main() -> ExitCode {
     let (args, legacy) = take_legacy_flags(std::env::args().collect());
-    let cli = Cli::parse_from(args);
+    // `--version` is the `version` command (one output for both, as drbdadm-84's keys).
+    if args.iter().skip(1).any(|a| a == "--version" || a == "-V") {
+        return match show_version() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => {
+                eprintln!("{}", f.message);
+                ExitCode::from(f.code)
+            }
+        };
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // A usage error exits 1 as drbdadm-84's E_USAGE; --help and --version are none.
+            return if e.use_stderr() {
+                ExitCode::from(USAGE_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match run(cli, legacy) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -459,19 +480,39 @@ fn hostname() -> Result<String, Failure> {
         })
 }
 
+/// drbdadm-84's `E_USAGE`: bad command line, unknown resource, nothing to do.
+const USAGE_ERROR: u8 = 1;
+
 fn unknown_resource(name: &str) -> Failure {
     Failure {
         message: format!("'{name}' not defined in your config (for this host)."),
-        code: 10,
+        code: USAGE_ERROR,
     }
 }
 
 /// The host views of `resource` (`all` = every resource with a section for this host).
+/// `all` matching nothing is an error, as in drbdadm-84: after a host rename (or with a
+/// wrong `--hostname`) `up all` must not succeed silently.
 fn views(cfg: &Config, host: &str, resource: &str) -> Result<Vec<HostView>, Failure> {
     if resource == "all" {
+        if cfg.resources.is_empty() {
+            return Err(Failure {
+                message: "no resources defined!".into(),
+                code: USAGE_ERROR,
+            });
+        }
         let mut out = Vec::new();
         for r in cfg.resources_for_host(host) {
             out.push(cfg.host_view(&r.name, host)?);
+        }
+        if out.is_empty() {
+            return Err(Failure {
+                message: format!(
+                    "no resources defined for this host ('{host}'): is the host name in the \
+                     'on' sections misspelled? ('uname -n' must match, or use --hostname)"
+                ),
+                code: USAGE_ERROR,
+            });
         }
         Ok(out)
     } else {
@@ -721,24 +762,44 @@ fn status_json(all: &[&MinorStatus]) -> String {
     format!("[\n{}\n]\n", items.join(",\n"))
 }
 
+/// `version` and `--version`: the keys of drbdadm-84's `--version` (scripts `eval` them; the
+/// OCF agent reads `DRBD_KERNEL_VERSION_CODE`), with this tool speaking drbd 8.4's admin
+/// interface, then drbdadm-rs's own version. Without a loaded module the kernel code is
+/// 0x000000, as drbdadm-84 prints it.
 fn show_version() -> Result<(), Failure> {
-    println!(
-        "DRBDADM_RS_VERSION={}\nDRBD_API={}\nDRBD_PROTOCOLS={}-{}",
-        version::RELEASE,
-        version::GENL_API_VERSION,
-        version::PROTOCOL_MIN,
-        version::PROTOCOL_MAX
-    );
-    let text = std::fs::read_to_string(PROC_DRBD).map_err(|e| Failure {
-        message: format!("{PROC_DRBD}: {e}; load the module first (insmod drbd_rs.ko)"),
-        code: 20,
-    })?;
-    let r = parse_release(&text).ok_or_else(|| Failure {
-        message: format!("{PROC_DRBD}: no 'version:' line; is this a DRBD module?"),
-        code: 20,
-    })?;
-    println!("DRBD_KERNEL_VERSION={}.{}.{}", r.major, r.minor, r.sub);
+    let kernel = std::fs::read_to_string(PROC_DRBD)
+        .ok()
+        .and_then(|text| parse_release(&text));
+    print!("{}", version_text(kernel));
     Ok(())
+}
+
+fn version_text(kernel: Option<drbd_core::proc_text::Release>) -> String {
+    let code = |r: &drbd_core::proc_text::Release| (r.major << 16) | (r.minor << 8) | r.sub;
+    let ours = parse_release(&format!("version: {}", version::RELEASE));
+    let mut text = format!(
+        "DRBDADM_BUILDTAG=drbdadm-rs\\ {tool}\n\
+         DRBDADM_API_VERSION={api}\n\
+         DRBD_KERNEL_VERSION_CODE=0x{kernel_code:06x}\n\
+         DRBDADM_VERSION_CODE=0x{our_code:06x}\n\
+         DRBDADM_VERSION={release}\n\
+         DRBDADM_RS_VERSION={tool}\n\
+         DRBD_PROTOCOLS={min}-{max}\n",
+        tool = env!("CARGO_PKG_VERSION"),
+        api = version::GENL_API_VERSION,
+        kernel_code = kernel.as_ref().map_or(0, code),
+        our_code = ours.as_ref().map_or(0, code),
+        release = version::RELEASE,
+        min = version::PROTOCOL_MIN,
+        max = version::PROTOCOL_MAX,
+    );
+    if let Some(r) = kernel {
+        text.push_str(&format!(
+            "DRBD_KERNEL_VERSION={}.{}.{}\n",
+            r.major, r.minor, r.sub
+        ));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -800,6 +861,42 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn version_keys_as_drbdadm_84_prints_them() {
+        let r = drbd_core::proc_text::Release {
+            major: 8,
+            minor: 4,
+            sub: 11,
+        };
+        let text = version_text(Some(r));
+        let lines: Vec<&str> = text.lines().collect();
+        // The keys drbd-utils' scripts and the OCF agent read, in drbdadm-84's format.
+        assert!(
+            lines.contains(&"DRBD_KERNEL_VERSION_CODE=0x08040b"),
+            "{text}"
+        );
+        assert!(lines.contains(&"DRBDADM_API_VERSION=1"), "{text}");
+        assert!(lines.contains(&"DRBDADM_VERSION_CODE=0x08040b"), "{text}");
+        assert!(lines.contains(&"DRBDADM_VERSION=8.4.11"), "{text}");
+        assert!(lines.contains(&"DRBD_KERNEL_VERSION=8.4.11"), "{text}");
+        let tool = format!("DRBDADM_RS_VERSION={}", env!("CARGO_PKG_VERSION"));
+        assert!(lines.contains(&tool.as_str()), "{text}");
+        // Every line is KEY=VALUE with the spaces escaped: `eval` must accept it.
+        for line in &lines {
+            let (key, value) = line.split_once('=').expect(line);
+            assert!(
+                key.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{line}"
+            );
+            assert!(!value.replace("\\ ", "").contains(' '), "{line}");
+        }
+        let without = version_text(None);
+        assert!(without
+            .lines()
+            .any(|l| l == "DRBD_KERNEL_VERSION_CODE=0x000000"));
+        assert!(!without.contains("DRBD_KERNEL_VERSION="));
     }
 
     #[test]

@@ -63,8 +63,10 @@ impl fmt::Display for Origin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// A file could not be read (the configuration file or an included one).
+    /// The configuration file could not be read.
     Io,
+    /// An `include` names a file (no wildcard) that does not exist or cannot be read.
+    MissingInclude,
     /// The text could not be split into tokens (bad character, unterminated string, a word
     /// or string that is too long, input that is not UTF-8).
     Syntax,
@@ -125,15 +127,16 @@ impl ConfigError {
         &self.message
     }
 
-    /// The exit code drbdadm-84 uses for this kind of problem: 1 (`E_USAGE`) for an unknown
-    /// resource or a resource without a section for this host, 2 (`E_SYNTAX`) for lexer
-    /// errors, 20 (`E_EXEC_ERROR`) when a file cannot be read, 10 (`E_CONFIG_INVALID`)
-    /// otherwise.
+    /// The exit code drbdadm-84 gives for this kind of problem (checked against it in
+    /// tests/exit_codes.rs): 1 (`E_USAGE`) for an unknown resource or a resource without a
+    /// section for this host, 20 (`E_EXEC_ERROR`) when the configuration file cannot be read,
+    /// 10 (`E_CONFIG_INVALID`) for everything wrong inside it — bad characters and missing
+    /// include files too.
     pub fn exit_code(&self) -> u8 {
         match self.kind {
             ErrorKind::UnknownResource | ErrorKind::NoHostSection => 1,
-            ErrorKind::Syntax => 2,
             ErrorKind::Io => 20,
+            // Tokens, grammar, values, includes: all "the configuration is invalid".
             _ => 10,
         }
     }
@@ -251,7 +254,11 @@ mod tests {
         assert_eq!(ConfigError::new(ErrorKind::Io, None, "x").exit_code(), 20);
         assert_eq!(
             ConfigError::new(ErrorKind::Syntax, None, "x").exit_code(),
-            2
+            10
+        );
+        assert_eq!(
+            ConfigError::new(ErrorKind::MissingInclude, None, "x").exit_code(),
+            10
         );
         assert_eq!(
             ConfigError::new(ErrorKind::UnknownResource, None, "x").to_string(),

@@ -273,13 +273,17 @@ impl Parser {
             .unwrap_or_default();
         let files = glob::expand(&dir, &pattern);
         if files.is_empty() && !glob::has_wildcards(&pattern) {
+            let looked_in = if Path::new(&pattern).is_absolute() {
+                String::new()
+            } else if dir.as_os_str().is_empty() {
+                " (relative to the current directory)".to_string()
+            } else {
+                format!(" (looked in '{}')", dir.display())
+            };
             return Err(ConfigError::new(
-                ErrorKind::Io,
+                ErrorKind::MissingInclude,
                 Some(loc.clone()),
-                format!(
-                    "failed to open include file '{pattern}' (looked in '{}')",
-                    dir.display()
-                ),
+                format!("failed to open include file '{pattern}'{looked_in}"),
             ));
         }
         if self.frames.len() + 1 > MAX_INCLUDE_DEPTH {
