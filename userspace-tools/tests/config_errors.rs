@@ -71,7 +71,7 @@ fn lexer_errors() {
         "unexpected character U+0007",
     );
     assert_eq!(e.location().unwrap().column, 9);
-    assert_eq!(e.exit_code(), 2);
+    assert_eq!(e.exit_code(), 10, "drbdadm-84: a parse error");
     // Not UTF-8: read as Latin-1, so a stray byte is an error about the value it is in.
     let e = config::parse_bytes(b"global {\n usage-count \xa7; }", "bin.conf").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Parse);
@@ -916,7 +916,8 @@ fn include_errors() {
     let main = dir.join("drbd.conf");
     std::fs::write(&main, "\ninclude \"missing.conf\";\n").unwrap();
     let e = config::load(&main).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Io);
+    assert_eq!(e.kind(), ErrorKind::MissingInclude);
+    assert_eq!(e.exit_code(), 10);
     assert_eq!(e.location().unwrap().line, 2);
     assert!(
         e.message()
