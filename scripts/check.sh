@@ -78,12 +78,16 @@ run_host() {
   ((rc == 0)) || grep -E "^(test .* FAILED|---- |error)" "$log" | head -20 | sed 's/^/        | /'
 
   # The simulator's seeded schedules, many of them: optimized, so 10,000 of each kind fit in
-  # seconds (link faults and switchovers; power loss of either node with failovers).
+  # seconds (link faults and switchovers; power loss of either node with failovers; the
+  # resync controls).
   # A failure prints its seed and the command that replays it.
   step sim-seeds env DRBD_SIM_SEEDS="${DRBD_SIM_SEEDS:-10000}" \
     cargo test --release -p drbd_sim --test replication replicated_writes_hold_the_invariants
   step sim-crash-seeds env DRBD_SIM_CRASH_SEEDS="${DRBD_SIM_CRASH_SEEDS:-10000}" \
     cargo test --release -p drbd_sim --test crash crash_schedules_hold_the_invariants
+  # invalidate / invalidate-remote / pause-sync / resume-sync among writes and link cuts.
+  step sim-invalidate-seeds env DRBD_SIM_SEEDS="${DRBD_SIM_INVALIDATE_SEEDS:-10000}" \
+    cargo test --release -p drbd_sim --test invalidate seeded_schedules_of_invalidate_and_pause
 }
 
 run_vm() {

@@ -11,7 +11,7 @@ use drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use drbd_core::genl::sets::{self, sib_reason, FieldType, SetDef};
 use drbd_core::genl::typed::{
     CfgContext, DisconnectParms, DiskConf, FieldValues, NetConf, NewCUuidParms, ResOpts,
-    ResizeParms, SetEncode, SetRoleParms, StateInfo, TimeoutParms,
+    ResizeParms, SetEncode, SetRoleParms, StartOvParms, StateInfo, TimeoutParms,
 };
 use drbd_core::genl::validate::ValidateOpts;
 use drbd_core::genl::value::Value;
@@ -49,11 +49,17 @@ pub enum AdminError {
 }
 
 impl AdminError {
-    /// Exit status for this error (drbdsetup's conventions).
+    /// Exit status for this error (drbdsetup-84's conventions: a few state-change results
+    /// have their own status, config-and-tools.md §4.1).
     pub fn exit_code(&self) -> u8 {
         match self {
             AdminError::Netlink(_) => 20,
-            AdminError::StateChange { .. } => 11,
+            AdminError::StateChange { code, .. } => match StateError::from_code(*code) {
+                Some(StateError::LowerThanOutdated) => 5,
+                Some(StateError::NoLocalDisk) => 16,
+                Some(StateError::NoUpToDateDisk) => 17,
+                _ => 11,
+            },
             AdminError::Failure { .. } | AdminError::BadOption(_) => 10,
         }
     }
@@ -92,6 +98,57 @@ impl std::fmt::Display for AdminError {
 }
 
 impl std::error::Error for AdminError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_change(code: i32) -> AdminError {
+        AdminError::StateChange {
+            object: "0".into(),
+            code,
+            info: None,
+        }
+    }
+
+    #[test]
+    fn state_change_exit_codes_are_drbdsetups() {
+        // config-and-tools.md §4.1: 5, 16 and 17 for three results, 11 for the others.
+        assert_eq!(state_change(-16).exit_code(), 5);
+        assert_eq!(state_change(-4).exit_code(), 16);
+        assert_eq!(state_change(-2).exit_code(), 17);
+        for code in [0, -1, -8, -10, -15, -19] {
+            assert_eq!(state_change(code).exit_code(), 11, "{code}");
+        }
+        assert_eq!(
+            state_change(-2).to_string(),
+            "0: State change failed: (-2) Need access to UpToDate data"
+        );
+        let pause_set = AdminError::Failure {
+            object: "0".into(),
+            code: RetCode::ErrPauseIsSet.code(),
+            info: None,
+        };
+        assert_eq!(pause_set.exit_code(), 10);
+        assert_eq!(
+            pause_set.to_string(),
+            "0: Failure: (134) Sync-pause flag is already set"
+        );
+    }
+
+    #[test]
+    fn verify_sends_only_the_sectors_given() {
+        assert_eq!(start_ov_values(None, None), vec![]);
+        assert_eq!(
+            start_ov_values(Some(8), None),
+            vec![(1, OwnedValue::U64(8))]
+        );
+        assert_eq!(
+            start_ov_values(None, Some(100)),
+            vec![(2, OwnedValue::U64(100))]
+        );
+    }
+}
 
 impl From<NlError> for AdminError {
     fn from(e: NlError) -> Self {
@@ -268,6 +325,19 @@ pub fn new_c_uuid_values(clear_bitmap: bool) -> Vec<(u16, OwnedValue)> {
     } else {
         Vec::new()
     }
+}
+
+/// The `start_ov_parms` fields of `verify [--start=S] [--stop=S]` (sectors; drbdsetup sends
+/// only the options given).
+pub fn start_ov_values(start: Option<u64>, stop: Option<u64>) -> Vec<(u16, OwnedValue)> {
+    let mut values = Vec::new();
+    if let Some(sector) = start {
+        values.push((1, OwnedValue::U64(sector)));
+    }
+    if let Some(sector) = stop {
+        values.push((2, OwnedValue::U64(sector)));
+    }
+    values
 }
 
 /// Borrowed values for encoding.
@@ -529,6 +599,44 @@ impl Kernel {
             values: &values,
         };
         self.call(Command::NewCUuid, minor, &minor.to_string(), &[&parms])
+            .map(drop)
+    }
+
+    /// `invalidate MINOR`: this node's disk becomes the target of a full sync (StandAlone:
+    /// Inconsistent with every bit set, synced at the next connect).
+    pub fn invalidate(&mut self, minor: u32) -> Result<(), AdminError> {
+        self.call(Command::Invalidate, minor, &minor.to_string(), &[])
+            .map(drop)
+    }
+
+    /// `invalidate-remote MINOR`: the peer's disk becomes the target of a full sync.
+    pub fn invalidate_remote(&mut self, minor: u32) -> Result<(), AdminError> {
+        self.call(Command::InvalPeer, minor, &minor.to_string(), &[])
+            .map(drop)
+    }
+
+    /// `pause-sync MINOR`: set the user's pause flag (`ERR_PAUSE_IS_SET` if it is set).
+    pub fn pause_sync(&mut self, minor: u32) -> Result<(), AdminError> {
+        self.call(Command::PauseSync, minor, &minor.to_string(), &[])
+            .map(drop)
+    }
+
+    /// `resume-sync MINOR`: clear the user's pause flag (`ERR_PAUSE_IS_CLEAR`, or
+    /// `ERR_PIC_AFTER_DEP` / `ERR_PIC_PEER_DEP` when another pause holds the resync).
+    pub fn resume_sync(&mut self, minor: u32) -> Result<(), AdminError> {
+        self.call(Command::ResumeSync, minor, &minor.to_string(), &[])
+            .map(drop)
+    }
+
+    /// `verify MINOR [--start=S] [--stop=S]`: start online verify (sectors); `values` is what
+    /// [`start_ov_values`] gives.
+    pub fn verify(&mut self, minor: u32, values: &[(u16, OwnedValue)]) -> Result<(), AdminError> {
+        let values = encode_values(values);
+        let parms = FieldValues {
+            set: StartOvParms::DEF,
+            values: &values,
+        };
+        self.call(Command::StartOv, minor, &minor.to_string(), &[&parms])
             .map(drop)
     }
 

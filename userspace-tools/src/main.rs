@@ -23,6 +23,10 @@ const LEGACY_FORCE_FLAGS: [&str; 2] = ["--overwrite-data-of-peer", "--do-what-I-
 /// connect r0`).
 const PASS_THROUGH_FLAGS: [&str; 3] = ["--discard-my-data", "--dry-run", "--tentative"];
 
+/// drbdsetup options with a value that drbdadm-84 takes only after `--` (`drbdadm --
+/// --start=1024 verify r0`).
+const PASS_THROUGH_VALUES: [&str; 2] = ["--start=", "--stop="];
+
 /// Exit status of `wait-connect` when the timeout passed (drbdsetup-84's).
 const EXIT_WAIT_TIMEOUT: u8 = 5;
 
@@ -34,7 +38,8 @@ const EXIT_WAIT_TIMEOUT: u8 = 5;
     after_help = "RESOURCE is a resource name from the configuration, or 'all'.\n\
                   'primary RES -- --overwrite-data-of-peer' (and --do-what-I-say) are accepted as \
                   the old spellings of 'primary --force RES'; '-- --discard-my-data' and \
-                  '-- --dry-run' go with 'connect'. --version is the 'version' command."
+                  '-- --dry-run' go with 'connect', '-- --start=S' and '-- --stop=S' with \
+                  'verify'. --version is the 'version' command."
 )]
 struct Cli {
     /// Configuration file (default: the first of /etc/drbd-84.conf ... /etc/drbd.conf).
@@ -123,6 +128,26 @@ enum Command {
         /// Clear the bitmap too (the "skip initial sync" of two identical, fresh disks).
         #[arg(long)]
         clear_bitmap: bool,
+        resource: String,
+    },
+    /// Discard this node's data: a full resync from the peer (StandAlone: the disk becomes
+    /// Inconsistent and the next connection syncs it completely; not attached: the meta data
+    /// on disk is marked for a full sync).
+    Invalidate { resource: String },
+    /// Discard the peer's data: a full resync from this node.
+    InvalidateRemote { resource: String },
+    /// Pause the resync (this node's pause flag; the peer shows it as paused by its peer).
+    PauseSync { resource: String },
+    /// Clear this node's pause flag; the resync continues unless paused for another reason.
+    ResumeSync { resource: String },
+    /// Start online verify against the peer (blocks found different are marked out of sync).
+    Verify {
+        /// Sector to start at (K/M/G suffixes are bytes); default: where the last run ended.
+        #[arg(long)]
+        start: Option<String>,
+        /// Sector to stop at; default: the end of the device.
+        #[arg(long)]
+        stop: Option<String>,
         resource: String,
     },
     /// Resize the DRBD device after its lower device changed size.
@@ -223,7 +248,7 @@ fn main() -> ExitCode {
 }
 
 /// drbdsetup flags given the drbdadm way (see [`take_legacy_flags`]).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct LegacyFlags {
     /// `--overwrite-data-of-peer` / `--do-what-I-say` (anywhere).
     force: bool,
@@ -231,6 +256,10 @@ struct LegacyFlags {
     discard_my_data: bool,
     /// `-- --dry-run` / `-- --tentative`.
     tentative: bool,
+    /// `-- --start=S` (verify).
+    start: Option<String>,
+    /// `-- --stop=S` (verify).
+    stop: Option<String>,
 }
 
 /// Remove the legacy force flags (anywhere) and the pass-through connect flags (after `--`),
@@ -241,7 +270,9 @@ fn take_legacy_flags(args: Vec<String>) -> (Vec<String>, LegacyFlags) {
     let mut after_dashes = false;
     for (i, a) in args.iter().enumerate() {
         let pass_through = |n: &String| {
-            LEGACY_FORCE_FLAGS.contains(&n.as_str()) || PASS_THROUGH_FLAGS.contains(&n.as_str())
+            LEGACY_FORCE_FLAGS.contains(&n.as_str())
+                || PASS_THROUGH_FLAGS.contains(&n.as_str())
+                || PASS_THROUGH_VALUES.iter().any(|p| n.starts_with(p))
         };
         if LEGACY_FORCE_FLAGS.contains(&a.as_str()) {
             flags.force = true;
@@ -249,6 +280,10 @@ fn take_legacy_flags(args: Vec<String>) -> (Vec<String>, LegacyFlags) {
             flags.discard_my_data = true;
         } else if after_dashes && (a == "--dry-run" || a == "--tentative") {
             flags.tentative = true;
+        } else if let (true, Some(v)) = (after_dashes, a.strip_prefix("--start=")) {
+            flags.start = Some(v.to_string());
+        } else if let (true, Some(v)) = (after_dashes, a.strip_prefix("--stop=")) {
+            flags.stop = Some(v.to_string());
         } else if a == "--" && !after_dashes && args[i + 1..].iter().any(pass_through) {
             after_dashes = true;
         } else {
@@ -270,6 +305,14 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
     {
         return Err(Failure {
             message: "--discard-my-data / --dry-run only go with 'connect'".into(),
+            code: 10,
+        });
+    }
+    if (legacy.start.is_some() || legacy.stop.is_some())
+        && !matches!(cli.command, Command::Verify { .. })
+    {
+        return Err(Failure {
+            message: "--start / --stop only go with 'verify'".into(),
             code: 10,
         });
     }
@@ -419,6 +462,43 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
             for_minors(&cfg, &host, &resource, |k, m| {
                 Ok(k.new_current_uuid(m, clear_bitmap)?)
             })
+        }
+        Command::Invalidate { resource } => {
+            for view in views(&cfg, &host, &resource)? {
+                for vol in &view.volumes {
+                    invalidate(vol)?;
+                }
+            }
+            Ok(())
+        }
+        Command::InvalidateRemote { resource } => {
+            for_minors(&cfg, &host, &resource, |k, m| Ok(k.invalidate_remote(m)?))
+        }
+        Command::PauseSync { resource } => {
+            for_minors(&cfg, &host, &resource, |k, m| Ok(k.pause_sync(m)?))
+        }
+        Command::ResumeSync { resource } => {
+            for_minors(&cfg, &host, &resource, |k, m| Ok(k.resume_sync(m)?))
+        }
+        Command::Verify {
+            start,
+            stop,
+            resource,
+        } => {
+            let sector = |name: &str, text: Option<String>| -> Result<Option<u64>, Failure> {
+                text.map(|t| {
+                    units::parse_number(&t, units::Unit::Sectors).map_err(|e| Failure {
+                        message: format!("--{name} {t}: {e}"),
+                        code: 20,
+                    })
+                })
+                .transpose()
+            };
+            let values = admin::start_ov_values(
+                sector("start", start.or(legacy.start))?,
+                sector("stop", stop.or(legacy.stop))?,
+            );
+            for_minors(&cfg, &host, &resource, |k, m| Ok(k.verify(m, &values)?))
         }
         Command::Resize {
             size,
@@ -629,6 +709,22 @@ fn wait_connect(view: &HostView, given: WfcTimeouts) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// `invalidate` of one volume as drbdadm-84 does it: the kernel first; unless it refused the
+/// state change (exit 11 or 17), which is the answer, the meta data on disk (the disk is not
+/// attached, the minor or the module not there).
+fn invalidate(vol: &config::VolumeView) -> Result<(), Failure> {
+    let minor = vol.device.minor;
+    match Kernel::open().and_then(|mut k| k.invalidate(minor)) {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(e.exit_code(), 11 | 17) => Err(e.into()),
+        Err(e) => {
+            eprintln!("{e}");
+            meta::invalidate(&MetaTarget::new(&vol.disk, &vol.meta_disk))?;
+            Ok(())
+        }
+    }
 }
 
 fn apply_al(resource: &str, vol: &config::VolumeView) -> Result<(), Failure> {
@@ -897,6 +993,49 @@ mod tests {
             .lines()
             .any(|l| l == "DRBD_KERNEL_VERSION_CODE=0x000000"));
         assert!(!without.contains("DRBD_KERNEL_VERSION="));
+    }
+
+    #[test]
+    fn verify_sectors_the_drbdadm_way_and_the_drbdsetup_way() {
+        // drbdadm-84 takes them only after `--`.
+        let (a, f) = take_legacy_flags(argv("drbdadm-rs -- --start=1024 --stop=8M verify r0"));
+        assert_eq!(a, argv("drbdadm-rs verify r0"));
+        assert_eq!(
+            (f.start.as_deref(), f.stop.as_deref()),
+            (Some("1024"), Some("8M"))
+        );
+        let (a, f) = take_legacy_flags(argv("drbdadm-rs verify r0 -- --stop=100"));
+        assert_eq!(a, argv("drbdadm-rs verify r0"));
+        assert_eq!((f.start, f.stop.as_deref()), (None, Some("100")));
+        // Without `--` they are verify's own options.
+        let (a, f) = take_legacy_flags(argv("drbdadm-rs verify --start 16 r0"));
+        assert_eq!(a, argv("drbdadm-rs verify --start 16 r0"));
+        assert_eq!(f, LegacyFlags::default());
+        let cli = Cli::parse_from(a);
+        assert!(matches!(
+            cli.command,
+            Command::Verify { start: Some(ref s), stop: None, ref resource } if s == "16" && resource == "r0"
+        ));
+    }
+
+    #[test]
+    fn sync_control_commands_parse() {
+        for (line, want) in [
+            ("drbdadm-rs invalidate r0", "invalidate"),
+            ("drbdadm-rs invalidate-remote all", "invalidate-remote"),
+            ("drbdadm-rs pause-sync r1", "pause-sync"),
+            ("drbdadm-rs resume-sync r1", "resume-sync"),
+        ] {
+            let cli = Cli::parse_from(argv(line));
+            let got = match cli.command {
+                Command::Invalidate { .. } => "invalidate",
+                Command::InvalidateRemote { .. } => "invalidate-remote",
+                Command::PauseSync { .. } => "pause-sync",
+                Command::ResumeSync { .. } => "resume-sync",
+                _ => "other",
+            };
+            assert_eq!(got, want, "{line}");
+        }
     }
 
     #[test]

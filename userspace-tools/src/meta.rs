@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use drbd_core::activity_log::{self, AlBlockSource, AL_EXTENTS_MAX};
 use drbd_core::meta_data::{
-    AlGeometry, MdError, MdGeometry, MdLayout, MdMagic, MdRegion, MdRegions, SectorRange,
+    AlGeometry, MdError, MdFlags, MdGeometry, MdLayout, MdMagic, MdRegion, MdRegions, SectorRange,
     Superblock, BM_SECT_PER_EXT, MD_4KB_SECT, MD_BLOCK_SIZE,
 };
 
@@ -490,6 +490,54 @@ pub enum AlOutcome {
         /// Extents marked.
         extents_marked: u64,
     },
+}
+
+/// `drbdmeta … invalidate` (v08): the disk counts as Inconsistent and is resynced completely:
+/// `MDF_CONSISTENT` and `MDF_WAS_UP_TO_DATE` cleared, `MDF_FULL_SYNC` set, so the next attach
+/// sets every bit of the bitmap (on-disk-metadata.md §4) and the next connection syncs the
+/// whole device towards this node. drbdadm's fallback when the kernel cannot invalidate (the
+/// disk is not attached). Only clean 8.4 meta data is changed: unclean meta data belongs to an
+/// attached disk or needs `apply-al` first.
+pub fn invalidate(target: &MetaTarget) -> Result<(), MetaError> {
+    let mut meta = Dev::open(&target.meta)?;
+    let layout_err = |err| MetaError::Layout {
+        path: target.meta.clone(),
+        err,
+    };
+    let md_sector = target
+        .layout
+        .checked_superblock_sector(meta.sectors)
+        .map_err(layout_err)?;
+    let mut block = [0u8; MD_BLOCK_SIZE];
+    meta.read_at(md_sector, &mut block)?;
+    match MdMagic::of_block(&block) {
+        MdMagic::V08 => {}
+        MdMagic::V84Unclean => {
+            return Err(MetaError::Unclean {
+                path: target.meta.clone(),
+                why: "the meta data is in use or unclean; run apply-al (or detach) first".into(),
+            })
+        }
+        _ => {
+            return Err(MetaError::Unclean {
+                path: target.meta.clone(),
+                why: "no DRBD 8.4 meta data found; run create-md first".into(),
+            })
+        }
+    }
+    let mut sb = Superblock::decode_fields(&block);
+    let geometry = sb
+        .check_geometry(target.layout, meta.sectors)
+        .map_err(layout_err)?;
+    let regions = geometry
+        .regions(meta.sectors)
+        .map_err(|e| layout_err(MdError::BadOffsets(e)))?;
+    sb.flags
+        .remove(MdFlags::CONSISTENT.union(MdFlags::WAS_UP_TO_DATE));
+    sb.flags.insert(MdFlags::FULL_SYNC);
+    sb.encode(&mut block);
+    meta.write_region(&regions, MdRegion::Superblock, md_sector, &block)?;
+    meta.sync()
 }
 
 /// Make the meta data clean before an attach: replay the activity log into the bitmap (for

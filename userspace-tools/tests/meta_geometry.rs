@@ -1,4 +1,4 @@
-//! `create-md` and `apply-al` on image files with crafted superblocks: on-disk geometry is
+//! `create-md`, `apply-al` and the offline `invalidate` on image files with crafted superblocks: on-disk geometry is
 //! validated with the module's attach checks before any read or write it points to, every
 //! access stays on the device, and a refused image is left exactly as it was.
 
@@ -12,7 +12,7 @@ use drbd_core::activity_log::{
     AL_EXTENTS_MAX,
 };
 use drbd_core::meta_data::{
-    AlGeometry, MdError, MdFlags, MdGeometry, MdLayout, OffsetError, Superblock,
+    AlGeometry, AttachDisk, MdError, MdFlags, MdGeometry, MdLayout, OffsetError, Superblock,
     DRBD_MD_MAGIC_84_UNCLEAN, MD_BLOCK_SIZE,
 };
 use drbd_core::uuid::UuidSet;
@@ -595,4 +595,58 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn offline_invalidate_marks_the_disk_for_a_full_sync() {
+    let n = 4 * MIB / 512;
+    let img = Image::new(n * 512);
+    let created = meta::create_md(&img.target(MdLayout::Internal), false).unwrap();
+    let g = created.geometry;
+    // An UpToDate disk, clean (detached).
+    let mut sb =
+        Superblock::decode_fields(&img.read_at(g.md_offset, MD_BLOCK_SIZE).try_into().unwrap());
+    sb.flags
+        .insert(MdFlags::CONSISTENT.union(MdFlags::WAS_UP_TO_DATE));
+    img.write_superblock(g.md_offset, &sb);
+    let before = sb.flags.on_attach(true, false);
+    assert_eq!(before.disk, AttachDisk::UpToDate);
+    assert!(!before.full_sync);
+
+    meta::invalidate(&img.target(MdLayout::Internal)).unwrap();
+    let after =
+        Superblock::decode_fields(&img.read_at(g.md_offset, MD_BLOCK_SIZE).try_into().unwrap());
+    // drbdmeta's v08 invalidate: consistent and was-up-to-date gone, full sync set.
+    assert!(!after
+        .flags
+        .intersects(MdFlags::CONSISTENT.union(MdFlags::WAS_UP_TO_DATE)));
+    assert!(after.flags.contains(MdFlags::FULL_SYNC));
+    assert!(after.flags.contains(MdFlags::AL_CLEAN), "still clean");
+    assert_eq!(
+        (after.uuids, after.la_size_sect),
+        (sb.uuids, sb.la_size_sect)
+    );
+    // What the next attach makes of it: Inconsistent, every bit set.
+    let attach = after.flags.on_attach(true, false);
+    assert_eq!(attach.disk, AttachDisk::Inconsistent);
+    assert!(attach.full_sync);
+}
+
+#[test]
+fn offline_invalidate_refuses_meta_data_in_use_or_missing() {
+    let n = 4 * MIB / 512;
+    let img = Image::new(n * 512);
+    let created = meta::create_md(&img.target(MdLayout::Internal), false).unwrap();
+    let g = created.geometry;
+    // Unclean (attached, or a crash not yet applied): left alone.
+    img.write_superblock(g.md_offset, &crashed_primary(&g, created.capacity));
+    let before = img.contents();
+    let err = meta::invalidate(&img.target(MdLayout::Internal)).unwrap_err();
+    assert!(err.to_string().contains("apply-al"), "{err}");
+    assert!(img.contents() == before);
+    // No meta data at all.
+    let empty = Image::new(n * 512);
+    let err = meta::invalidate(&empty.target(MdLayout::Internal)).unwrap_err();
+    assert!(err.to_string().contains("create-md"), "{err}");
+    assert!(empty.contents().iter().all(|&b| b == 0));
 }

@@ -11,8 +11,9 @@ use std::process::Command;
 
 use drbd_core::genl::addr::{SockAddr, AF_INET};
 use drbd_core::genl::sets::{self, FieldType, Scale, SetDef};
+use drbd_core::meta_data::MdLayout;
 use drbd_rs_tools::admin::{self, ConnectFlags, Endpoints, OwnedValue};
-use drbd_rs_tools::config;
+use drbd_rs_tools::{config, meta};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -369,5 +370,147 @@ fn new_current_uuid_sends_what_drbdsetup_sends() {
             })
             .collect();
         assert_eq!(got, vec![line.to_string()], "{args}");
+    }
+}
+
+/// `drbdadm-84 -d <args>` for host alice on tests/data/drbd84/drbd.conf: the resync controls
+/// (drbdsetup lines, and the `drbdmeta … invalidate` fallback drbdadm runs when the kernel
+/// cannot invalidate).
+const DRBD84_SYNC_CONTROLS: [(&str, &str); 7] = [
+    (
+        "invalidate all",
+        "drbdsetup-84 invalidate 0
+drbdmeta 0 v08 /dev/vg0/r0 internal invalidate
+drbdsetup-84 invalidate 1
+drbdmeta 1 v08 /dev/vg0/r1-data internal invalidate
+drbdsetup-84 invalidate 2
+drbdmeta 2 v08 /dev/vg1/r1-md flex-external invalidate
+drbdsetup-84 invalidate 10
+drbdmeta 10 v08 /dev/vg0/r2-md 0 invalidate",
+    ),
+    (
+        "invalidate-remote r1",
+        "drbdsetup-84 invalidate-remote 1
+drbdsetup-84 invalidate-remote 2",
+    ),
+    (
+        "pause-sync r1",
+        "drbdsetup-84 pause-sync 1
+drbdsetup-84 pause-sync 2",
+    ),
+    ("resume-sync r2", "drbdsetup-84 resume-sync 10"),
+    ("verify r0", "drbdsetup-84 verify 0"),
+    (
+        "-- --start=1024 verify r0",
+        "drbdsetup-84 verify 0 --start=1024",
+    ),
+    (
+        "-- --start=8M --stop=16M verify r1",
+        "drbdsetup-84 verify 1 --start=8M --stop=16M
+drbdsetup-84 verify 2 --start=8M --stop=16M",
+    ),
+];
+
+/// The resource named last in drbdadm arguments, and its volumes on host alice (all
+/// resources for `all`), as minors.
+fn minors_of(cfg: &config::Config, args: &str) -> Vec<u32> {
+    let res = args.split_whitespace().last().unwrap();
+    let names: Vec<String> = if res == "all" {
+        cfg.resources_for_host("alice")
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
+    } else {
+        vec![res.to_string()]
+    };
+    names
+        .iter()
+        .flat_map(|n| cfg.host_view(n, "alice").unwrap().volumes)
+        .map(|v| v.device.minor)
+        .collect()
+}
+
+#[test]
+fn sync_controls_send_what_drbdsetup_sends() {
+    let cfg = config::load(&data("drbd84/drbd.conf")).unwrap();
+    let volumes: Vec<_> = cfg
+        .resources_for_host("alice")
+        .iter()
+        .flat_map(|r| cfg.host_view(&r.name, "alice").unwrap().volumes)
+        .collect();
+    for (args, golden) in DRBD84_SYNC_CONTROLS {
+        let mut minors = Vec::new();
+        for line in golden.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["drbdsetup-84", "verify", minor, opts @ ..] => {
+                    minors.push(minor.parse::<u32>().unwrap());
+                    // drbdadm-rs takes the same numbers (plain: sectors; K/M/G: bytes).
+                    let value = |name: &str| {
+                        opts.iter()
+                            .find_map(|o| o.strip_prefix(&format!("--{name}=")))
+                            .map(|t| {
+                                config::units::parse_number(t, config::units::Unit::Sectors)
+                                    .unwrap()
+                            })
+                    };
+                    assert_eq!(
+                        admin::start_ov_values(value("start"), value("stop")),
+                        drbdsetup_options(&sets::START_OV_PARMS, opts),
+                        "{line}"
+                    );
+                }
+                ["drbdsetup-84", _cmd, minor] => minors.push(minor.parse().unwrap()),
+                ["drbdmeta", minor, "v08", meta_dev, idx, "invalidate"] => {
+                    // The fallback works on the meta data of the same volume.
+                    let minor: u32 = minor.parse().unwrap();
+                    let vol = volumes.iter().find(|v| v.device.minor == minor).unwrap();
+                    let target = meta::MetaTarget::new(&vol.disk, &vol.meta_disk);
+                    let layout = match *idx {
+                        "internal" => MdLayout::Internal,
+                        "flex-external" => MdLayout::FlexExternal,
+                        n => MdLayout::Indexed(n.parse().unwrap()),
+                    };
+                    assert_eq!(
+                        (target.meta.to_str().unwrap(), target.layout),
+                        (*meta_dev, layout),
+                        "{line}"
+                    );
+                }
+                _ => panic!("unexpected golden line {line}"),
+            }
+        }
+        assert_eq!(minors, minors_of(&cfg, args), "{args}");
+    }
+    let drbdadm = Path::new("/lib/drbd/drbdadm-84");
+    if !drbdadm.exists() {
+        eprintln!("skipped the comparison with drbdadm-84: not installed");
+        return;
+    }
+    for (args, golden) in DRBD84_SYNC_CONTROLS {
+        let out = Command::new(drbdadm)
+            .env("__DRBD_NODE__", "alice")
+            .arg("-c")
+            .arg(data("drbd84/drbd.conf"))
+            .arg("-d")
+            .args(args.split_whitespace())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let got: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("drbdsetup-84 ") || l.starts_with("drbdmeta "))
+            .map(|l| match l.strip_prefix("drbdmeta ") {
+                Some(_) => l.to_string(),
+                // "/lib/drbd/drbdsetup-84 verify 0 ..." → "drbdsetup-84 verify 0 ...".
+                None => {
+                    let words: Vec<&str> = l.split_whitespace().skip(1).collect();
+                    format!("drbdsetup-84 {}", words.join(" "))
+                }
+            })
+            .collect();
+        let want: Vec<String> = golden.lines().map(str::to_string).collect();
+        assert_eq!(got, want, "{args}");
     }
 }

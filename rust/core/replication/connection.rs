@@ -33,6 +33,7 @@ use super::super::wire::{
 use super::conflicts::{Conflicts, IoKind, Slot, SlotEntry};
 use super::epochs::{ReceiverEpochs, SenderEpochs, SentEpoch};
 use super::resync_path::{HeldWrite, PeerRead, SyncProgress, SyncRun};
+use super::sync_control::SyncControl;
 use super::sync_handshake::{
     sync_handshake, Event, HandshakeInput, Helper, RrConflict, SplitBrainView,
 };
@@ -99,7 +100,9 @@ pub trait Host {
     fn state_changed(&mut self, old: &State, new: &State);
     /// UUIDs or meta-data flags changed: write the superblock.
     fn write_meta_data(&mut self, uuids: &UuidSet);
-    /// Set every bit of the bitmap (a full sync is decided).
+    /// Set every bit of the bitmap and write it whole (a full sync is decided: handshake,
+    /// invalidate, invalidate-remote; drbd's `drbd_bmio_set_n_write`). The bitmap must be on
+    /// disk before anything sent after this call leaves: the resync starts from it.
     fn mark_all_out_of_sync(&mut self);
     /// Clear every bit of the bitmap and write it whole (`new-current-uuid --clear-bitmap`,
     /// drbd's `drbd_bmio_clear_n_write`).
@@ -338,6 +341,8 @@ pub struct Replica<S: Storage> {
     /// The bitmap weight our last `P_UUIDS` carried (drbd's `comm_bm_set`): the own
     /// "changes" of the after-sb policies, the same number the peer sees as our `UI_SIZE`.
     sent_bitmap_weight: u64,
+    /// invalidate / pause-sync / resync-after bookkeeping ([`super::sync_control`]).
+    pub(super) sync_control: SyncControl,
 }
 
 /// A NUL-free algorithm name of at most 63 bytes (`SHARED_SECRET_MAX` − 1).
@@ -433,6 +438,7 @@ impl<S: Storage> Replica<S> {
             consider_resync: false,
             device_open: false,
             sent_bitmap_weight: 0,
+            sync_control: SyncControl::new(),
         }
     }
 
@@ -497,6 +503,11 @@ impl<S: Storage> Replica<S> {
 
     pub(super) fn send_state_packet(&self, host: &mut impl Host) {
         self.send_state(host);
+    }
+
+    /// The cluster-wide change we wait for the peer to approve, if any.
+    pub(super) fn pending_change(&self) -> Option<StateChange> {
+        self.pending.map(|p| p.change)
     }
 
     /// The engine should be establishing sockets (WFConnection).
@@ -580,6 +591,7 @@ impl<S: Storage> Replica<S> {
         host: &mut impl Host,
     ) {
         self.last_receive_ms = now_ms;
+        self.sync_control.clock(now_ms);
         if let Err(reason) = self.dispatch(socket, packet, now_ms, host) {
             self.lose_connection(reason, host);
         }
@@ -876,7 +888,7 @@ impl<S: Storage> Replica<S> {
                 ) && ns.conn != self.state.conn)
     }
 
-    fn state_context(&self) -> StateContext {
+    pub(super) fn state_context(&self) -> StateContext {
         StateContext {
             has_net_conf: self.phase != Phase::Idle,
             allow_two_primaries: self.net.two_primaries,
@@ -936,6 +948,7 @@ impl<S: Storage> Replica<S> {
                 self.crashed_primary = false;
             }
             host.state_changed(&old, &ns);
+            self.after_state_change(&old, &ns, host);
         }
     }
 
@@ -978,6 +991,7 @@ impl<S: Storage> Replica<S> {
         self.bm_rx = None;
         self.sync_run = None;
         self.sync_progress = None;
+        self.sync_control.connection_lost();
         host.requests_lost();
         let had_peer_data = (DiskState::Inconsistent..=DiskState::UpToDate).contains(&old.pdsk)
             && old.pdsk != DiskState::DUnknown;
@@ -1050,14 +1064,14 @@ impl<S: Storage> Replica<S> {
             }
             (Phase::Params | Phase::Established, Packet::State(word)) => self.on_state(*word, host),
             (Phase::Established, Packet::StateChgReq(req)) => {
-                self.on_state_request(*req, false, host)
+                self.on_state_request(*req, false, now_ms, host)
             }
             (Phase::Established, Packet::ConnStChgReq(req)) => {
-                self.on_state_request(*req, true, host)
+                self.on_state_request(*req, true, now_ms, host)
             }
             (Phase::Established, Packet::StateChgReply(code))
             | (Phase::Established, Packet::ConnStChgReply(code)) => {
-                self.on_state_reply(*code, host)
+                self.on_state_reply(*code, now_ms, host)
             }
             (Phase::Established, Packet::Bitmap(payload)) => {
                 self.on_bitmap_chunk(false, payload, now_ms, host)
@@ -1065,7 +1079,9 @@ impl<S: Storage> Replica<S> {
             (Phase::Established, Packet::CompressedBitmap(payload)) => {
                 self.on_bitmap_chunk(true, payload, now_ms, host)
             }
-            (Phase::Established, Packet::SyncUuid(uuid)) => self.on_sync_uuid(*uuid, now_ms, host),
+            (Phase::Established, Packet::SyncUuid(uuid)) => {
+                self.on_sync_uuid_packet(*uuid, now_ms, host)
+            }
             (
                 Phase::Established,
                 Packet::BlockRequest {
@@ -1483,7 +1499,7 @@ impl<S: Storage> Replica<S> {
                 return Err(LossReason::ProtocolError);
             }
         };
-        let peer_disk = match (peer_state.disk, self.peer.uuids) {
+        let mut peer_disk = match (peer_state.disk, self.peer.uuids) {
             (DiskState::Negotiating, Some(u))
                 if u.flags & super::super::uuid::UUID_FLAG_INCONSISTENT != 0 =>
             {
@@ -1498,8 +1514,15 @@ impl<S: Storage> Replica<S> {
         ) && peer_state.conn == ConnState::Connected
             && peer_state.disk == DiskState::UpToDate
         {
-            // The target finished (§11 "Resync end").
-            self.finish_sync_source(host);
+            if host.bitmap_weight() == 0 {
+                // The target finished (§11 "Resync end").
+                self.finish_sync_source(host);
+            } else {
+                // Bits are left, as drbd checks: a state the peer sent before it saw our
+                // resync begin (e.g. for a pause flag while our full sync was being
+                // approved). Its disk state is stale, its pause flags are not.
+                peer_disk = DiskState::Inconsistent;
+            }
         }
         let mut ns = self.state;
         ns.peer = peer_state.role;
@@ -1507,8 +1530,11 @@ impl<S: Storage> Replica<S> {
         ns.peer_isp = peer_state.aftr_isp || peer_state.user_isp;
 
         let first = self.phase == Phase::Params;
+        // Not while our own invalidate waits for its approval: the peer, already in its
+        // half of that full sync, is not starting a handshake.
         let peer_starts_sync = self.state.conn == ConnState::Connected
-            && (ConnState::StartingSyncS..=ConnState::WFBitMapT).contains(&peer_state.conn);
+            && (ConnState::StartingSyncS..=ConnState::WFBitMapT).contains(&peer_state.conn)
+            && !self.awaiting_full_sync();
         let handshake = first || self.consider_resync || peer_starts_sync;
         self.consider_resync = false;
         if handshake
@@ -1654,6 +1680,7 @@ impl<S: Storage> Replica<S> {
         &mut self,
         req: StateReq,
         connection_wide: bool,
+        now_ms: u64,
         host: &mut impl Host,
     ) -> Result<(), LossReason> {
         let change = StateChange {
@@ -1697,6 +1724,10 @@ impl<S: Storage> Replica<S> {
             self.leave_connection(ConnState::TearDown, true, host);
             return Ok(());
         }
+        if let Err(e) = self.full_sync_allowed(&change) {
+            host.send(Socket::Meta, &self.agreed, &reply(e.code()));
+            return Ok(());
+        }
         match self.check_change(change) {
             Ok(None) => {
                 host.send(
@@ -1710,14 +1741,21 @@ impl<S: Storage> Replica<S> {
                 if peer_forced_over_inconsistent(&self.state, &state) {
                     self.consider_resync = true;
                 }
+                let old_conn = self.state.conn;
                 self.set_state(state, host);
+                self.start_full_sync(old_conn, now_ms, host)?;
             }
             Err(code) => host.send(Socket::Meta, &self.agreed, &reply(code.code())),
         }
         Ok(())
     }
 
-    fn on_state_reply(&mut self, code: i32, host: &mut impl Host) -> Result<(), LossReason> {
+    fn on_state_reply(
+        &mut self,
+        code: i32,
+        now_ms: u64,
+        host: &mut impl Host,
+    ) -> Result<(), LossReason> {
         let Some(pending) = self.pending.take() else {
             host.log(
                 Level::Err,
@@ -1743,8 +1781,10 @@ impl<S: Storage> Replica<S> {
         }
         match self.check_change(pending.change) {
             Ok(Some(state)) => {
+                let old_conn = self.state.conn;
                 self.commit_local_change(state, pending.force_uuid, host);
                 host.change_finished(Ok(()));
+                self.start_full_sync(old_conn, now_ms, host)?;
             }
             Ok(None) => host.change_finished(Ok(())),
             Err(code) => host.change_finished(Err(local_error(code))),

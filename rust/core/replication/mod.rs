@@ -13,6 +13,7 @@ pub mod establish;
 pub mod request;
 pub mod resync_path;
 pub mod settings;
+pub mod sync_control;
 pub mod sync_handshake;
 pub mod writes;
 

@@ -215,6 +215,7 @@ impl<S: Storage> Replica<S> {
             now: now_ms,
             hz: 1000,
             rs_start: progress.started_ms,
+            rs_paused: self.sync_control.paused_ms(now_ms),
             c_sync_rate: self.sync_run.as_ref().map_or(0, |r| {
                 i32::try_from(r.controller.target_rate_kib()).unwrap_or(i32::MAX)
             }),
@@ -233,7 +234,7 @@ impl<S: Storage> Replica<S> {
         }
     }
 
-    fn start_sync_source(&mut self, now_ms: u64, host: &mut impl Host) {
+    pub(super) fn start_sync_source(&mut self, now_ms: u64, host: &mut impl Host) {
         let random = host.random_u64();
         let uuid = self.uuids_mut().start_sync_source(random);
         host.write_meta_data(self.uuids());
@@ -384,6 +385,11 @@ impl<S: Storage> Replica<S> {
             .find(|e| e.kind == IoKind::ResyncWrite)
             .is_some();
         if pending {
+            return;
+        }
+        // A paused resync does not end either (as drbd, whose resync timer finds the end);
+        // a final ping already on its way still completes it.
+        if self.state().conn == ConnState::PausedSyncT && !ping_acked {
             return;
         }
         let weight = host.bitmap_weight();

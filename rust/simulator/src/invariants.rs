@@ -53,6 +53,8 @@ pub fn states_allowed(w: &World) -> Result<(), String> {
                     | (C::WFBitMapS, C::WFBitMapT)
                     | (C::SyncSource, C::WFSyncUUID)
                     | (C::SyncSource, C::SyncTarget)
+                    // A pause flag on either side pauses both (the peer's as peer_isp).
+                    | (C::PausedSyncS, C::PausedSyncT)
             )
         };
         if !(pair_ok(a.conn, b.conn) || pair_ok(b.conn, a.conn)) {

@@ -1003,7 +1003,9 @@ impl World {
     /// The draining peer has read everything: now it sees its sockets fail.
     fn finish_drain_if_read(&mut self) {
         if let Some(d) = self.draining {
-            if !self.pending_to.contains_key(&(d.generation, d.to)) {
+            if !self.pending_to.contains_key(&(d.generation, d.to))
+                && self.nodes[d.to].inbox[0].is_empty()
+            {
                 self.end_drain();
             }
         }
@@ -1157,6 +1159,7 @@ impl World {
                 }
             }
         }
+        self.read_held();
         for i in 0..2 {
             self.post(i);
         }
@@ -1193,6 +1196,11 @@ impl World {
         let inbox = &mut n.inbox[socket_index(socket)];
         inbox.extend_from_slice(bytes);
         loop {
+            // While an epoch drains, the receiver reads nothing more from the data socket
+            // (§5.3): the bytes wait in the socket ([`World::read_held`]).
+            if socket == Socket::Data && !n.replica.may_receive() {
+                return;
+            }
             let ctx = *n.replica.agreed();
             let hlen = ctx.header_len();
             if inbox.len() < hlen {
@@ -1243,6 +1251,21 @@ impl World {
             n.replica.receive(socket, &packet, now, &mut n.host);
             if n.host.drop_requested {
                 return;
+            }
+        }
+    }
+
+    /// Data-socket bytes a node left unread while an epoch drained: read them once it may
+    /// receive again; a peer that closed is seen closed only after that.
+    fn read_held(&mut self) {
+        for i in 0..2 {
+            let n = &self.nodes[i];
+            if n.down || n.inbox[0].is_empty() || !n.replica.may_receive() {
+                continue;
+            }
+            self.deliver(i, Socket::Data, &[]);
+            if self.draining.is_some_and(|d| d.to == i) {
+                self.finish_drain_if_read();
             }
         }
     }
@@ -1392,9 +1415,10 @@ impl World {
             && self.stalled_io.iter().all(Vec::is_empty)
     }
 
-    /// No packet is on its way (both nodes have seen everything the other sent).
+    /// No packet is on its way (both nodes have seen everything the other sent), nor waits
+    /// unread in a receiver that holds its data socket while an epoch drains.
     pub fn link_idle(&self) -> bool {
-        self.deliveries == 0
+        self.deliveries == 0 && self.nodes.iter().all(|n| n.down || n.inbox[0].is_empty())
     }
 
     /// The last packets delivered (for failure reports).
