@@ -28,6 +28,7 @@ use crate::drbd_core::genl::validate::Outcome;
 use crate::drbd_core::genl::writer::Writer;
 use crate::drbd_core::replication::connection::{NetSettings, SyncSettings};
 use crate::drbd_core::replication::settings::net_settings;
+use crate::drbd_core::replication::sync_control::FullSyncSide;
 use crate::drbd_core::text_buf::TextBuf;
 use crate::drbd_core::wire::Controller;
 use crate::engine::link::LinkConfig;
@@ -52,6 +53,10 @@ const SUPPORTED: &[Command] = &[
     Command::ChgNetOpts,
     Command::GetTimeoutType,
     Command::NewCUuid,
+    Command::Invalidate,
+    Command::InvalPeer,
+    Command::PauseSync,
+    Command::ResumeSync,
 ];
 
 /// The genetlink ops to register, from the core's command table.
@@ -351,6 +356,19 @@ impl Drbd {
             Command::Detach => {
                 let minor = lookup_minor(&reg, req, info)?;
                 device(&mut reg, minor)?.detach()
+            }
+            Command::Invalidate | Command::InvalPeer => {
+                let minor = lookup_minor(&reg, req, info)?;
+                let side = if req.cmd.cmd == Command::Invalidate {
+                    FullSyncSide::Target
+                } else {
+                    FullSyncSide::Source
+                };
+                device(&mut reg, minor)?.invalidate(side)
+            }
+            Command::PauseSync | Command::ResumeSync => {
+                let minor = lookup_minor(&reg, req, info)?;
+                device(&mut reg, minor)?.pause_sync(req.cmd.cmd == Command::PauseSync)
             }
             Command::Connect => {
                 let res = lookup_resource(&reg, ctx_name, info)?;

@@ -17,7 +17,13 @@ use crate::drbd_core::meta_data::{
 };
 use crate::drbd_core::proc_text::DeviceStatus;
 use crate::drbd_core::replication::connection::{DiskGeometry, NetSettings, SyncSettings};
-use crate::drbd_core::state::{ConnState, DiskState, Role, State, StateChange, StateError};
+use crate::drbd_core::replication::sync_control::{
+    pause_sync_state, plan_invalidate, resume_sync_state, AdminRefusal, FullSyncSide,
+    InvalidatePlan,
+};
+use crate::drbd_core::state::{
+    ConnState, DiskState, Role, State, StateChange, StateContext, StateError,
+};
 use crate::engine::al::{ActivityLog, Submitter};
 use crate::engine::bitmap::{BitmapStorage, DeviceBitmap};
 use crate::engine::events::{DiskStatus, StateEvents, StatusSnapshot};
@@ -626,6 +632,81 @@ impl Device {
         bitmap_written
     }
 
+    /// `invalidate` (`side` Target) / `invalidate-remote` (Source), `DRBD_ADM_INVALIDATE` /
+    /// `DRBD_ADM_INVAL_PEER`. With a net config the link's replica decides (a connected pair
+    /// starts a full sync, a StandAlone one marks everything). Without one the device is
+    /// StandAlone: drbd's shortcut for a Secondary's invalidate (disk Inconsistent) and a
+    /// Primary's invalidate-remote (peer disk Inconsistent) — every bit set and written, so
+    /// the next connection resyncs the whole device in that direction; anything else needs
+    /// a connection.
+    pub(crate) fn invalidate(&mut self, side: FullSyncSide) -> Result<(), Failure> {
+        if let Some((link, _)) = self.link.as_ref() {
+            link.invalidate(side)?;
+            self.state = link.state();
+            return Ok(());
+        }
+        let ctx = StateContext {
+            device_open: self.io.is_open(),
+            ..StateContext::default()
+        };
+        let ns = match plan_invalidate(&self.state, side, &ctx).map_err(refused)? {
+            InvalidatePlan::MarkAll { state } => state.unwrap_or(self.state),
+            // Only a connected pair starts a sync; the plan never says so StandAlone.
+            InvalidatePlan::StartFullSync { .. } => {
+                return Err(Failure::State(StateError::NeedConnection))
+            }
+        };
+        let Some(backing) = self.backing.as_ref() else {
+            return Err(Failure::Ret(RetCode::ErrNoDisk));
+        };
+        if let Some(bm) = self.io.bitmap.lock().as_mut() {
+            bm.with_view(&mut |b| {
+                b.set_all();
+            });
+        }
+        self.write_bitmap(backing)?;
+        let Some(backing) = self.backing.as_mut() else {
+            return Err(Failure::Ret(RetCode::ErrNoDisk));
+        };
+        backing.superblock.flags = backing
+            .superblock
+            .flags
+            .recompute(FlagState::of(&ns, false));
+        backing.write_superblock()?;
+        self.state = ns;
+        pr_info!(
+            "drbd{}: marked the whole device out of sync: the next connection resyncs the {} disk completely\n",
+            self.minor,
+            match side {
+                FullSyncSide::Target => "local",
+                FullSyncSide::Source => "peer's",
+            }
+        );
+        Ok(())
+    }
+
+    /// `pause-sync` (`pause` true) / `resume-sync`: only a connection has a resync to pause;
+    /// without one drbd answers as for a flag already in that position.
+    pub(crate) fn pause_sync(&mut self, pause: bool) -> Result<(), Failure> {
+        if let Some((link, _)) = self.link.as_ref() {
+            link.pause_sync(pause).map_err(refused)?;
+            self.state = link.state();
+            return Ok(());
+        }
+        let ctx = StateContext {
+            device_open: self.io.is_open(),
+            ..StateContext::default()
+        };
+        let ns = if pause {
+            pause_sync_state(&self.state, &ctx)
+        } else {
+            resume_sync_state(&self.state, &ctx)
+        }
+        .map_err(refused)?;
+        self.state = ns;
+        Ok(())
+    }
+
     /// Detach the backing device. A Primary without a peer would lose its only data and is
     /// refused.
     pub(crate) fn detach(&mut self) -> Result<(), Failure> {
@@ -879,4 +960,12 @@ fn write_bitmap_pages(
             .map_err(|_| Failure::MdIo)?;
     }
     Ok(())
+}
+
+/// A refusal of the core's resync controls as the genl reply reports it.
+fn refused(r: AdminRefusal) -> Failure {
+    match r {
+        AdminRefusal::Ret(code) => Failure::Ret(code),
+        AdminRefusal::State(e) => Failure::State(e),
+    }
 }

@@ -45,6 +45,7 @@ use crate::drbd_core::replication::epochs::SentEpoch;
 use crate::drbd_core::replication::establish::{Accepted, Establish};
 use crate::drbd_core::replication::request::{Step, WriteRequest};
 use crate::drbd_core::replication::resync_path::{HeldWrite, PeerRead};
+use crate::drbd_core::replication::sync_control::{AdminRefusal, FullSyncSide};
 use crate::drbd_core::replication::sync_handshake::Helper;
 use crate::drbd_core::replication::writes::{PeerWriteKind, WriteFlags};
 use crate::drbd_core::state::{ConnState, State, StateChange, StateError};
@@ -56,6 +57,7 @@ use crate::drbd_core::wire::{
 use crate::engine::events::{DiskStatus, StateEvents, StatusSnapshot};
 use crate::engine::io::DeviceIo;
 use crate::engine::worker::Service;
+use crate::engine::Failure;
 use crate::glue::block::{Bio, BioSet, BufDone, BufOp, CloneDone, FlushDone, LowerDevice};
 use crate::glue::drain::{Drained, Ticket};
 use crate::glue::events::{Event, EventList, Wakeup};
@@ -1581,6 +1583,35 @@ impl Link {
     /// this returns. `Ok(true)`: the initial sync was skipped.
     pub(crate) fn new_current_uuid(&self, clear_bitmap: bool) -> Result<bool, RetCode> {
         self.locked(|r, h| r.new_current_uuid(clear_bitmap, h))
+    }
+
+    /// `invalidate` / `invalidate-remote`: the replica decides (StandAlone: mark everything;
+    /// connected: the cluster-wide change that starts a full sync), waiting for the peer's
+    /// answer where one is needed. The bitmap is on disk before the sync starts (the
+    /// settle after the change writes it before anything queued goes out).
+    pub(crate) fn invalidate(&self, side: FullSyncSide) -> Result<(), Failure> {
+        let now = self.now_ms();
+        self.locked(|r, h| {
+            h.finished = None;
+            match side {
+                FullSyncSide::Target => r.invalidate(now, h),
+                FullSyncSide::Source => r.invalidate_remote(now, h),
+            }
+        })
+        .map_err(Failure::Ret)?;
+        self.wait_finished().map_err(Failure::State)
+    }
+
+    /// `pause-sync` (`pause` true) / `resume-sync`: the user's pause flag.
+    pub(crate) fn pause_sync(&self, pause: bool) -> Result<(), AdminRefusal> {
+        let now = self.now_ms();
+        self.locked(|r, h| {
+            if pause {
+                r.pause_sync(now, h)
+            } else {
+                r.resume_sync(now, h)
+            }
+        })
     }
 
     /// New net options (a running connection adopts what it can).

@@ -1,0 +1,91 @@
+# The resync controls an administrator uses on a connected pair: `invalidate` on the Secondary
+# (its data discarded: a full sync from the Primary), `pause-sync` / `resume-sync` in the
+# middle of it (PausedSyncS/PausedSyncT on both nodes, no progress while paused), and
+# `invalidate-remote` on the Primary (a full sync towards the peer); the refusals drbd gives
+# (a Primary cannot become SyncTarget, resume-sync without a pause). A slow fixed resync rate
+# keeps the sync long enough to pause: the SyncTarget issues requests at that rate, and what
+# it requested before the pause still arrives (drbd keeps up to max-buffers/2 in flight), so
+# the rate must stay below what the link carries under TCG.
+# Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
+# drbd_rs on both, drbdadm-rs on node-a and drbd-utils' drbdadm on node-b).
+# vm-nodes: 2
+# vm-disks: 4M
+# vm-timeout: 900
+DRBD_MODULE_A=${DRBD_MODULE_A:-drbd_rs} DRBD_MODULE_B=${DRBD_MODULE_B:-drbd_rs}
+source "$DRBDRS_REPO/tests-vm/lib/common.sh"
+wait_link
+write_drbd_conf C "connect-int 3;" "resync-rate 128K;"
+load_node_module
+up_zeroed_pair
+device_kib=$(($(cat /sys/block/drbd0/size) / 2))
+received() { grep -o ' nr:[0-9]*' /proc/drbd | cut -d: -f2; }
+syncing() { [[ $(proc_cs) =~ ^(Paused)?Sync(Source|Target)$ ]]; }
+
+if [[ $DRBDRS_NODE == a ]]; then
+  adm primary r0
+  seeded_data 7 | dd of=/dev/drbd0 bs=1M oflag=direct status=none
+  log "refused: the Primary cannot discard its data"
+  out=$(adm invalidate r0 2>&1) && fail "invalidate on the Primary succeeded: $out"
+  echo "$out"
+  expect_match "invalidate on the Primary" "Need access to UpToDate data" "$out"
+fi
+sync_point written
+
+log "invalidate on node-b: a full sync from node-a"
+before=$(received)
+[[ $DRBDRS_NODE == b ]] && adm invalidate r0
+wait_for "the full sync to start" 60 syncing
+cat /proc/drbd
+sync_point syncing
+
+log "pause-sync on node-a"
+[[ $DRBDRS_NODE == a ]] && adm pause-sync r0
+if [[ $DRBDRS_NODE == a ]]; then paused=PausedSyncS; else paused=PausedSyncT; fi
+wait_for "$paused" 30 is_cs $paused
+# /proc/drbd's flags: u = this node paused it, p = the peer did.
+if [[ $DRBDRS_NODE == a ]]; then flags='r--u--'; else flags='r-p---'; fi
+grep -q " C $flags\$" /proc/drbd || { cat /proc/drbd; fail "want the isp flags $flags"; }
+# What was requested before the pause still completes; then nothing moves.
+settled() { local a; a=$(oos); sleep 2; [[ $(oos) == "$a" ]]; }
+wait_for "in-flight resync requests to drain" 60 settled
+oos_paused=$(oos)
+cat /proc/drbd
+((oos_paused > 0)) || fail "the sync finished before the pause held anything back"
+sleep 3
+expect_eq "out of sync while paused (no progress)" "$oos_paused" "$(oos)"
+sync_point paused
+if [[ $DRBDRS_NODE == b ]]; then
+  # Our own flag is clear: the peer paused it (drbdsetup-84: "Sync-pause flag is already
+  # cleared" or the peer-dependency variant).
+  out=$(adm resume-sync r0 2>&1) && fail "resume-sync of the peer's pause succeeded: $out"
+  echo "$out"
+fi
+sync_point refused
+log "resume-sync on node-a"
+[[ $DRBDRS_NODE == a ]] && adm resume-sync r0
+wait_for "the full sync to finish" 240 in_sync
+cat /proc/drbd
+expect_eq "oos after the full sync" 0 "$(oos)"
+if [[ $DRBDRS_NODE == b ]]; then
+  got=$(($(received) - before))
+  ((got >= device_kib)) || fail "node-b received $got KiB, want the whole device ($device_kib KiB)"
+  dd if=/dev/vda bs=1M count=2 iflag=direct status=none | cmp - <(seeded_data 7) ||
+    fail "node-b does not have node-a's data after the full sync"
+fi
+compare_devices invalidated
+
+log "invalidate-remote on node-a: another full sync towards node-b"
+before=$(received)
+[[ $DRBDRS_NODE == a ]] && adm invalidate-remote r0
+wait_for "the full sync to start" 60 syncing
+wait_for "the full sync to finish" 240 in_sync
+cat /proc/drbd
+if [[ $DRBDRS_NODE == b ]]; then
+  got=$(($(received) - before))
+  ((got >= device_kib)) || fail "node-b received $got KiB, want the whole device ($device_kib KiB)"
+fi
+compare_devices invalidated-remote
+sync_point down
+adm down r0
+expect_clean_dmesg
+log "ok"
