@@ -3,7 +3,8 @@
 # devices end identical. Boot 1: node-a Primary replicates 1 MiB, node-b loses power
 # (harness: QEMU killed, disks kept); node-a notices (ping timeout), goes on alone and writes
 # 2 MiB elsewhere (2048 KiB out of sync). Boot 2 of node-b: `up` with the meta data it had,
-# the handshake picks a bitmap resync from node-a, node-b receives 2 MiB.
+# the handshake picks a bitmap resync from node-a, node-b receives 2 MiB. The resync is
+# checksum-based (csums-alg md5): the blocks written meanwhile differ, so all of them travel.
 # Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
 # drbd_rs on both, drbdadm-rs on node-a and drbd-utils' drbdadm on node-b).
 # vm-nodes: 2
@@ -12,7 +13,7 @@
 DRBD_MODULE_A=${DRBD_MODULE_A:-drbd_rs} DRBD_MODULE_B=${DRBD_MODULE_B:-drbd_rs}
 source "$DRBDRS_REPO/tests-vm/lib/common.sh"
 wait_link
-write_drbd_conf C "connect-int 3;"
+write_drbd_conf C "connect-int 3; csums-alg md5;"
 load_node_module
 
 if ((BOOT == 1)); then

@@ -13,6 +13,7 @@ pub mod al_cache;
 pub mod bitmap;
 pub mod bitmap_xfer;
 pub mod crc32c;
+pub mod digest;
 pub mod genl;
 pub mod limits;
 pub mod meta_data;

@@ -1315,10 +1315,28 @@ impl Link {
                                 .disk_read
                                 .fetch_add(read.size >> 9, Ordering::Relaxed);
                         }
-                        if let Some(e) = h.read_bufs.as_mut_slice().get_mut(read.slot.index()) {
-                            *e = Some(buf);
+                        if read.purpose.needs_data() {
+                            // The core digests the block (checksum resync, online verify):
+                            // it gets the bytes in one piece; no memory counts as a failed
+                            // read, which the protocol answers as drbd does.
+                            let bytes = if ok { contiguous(&buf) } else { None };
+                            if let Some(e) = h.read_bufs.as_mut_slice().get_mut(read.slot.index())
+                            {
+                                *e = Some(buf);
+                            }
+                            r.peer_read_data(&read, bytes.as_deref(), h);
+                            // What the core did not send is not needed any more.
+                            if let Some(e) = h.read_bufs.as_mut_slice().get_mut(read.slot.index())
+                            {
+                                *e = None;
+                            }
+                        } else {
+                            if let Some(e) = h.read_bufs.as_mut_slice().get_mut(read.slot.index())
+                            {
+                                *e = Some(buf);
+                            }
+                            r.peer_read_done(&read, ok, h);
                         }
-                        r.peer_read_done(&read, ok, h);
                     }
                     IoEvent::Flushed { errno } => {
                         if errno != 0 {
@@ -2102,4 +2120,12 @@ impl Work {
             helpers_pending: !h.helpers.is_empty(),
         }
     }
+}
+
+/// The bytes of `buf` in one allocation (a block to digest), `None` without memory.
+fn contiguous(buf: &PageBuf) -> Option<KVVec<u8>> {
+    // Up to a resync request (1 MiB): vmalloc may back it.
+    let mut bytes = KVVec::from_elem(0u8, buf.len(), GFP_KERNEL).ok()?;
+    buf.read_bytes(0, &mut bytes).ok()?;
+    Some(bytes)
 }

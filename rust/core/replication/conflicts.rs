@@ -11,6 +11,10 @@
 //! - on the target, a resync write and a peer write to the same blocks are serialized in
 //!   arrival order: whoever came second waits for the first to reach the disk. With the
 //!   source's rules, arrival order is data order.
+//! - online verify: a block is requested only while no write to it is in flight on the
+//!   requesting node, which then holds off application writes to it until its comparison is
+//!   done and compares in arrival order with the peer's writes; the answering node reads it
+//!   only after the writes that reached it before the request.
 //!
 //! The table has a fixed capacity (no allocation in the core); a full table is back pressure.
 
@@ -25,6 +29,13 @@ pub enum IoKind {
     ResyncWrite,
     /// A resync read serving the peer's request (source side).
     ResyncRead,
+    /// Online verify (`verify.rs`): on VerifyT the read of a block whose digest answers
+    /// `P_OV_REQUEST`; on VerifyS a requested block from its `P_OV_REQUEST` until the
+    /// comparison with the peer's digest is done (`arrival` set when the `P_OV_REPLY` came:
+    /// the comparison is ordered among the peer's writes). Like a resync read it waits for
+    /// overlapping writes in flight and holds off new application writes, so both nodes
+    /// digest the same data.
+    VerifyRead,
 }
 
 /// One entry.

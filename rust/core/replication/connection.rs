@@ -17,6 +17,7 @@ use core::fmt;
 
 use super::super::bitmap::Bitmap;
 use super::super::bitmap_xfer::BitmapReceiver;
+use super::super::digest::DigestAlg;
 use super::super::genl::ret_code::RetCode;
 use super::super::state::{
     prepare_change, sanitize, ChangeKind, ChangeOutcome, ConnState, DiskState, Field, Role, SsCode,
@@ -31,12 +32,14 @@ use super::super::wire::{
     RequestKind, Sizes, StateReq, SyncParams, TrimKind, Uuids, CF_DISCARD_MY_DATA, CF_DRY_RUN,
 };
 use super::conflicts::{Conflicts, IoKind, Slot, SlotEntry};
+use super::csums::ReadPurpose;
 use super::epochs::{ReceiverEpochs, SenderEpochs, SentEpoch};
 use super::resync_path::{HeldWrite, PeerRead, SyncProgress, SyncRun};
 use super::sync_control::SyncControl;
 use super::sync_handshake::{
     sync_handshake, Event, HandshakeInput, Helper, RrConflict, SplitBrainView,
 };
+use super::verify::VerifyState;
 use super::writes::PeerWriteKind;
 use super::{WireProtocol, WriteOrdering};
 
@@ -186,10 +189,16 @@ pub struct NetSettings {
     pub write_ordering: WriteOrdering,
     /// `use-rle`: send the bitmap RLE-compressed where that is smaller (apv ≥ 90).
     pub use_rle: bool,
-    /// `verify-alg`: sent in `P_SYNC_PARAM89` and required to equal the peer's during the
-    /// handshake (§1.5). Online verify itself is not implemented: a verify request is still
-    /// refused (SS_NO_VERIFY_ALG), only the handshake check needs the name.
+    /// `verify-alg`: the digest of online verify ([`super::verify`]), a name
+    /// [`super::super::digest::DigestAlg::from_name`] knows or none (verify is then refused
+    /// with SS_NO_VERIFY_ALG). Sent in `P_SYNC_PARAM89`, it must equal the peer's (§1.5).
     pub verify_alg: AlgName,
+    /// `csums-alg`: the digest of checksum-based resync ([`super::csums`]), or none. Sent in
+    /// `P_SYNC_PARAM89`, it must equal the peer's (§1.5).
+    pub csums_alg: AlgName,
+    /// `csums-after-crash-only`: checksum-based resync only while this node is a crashed
+    /// primary (a local option).
+    pub csums_after_crash_only: bool,
 }
 
 impl NetSettings {
@@ -211,6 +220,8 @@ impl NetSettings {
         write_ordering: WriteOrdering::Flush,
         use_rle: true,
         verify_alg: AlgName::NONE,
+        csums_alg: AlgName::NONE,
+        csums_after_crash_only: false,
     };
 }
 
@@ -313,7 +324,6 @@ pub struct Replica<S: Storage> {
     geometry: DiskGeometry,
     net: NetSettings,
     sync: SyncSettings,
-    csums_alg: AlgName,
     phase: Phase,
     agreed: Agreed,
     resolve_conflicts: bool,
@@ -343,6 +353,8 @@ pub struct Replica<S: Storage> {
     sent_bitmap_weight: u64,
     /// invalidate / pause-sync / resync-after bookkeeping ([`super::sync_control`]).
     pub(super) sync_control: SyncControl,
+    /// Online verify: where the next run starts and stops, the run.
+    pub(super) verify: VerifyState,
 }
 
 /// A NUL-free algorithm name of at most 63 bytes (`SHARED_SECRET_MAX` − 1).
@@ -418,7 +430,6 @@ impl<S: Storage> Replica<S> {
             geometry,
             net: NetSettings::DEFAULT,
             sync: SyncSettings::DEFAULT,
-            csums_alg: AlgName::NONE,
             phase: Phase::Idle,
             agreed: Agreed::PRE_HANDSHAKE,
             resolve_conflicts: false,
@@ -439,6 +450,7 @@ impl<S: Storage> Replica<S> {
             device_open: false,
             sent_bitmap_weight: 0,
             sync_control: SyncControl::new(),
+            verify: VerifyState::new(),
         }
     }
 
@@ -510,6 +522,12 @@ impl<S: Storage> Replica<S> {
         self.pending.map(|p| p.change)
     }
 
+    /// The time of the event being handled. Resync and verify runs start and end only while a
+    /// packet is handled ([`Replica::receive`]), so this is their clock there.
+    pub(super) const fn event_time_ms(&self) -> u64 {
+        self.last_receive_ms
+    }
+
     /// The engine should be establishing sockets (WFConnection).
     pub fn wants_connection(&self) -> bool {
         self.phase == Phase::Connecting
@@ -550,6 +568,10 @@ impl<S: Storage> Replica<S> {
         if announce {
             let update = self.protocol_settings(0);
             host.send(Socket::Data, &self.agreed, &Packet::ProtocolUpdate(update));
+        }
+        // As drbd: the (possibly new) verify-alg and csums-alg go to a connected peer.
+        if matches!(self.phase, Phase::Params | Phase::Established) {
+            self.send_sync_params(host);
         }
     }
 
@@ -622,6 +644,7 @@ impl<S: Storage> Replica<S> {
             return;
         }
         self.resync_step(now_ms, host);
+        self.verify_step(now_ms, host);
         self.mark_progress(now_ms, host);
         if self.net.ko_count > 0 {
             let limit = u64::from(self.net.ko_count) * u64::from(self.net.timeout_ds) * 100;
@@ -892,6 +915,7 @@ impl<S: Storage> Replica<S> {
         StateContext {
             has_net_conf: self.phase != Phase::Idle,
             allow_two_primaries: self.net.two_primaries,
+            has_verify_alg: !self.net.verify_alg.as_str().is_empty(),
             any_peer_primary: self.state.peer == Role::Primary,
             device_open: self.device_open,
             agreed_pro_version: if self.phase == Phase::Established {
@@ -949,6 +973,7 @@ impl<S: Storage> Replica<S> {
             }
             host.state_changed(&old, &ns);
             self.after_state_change(&old, &ns, host);
+            self.verify_conn_changed(&old, &ns, host);
         }
     }
 
@@ -1039,6 +1064,7 @@ impl<S: Storage> Replica<S> {
             (_, Packet::PingAck) => {
                 self.ping_sent_ms = None;
                 self.resync_ping_acked(host);
+                self.verify_ping_acked(host);
                 Ok(())
             }
             (Phase::Params | Phase::Established, Packet::Protocol(p)) => self.on_protocol(p, host),
@@ -1082,6 +1108,9 @@ impl<S: Storage> Replica<S> {
             (Phase::Established, Packet::SyncUuid(uuid)) => {
                 self.on_sync_uuid_packet(*uuid, now_ms, host)
             }
+            (Phase::Established, _) if self.is_digest_traffic(packet) => {
+                self.on_digest_traffic(packet, host)
+            }
             (
                 Phase::Established,
                 Packet::BlockRequest {
@@ -1089,7 +1118,7 @@ impl<S: Storage> Replica<S> {
                     req,
                     ..
                 },
-            ) => self.on_resync_request(req, host),
+            ) => self.on_resync_request(req, ReadPurpose::ResyncData, host),
             (
                 Phase::Established,
                 Packet::Data {
@@ -1260,18 +1289,22 @@ impl<S: Storage> Replica<S> {
         }
         let protocol = self.protocol_settings(conn_flags);
         host.send(Socket::Data, &self.agreed, &Packet::Protocol(protocol));
-        let params = SyncParams {
-            resync_rate: self.sync.resync_rate,
-            verify_alg: self.net.verify_alg.as_str(),
-            csums_alg: self.csums_alg.as_str(),
-            controller: Some(self.sync.controller),
-        };
-        host.send(Socket::Data, &self.agreed, &Packet::SyncParam(params));
+        self.send_sync_params(host);
         self.send_sizes(host);
         if self.state.disk >= DiskState::Negotiating {
             self.send_uuids(host);
         }
         self.send_state(host);
+    }
+
+    fn send_sync_params(&self, host: &mut impl Host) {
+        let params = SyncParams {
+            resync_rate: self.sync.resync_rate,
+            verify_alg: self.net.verify_alg.as_str(),
+            csums_alg: self.net.csums_alg.as_str(),
+            controller: Some(self.sync.controller),
+        };
+        host.send(Socket::Data, &self.agreed, &Packet::SyncParam(params));
     }
 
     fn send_sizes(&self, host: &mut impl Host) {
@@ -1395,17 +1428,43 @@ impl<S: Storage> Replica<S> {
                 self.go_standalone(host);
                 return Ok(());
             }
-            if p.csums_alg != self.csums_alg.as_str() {
+            if p.csums_alg != self.net.csums_alg.as_str() {
                 host.log(
                     Level::Err,
                     format_args!(
                         "Different csums-alg settings. me=\"{}\" peer=\"{}\"",
-                        self.csums_alg.as_str(),
+                        self.net.csums_alg.as_str(),
                         p.csums_alg
                     ),
                 );
                 self.go_standalone(host);
                 return Ok(());
+            }
+        } else {
+            // Connected: the peer's net-options changed; its digests become ours, as drbd
+            // allocates them, or the connection ends.
+            let digest_name = |name: &str| {
+                (name.is_empty() || DigestAlg::from_name(name).is_some())
+                    .then(|| AlgName::new(name))
+                    .flatten()
+            };
+            let names = [
+                ("verify-alg", p.verify_alg, digest_name(p.verify_alg)),
+                ("csums-alg", p.csums_alg, digest_name(p.csums_alg)),
+            ];
+            for (what, theirs, known) in names {
+                if known.is_none() {
+                    host.log(
+                        Level::Err,
+                        format_args!("Can not allocate \"{theirs}\" as {what} (reason: -2)"),
+                    );
+                    self.go_standalone(host);
+                    return Ok(());
+                }
+            }
+            if let [(_, _, Some(verify)), (_, _, Some(csums))] = names {
+                self.net.verify_alg = verify;
+                self.net.csums_alg = csums;
             }
         }
         if self.state.disk > DiskState::Diskless {
@@ -1523,6 +1582,15 @@ impl<S: Storage> Replica<S> {
                 // approved). Its disk state is stale, its pause flags are not.
                 peer_disk = DiskState::Inconsistent;
             }
+        }
+        if self.state.conn == ConnState::VerifyT
+            && self.state.disk == DiskState::UpToDate
+            && peer_state.conn == ConnState::Connected
+            && peer_disk == DiskState::UpToDate
+        {
+            // VerifyS says it finished (it may have stopped at a stop sector, §5.6).
+            self.finish_verify(host);
+            return Ok(());
         }
         let mut ns = self.state;
         ns.peer = peer_state.role;

@@ -23,9 +23,11 @@ use super::super::state::{ConnState, DiskState, Role};
 use super::super::wire::{self, AckKind, BlockAck, BlockReq, DataHeader, DataKind, Packet};
 use super::conflicts::{Interval, IoKind, Slot};
 use super::connection::{Host, Level, LossReason, Replica, Socket, Storage};
+use super::csums::{CsumStats, ReadPurpose};
 use super::writes::PeerWrite;
 
-/// A resync read serving the peer's request (source side).
+/// A local read the protocol needs: serving the peer's resync request (source side), or a
+/// block to digest for checksum-based resync or online verify ([`ReadPurpose`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerRead {
     /// First sector.
@@ -34,6 +36,9 @@ pub struct PeerRead {
     pub size: u32,
     /// The conflict slot; the engine keeps the read buffer under it for [`Host::send_block`].
     pub slot: Slot,
+    /// Why it is read, and so which event reports it: [`Replica::peer_read_done`], or
+    /// [`Replica::peer_read_data`] with the bytes when [`ReadPurpose::needs_data`].
+    pub purpose: ReadPurpose,
 }
 
 /// A resync reply to write (target side); the engine holds it with its data
@@ -73,7 +78,7 @@ impl HeldWrite {
 pub(super) struct SyncRun {
     cursor_bit: u64,
     controller: ResyncController,
-    received_sectors: u32,
+    pub(super) received_sectors: u32,
     failed_blocks: u64,
     /// When the next controller step is due (steps are [`SLEEP_TIME_MS`] apart, as drbd's
     /// resync timer, however often the host ticks).
@@ -100,9 +105,11 @@ impl SyncRun {
 /// `hz` = 1000).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SyncProgress {
-    rs_total: u64,
+    pub(super) rs_total: u64,
     started_ms: u64,
     marks: SyncMarks,
+    /// Checksum-based resync in this run (either role).
+    pub(super) csums: CsumStats,
 }
 
 impl SyncProgress {
@@ -111,6 +118,7 @@ impl SyncProgress {
             rs_total: bits,
             started_ms: now_ms,
             marks: SyncMarks::new(bits, now_ms),
+            csums: CsumStats::NONE,
         }
     }
 }
@@ -199,6 +207,9 @@ impl<S: Storage> Replica<S> {
     /// The numbers /proc/drbd shows for a running resync (None outside SyncSource/Target);
     /// `bm_bits` = bits of the whole bitmap. Times are ms, so `hz` is 1000.
     pub fn sync_status(&self, bm_bits: u64, now_ms: u64) -> Option<SyncStatus> {
+        if self.state().conn.is_verify() {
+            return self.verify_status(bm_bits, now_ms);
+        }
         if !matches!(
             self.state().conn,
             ConnState::SyncSource | ConnState::SyncTarget
@@ -331,7 +342,7 @@ impl<S: Storage> Replica<S> {
             }) {
                 continue;
             }
-            let Ok(_slot) = self.conflicts.insert(Interval {
+            let Ok(slot) = self.conflicts.insert(Interval {
                 sector: req.sector,
                 size: req.size,
                 kind: IoKind::ResyncWrite,
@@ -345,20 +356,7 @@ impl<S: Storage> Replica<S> {
             if let Some(run) = self.sync_run.as_mut() {
                 run.controller.on_request_sent(sectors);
             }
-            let r = BlockReq {
-                sector: req.sector,
-                block_id: wire::ID_SYNCER,
-                blksize: req.size,
-            };
-            host.send(
-                Socket::Data,
-                self.agreed(),
-                &Packet::BlockRequest {
-                    kind: wire::RequestKind::RsDataRequest,
-                    req: r,
-                    digest: &[],
-                },
-            );
+            self.send_resync_request(req.sector, req.size, slot, host);
         }
         if let Some(run) = self.sync_run.as_mut() {
             run.cursor_bit = cursor;
@@ -410,6 +408,7 @@ impl<S: Storage> Replica<S> {
             return;
         }
         let failed = run.failed_blocks;
+        self.log_csums_stats(host);
         self.sync_run = None;
         self.sync_progress = None;
         let mut ns = *self.state();
@@ -436,6 +435,7 @@ impl<S: Storage> Replica<S> {
 
     /// The source learns the target finished (its P_STATE: Connected, UpToDate).
     pub(super) fn finish_sync_source(&mut self, host: &mut impl Host) {
+        self.log_csums_stats(host);
         self.sync_progress = None;
         self.uuids_mut().clear_bitmap_uuid();
         host.write_meta_data(self.uuids());
@@ -445,10 +445,12 @@ impl<S: Storage> Replica<S> {
         self.set_state(ns, host);
     }
 
-    /// `P_RS_DATA_REQUEST` from the target.
+    /// `P_RS_DATA_REQUEST` from the target (`purpose` [`ReadPurpose::ResyncData`]), or a
+    /// checksum request whose digest was checked ([`ReadPurpose::CsumCompare`]).
     pub(super) fn on_resync_request(
         &mut self,
         req: &BlockReq,
+        purpose: ReadPurpose,
         host: &mut impl Host,
     ) -> Result<(), LossReason> {
         let capacity = self.geometry().capacity_sectors;
@@ -495,18 +497,27 @@ impl<S: Storage> Replica<S> {
             );
             return Ok(());
         };
+        // A read that waits for an application write is issued later as a plain resync read:
+        // the block is changing anyway, comparing checksums would not save its transfer.
         if !waiting {
             host.read_for_peer(PeerRead {
                 sector: req.sector,
                 size: req.blksize,
                 slot,
+                purpose,
             });
         }
         Ok(())
     }
 
-    /// A resync read finished: answer the target.
+    /// A resync read ([`ReadPurpose::ResyncData`]) finished: answer the target. A read whose
+    /// purpose needs its bytes is reported with [`Replica::peer_read_data`]; given here, it
+    /// counts as a read that failed.
     pub fn peer_read_done(&mut self, read: &PeerRead, ok: bool, host: &mut impl Host) {
+        if read.purpose.needs_data() {
+            self.peer_read_data(read, None, host);
+            return;
+        }
         if self.conflicts.remove(read.slot).is_none() {
             return; // the connection that asked is gone
         }
@@ -534,29 +545,10 @@ impl<S: Storage> Replica<S> {
         }
     }
 
-    /// An application write finished locally: resync reads waiting for it may go.
+    /// An application write finished locally: resync and verify reads waiting for it may go.
     pub fn local_write_done(&mut self, slot: Slot, host: &mut impl Host) {
         self.conflicts.remove(slot);
-        while let Some((slot, e)) = self
-            .conflicts
-            .find(|e| e.kind == IoKind::ResyncRead && !e.submitted)
-        {
-            let blocked = self
-                .conflicts
-                .overlaps(e.sector, e.size, Some(slot), |o| o.kind == IoKind::AppWrite);
-            if blocked {
-                // Keep the oldest waiting read waiting; others behind it wait as well.
-                break;
-            }
-            if let Some(entry) = self.conflicts.get_mut(slot) {
-                entry.submitted = true;
-            }
-            host.read_for_peer(PeerRead {
-                sector: e.sector,
-                size: e.size,
-                slot,
-            });
-        }
+        self.issue_waiting_reads(host);
     }
 
     /// `P_RS_DATA_REPLY` from the source; its data is in the engine's receive buffer.
@@ -670,8 +662,11 @@ impl<S: Storage> Replica<S> {
             if !is_write(&w) || w.submitted {
                 continue;
             }
+            // A verify comparison (VerifyS) orders like a write: it reads what the writes
+            // that arrived before its digest wrote, and later ones wait for it.
             let blocked = self.conflicts.overlaps(w.sector, w.size, Some(slot), |o| {
-                is_write(o) && o.arrival < w.arrival
+                (is_write(o) || (o.kind == IoKind::VerifyRead && o.arrival != 0))
+                    && o.arrival < w.arrival
             });
             if blocked {
                 continue;

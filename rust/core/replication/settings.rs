@@ -7,6 +7,7 @@
 //! provide yet are refused up front rather than accepted and ignored: a peer configured for
 //! them would fail the handshake later anyway, and a user must not believe a feature is on.
 
+use super::super::digest::DigestAlg;
 use super::super::genl::ret_code::RetCode;
 use super::super::genl::typed::NetConf;
 use super::connection::{AlgName, NetSettings};
@@ -36,6 +37,19 @@ fn non_empty(s: Option<&[u8]>) -> bool {
     s.is_some_and(|s| s.iter().any(|b| *b != 0))
 }
 
+/// A `verify-alg` / `csums-alg` attribute (a NUL-terminated string; absent or "" = none) as
+/// the name of a digest this implementation computes ([`DigestAlg::from_name`]); `None` for
+/// any other name, which drbd refuses as an algorithm the kernel does not have.
+fn digest_name(attr: Option<&[u8]>) -> Option<AlgName> {
+    let name = attr.unwrap_or(&[]);
+    let name = name.split(|b| *b == 0).next().unwrap_or(&[]);
+    let name = core::str::from_utf8(name).ok()?;
+    if !name.is_empty() {
+        DigestAlg::from_name(name)?;
+    }
+    AlgName::new(name)
+}
+
 /// The settings for `conf` (attributes present override the set's defaults).
 pub fn net_settings(conf: &NetConf<'_>) -> Result<NetSettings, Refused> {
     let mut c = NetConf::defaults();
@@ -50,12 +64,6 @@ pub fn net_settings(conf: &NetConf<'_>) -> Result<NetSettings, Refused> {
         return Err(refused(
             RetCode::ErrIntegrityAlg,
             "data-integrity-alg is not supported yet",
-        ));
-    }
-    if non_empty(c.csums_alg) {
-        return Err(refused(
-            RetCode::ErrCsumsAlg,
-            "checksum-based resync (csums-alg) is not supported yet",
         ));
     }
     if c.two_primaries == Some(true) {
@@ -76,12 +84,14 @@ pub fn net_settings(conf: &NetConf<'_>) -> Result<NetSettings, Refused> {
         Some(3) | None => WireProtocol::C,
         Some(_) => return Err(refused(RetCode::ErrInvalidRequest, "unknown protocol")),
     };
-    let verify = c.verify_alg.unwrap_or(&[]);
-    let verify = verify.split(|b| *b == 0).next().unwrap_or(&[]);
-    let verify_alg = core::str::from_utf8(verify)
-        .ok()
-        .and_then(AlgName::new)
-        .ok_or(refused(RetCode::ErrVerifyAlg, "invalid verify-alg name"))?;
+    let verify_alg = digest_name(c.verify_alg).ok_or(refused(
+        RetCode::ErrVerifyAlg,
+        "verify-alg: no such digest (crc32c, md5, sha1, sha256)",
+    ))?;
+    let csums_alg = digest_name(c.csums_alg).ok_or(refused(
+        RetCode::ErrCsumsAlg,
+        "csums-alg: no such digest (crc32c, md5, sha1, sha256)",
+    ))?;
     let d = NetSettings::DEFAULT;
     Ok(NetSettings {
         protocol,
@@ -105,6 +115,8 @@ pub fn net_settings(conf: &NetConf<'_>) -> Result<NetSettings, Refused> {
         ko_count: c.ko_count.unwrap_or(d.ko_count),
         max_epoch_size: c.max_epoch_size.unwrap_or(d.max_epoch_size),
         verify_alg,
+        csums_alg,
+        csums_after_crash_only: c.csums_after_crash_only.unwrap_or(false),
         use_rle: c.use_rle.unwrap_or(d.use_rle),
         ..d
     })
@@ -154,8 +166,29 @@ mod tests {
     }
 
     #[test]
+    fn known_digests_are_accepted_as_verify_and_csums_alg() {
+        for (verify, csums) in [("md5", "sha1"), ("sha256", "crc32c"), ("crc32c", "md5")] {
+            let v = std::format!("{verify}\0");
+            let c = std::format!("{csums}\0");
+            let conf = NetConf {
+                verify_alg: Some(v.as_bytes()),
+                csums_alg: Some(c.as_bytes()),
+                csums_after_crash_only: Some(true),
+                ..NetConf::default()
+            };
+            let s = net_settings(&conf).unwrap();
+            assert_eq!(s.verify_alg.as_str(), verify);
+            assert_eq!(s.csums_alg.as_str(), csums);
+            assert!(s.csums_after_crash_only);
+        }
+        let s = net_settings(&NetConf::default()).unwrap();
+        assert_eq!(s.csums_alg.as_str(), "");
+        assert!(!s.csums_after_crash_only);
+    }
+
+    #[test]
     fn features_not_provided_are_refused_with_drbds_codes() {
-        let cases: [(NetConf<'_>, RetCode); 5] = [
+        let cases: [(NetConf<'_>, RetCode); 6] = [
             (
                 NetConf {
                     cram_hmac_alg: Some(b"sha256\0"),
@@ -172,10 +205,17 @@ mod tests {
             ),
             (
                 NetConf {
-                    csums_alg: Some(b"md5\0"),
+                    csums_alg: Some(b"md4\0"),
                     ..NetConf::default()
                 },
                 RetCode::ErrCsumsAlg,
+            ),
+            (
+                NetConf {
+                    verify_alg: Some(b"sha512\0"),
+                    ..NetConf::default()
+                },
+                RetCode::ErrVerifyAlg,
             ),
             (
                 NetConf {

@@ -229,6 +229,8 @@ pub enum Helper {
     PriLostAfterSb,
     /// `pri-lost`: `rr-conflict call-pri-lost`.
     PriLost,
+    /// `out-of-sync`: an online verify finished and blocks are out of sync.
+    OutOfSync,
 }
 
 impl Helper {
@@ -239,6 +241,7 @@ impl Helper {
             Helper::SplitBrain => "split-brain",
             Helper::PriLostAfterSb => "pri-lost-after-sb",
             Helper::PriLost => "pri-lost",
+            Helper::OutOfSync => "out-of-sync",
         }
     }
 }

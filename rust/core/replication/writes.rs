@@ -47,7 +47,8 @@ pub struct DataSend {
 pub enum WriteBusy {
     /// Too many epochs are unacknowledged.
     Epochs,
-    /// A resync read of an overlapping range is in flight (its reply must go first).
+    /// A resync read of an overlapping range is in flight (its reply must go first), or an
+    /// online verify of it is (both nodes must digest the same data).
     ResyncConflict,
     /// A write of the peer to an overlapping range, received before the connection was
     /// lost, is still on its way to the disk (it must land first).
@@ -157,7 +158,7 @@ impl<S: Storage> Replica<S> {
             return Err(WriteBusy::TableFull);
         }
         if self.conflicts.overlaps(sector, size, None, |e| {
-            e.kind == IoKind::ResyncRead && e.submitted
+            matches!(e.kind, IoKind::ResyncRead | IoKind::VerifyRead) && e.submitted
         }) {
             return Err(WriteBusy::ResyncConflict);
         }
@@ -300,6 +301,7 @@ impl<S: Storage> Replica<S> {
         }
         self.finish_peer_write(write, ok, host);
         self.submit_arrived_writes(host);
+        self.issue_waiting_reads(host);
     }
 
     fn finish_peer_write(&mut self, write: &PeerWrite, ok: bool, host: &mut impl Host) {

@@ -9,6 +9,7 @@
 
 mod support;
 
+use drbd_core::digest::DigestAlg;
 use drbd_core::uuid::{UUID_FLAG_DISCARD_MY_DATA, UUID_JUST_CREATED, UUID_NEW_BM_OFFSET};
 use drbd_core::wire::*;
 use support::pcap::{self, TcpConnection};
@@ -764,6 +765,12 @@ fn auth_csums_capture_decodes_and_reencodes() {
     assert_eq!(requests.len(), 8);
     assert_full_sweep(&requests, D_SIZE);
     assert_eq!(first.acks_from(true, AckKind::RsIsInSync).len(), 8);
+    // Their digests are the md5 (csums-alg) of the zeros node-b had: our digest agrees with
+    // the kernel's on whole 1 MiB requests and the clipped last one.
+    for (req, digest) in first.requests_from(false, RequestKind::CsumRsRequest) {
+        let zeros = vec![0u8; req.blksize as usize];
+        assert_eq!(digest, DigestAlg::Md5.digest(&zeros).as_bytes(), "{req:?}");
+    }
     assert_eq!(first.count(Cmd::RsDataReply), 0);
 
     let second = &sessions[1];

@@ -11,7 +11,9 @@
 //! from the peer), calls [`Replica::sockets_established`] when the played node sent its
 //! `P_CONNECTION_FEATURES` (it does that as soon as it owns both sockets, §1.3), ticks every
 //! 100 ms of capture time, performs the admin actions the played node's stream shows, and
-//! completes local I/O at once (the lower disks were zero-filled, so reads return zeros).
+//! completes local I/O at once. Its disk starts zero-filled (as the README's lower disks) and
+//! keeps what is written to it — the captured data of writes and resync replies — so the
+//! online verify's md5 digests of our blocks can be compared with drbd.ko's.
 //!
 //! Where drbd.ko and our core may legitimately differ, the harness normalizes, and says why
 //! where it does so:
@@ -23,10 +25,8 @@
 //!   drbd.ko's own order depended on its timing;
 //! * `P_UNPLUG_REMOTE` is a TCP quick-ack hint our core does not send (§5.8);
 //! * barrier numbers are opaque handles chosen by the sender (§14): drbd.ko's are host-order
-//!   counters, ours are our own; the peer's `P_BARRIER_ACK` is translated by position.
-//!
-//! The replay stops where the scenario leaves what the core implements: online verify (the
-//! `verify` state change of the second session).
+//!   counters, ours are our own; the peer's `P_BARRIER_ACK` is translated by position;
+//! * verify replies are compared by sector: drbd.ko answers in the order its reads complete.
 
 #[path = "../../core/tests/support/pcap.rs"]
 #[allow(dead_code)]
@@ -37,6 +37,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use drbd_core::bitmap::Bitmap;
+use drbd_core::digest::DigestAlg;
 use drbd_core::replication::conflicts::{Slot, SlotEntry};
 use drbd_core::replication::connection::{
     classify_first_packet, AlgName, DiskGeometry, Host, Level, NetSettings, Replica, Socket,
@@ -275,10 +276,17 @@ struct Sent {
 /// Local I/O submitted by the replica (completed by [`Node::settle`]).
 #[derive(Debug)]
 enum Io {
-    Held(HeldWrite),
+    /// A write from the peer with the data that came with it.
+    Held(HeldWrite, &'static [u8]),
     Read(PeerRead),
     Flush,
-    App { block_id: u64, slot: Option<Slot> },
+    /// An application write of the played node and its data (empty: not in the capture).
+    App {
+        block_id: u64,
+        slot: Option<Slot>,
+        sector: u64,
+        data: &'static [u8],
+    },
 }
 
 /// An application write of the played node (node-a's writes phase).
@@ -302,7 +310,12 @@ struct ReplayHost {
     bitmap: Bitmap<Vec<u64>>,
     /// The values node-a's capture shows it generated, in the order it needed them.
     randoms: VecDeque<u64>,
-    held: BTreeMap<Slot, HeldWrite>,
+    held: BTreeMap<Slot, (HeldWrite, &'static [u8])>,
+    /// The block data of the packet being delivered (what the engine's receive buffer holds).
+    incoming: &'static [u8],
+    /// The lower disk: the sectors written with something other than zeros (the disks were
+    /// zero-filled before the run), 512 bytes each.
+    disk: BTreeMap<u64, Vec<u8>>,
     io: VecDeque<Io>,
     requests: BTreeMap<u64, AppWrite>,
     completed_epochs: Vec<u32>,
@@ -327,6 +340,8 @@ impl ReplayHost {
             bitmap,
             randoms: randoms.iter().copied().collect(),
             held: BTreeMap::new(),
+            incoming: &[],
+            disk: BTreeMap::new(),
             io: VecDeque::new(),
             requests: BTreeMap::new(),
             completed_epochs: Vec::new(),
@@ -338,6 +353,30 @@ impl ReplayHost {
     /// Encode with the replica's context and decode again: what the peer would receive.
     fn record(&mut self, socket: Socket, ctx: &Agreed, packet: &Packet<'_>) {
         self.sent.push(recorded(socket, ctx, packet));
+    }
+
+    /// Write `data` at `sector` to the disk model.
+    fn write_disk(&mut self, sector: u64, data: &[u8]) {
+        for (i, chunk) in data.chunks(512).enumerate() {
+            let at = sector + i as u64;
+            if chunk.iter().all(|b| *b == 0) {
+                self.disk.remove(&at);
+            } else {
+                self.disk.insert(at, chunk.to_vec());
+            }
+        }
+    }
+
+    /// `size` bytes at `sector` of the disk model.
+    fn read_disk(&self, sector: u64, size: u32) -> Vec<u8> {
+        let mut out = Vec::with_capacity(size as usize);
+        for at in sector..sector + u64::from(size) / 512 {
+            match self.disk.get(&at) {
+                Some(bytes) => out.extend_from_slice(bytes),
+                None => out.extend_from_slice(&[0; 512]),
+            }
+        }
+        out
     }
 
     fn range(&self, sector: u64, size: u32) -> std::ops::Range<u64> {
@@ -448,15 +487,16 @@ impl Host for ReplayHost {
     }
 
     fn hold_write(&mut self, write: HeldWrite) {
-        self.held.insert(write.slot(), write);
+        let data = std::mem::take(&mut self.incoming);
+        self.held.insert(write.slot(), (write, data));
     }
 
     fn submit_held(&mut self, slot: Slot) {
-        let write = self
+        let (write, data) = self
             .held
             .remove(&slot)
             .expect("submitted slot holds a write");
-        self.io.push_back(Io::Held(write));
+        self.io.push_back(Io::Held(write, data));
     }
 
     fn send_bitmap(&mut self, ctx: &Agreed, use_rle: bool) {
@@ -542,6 +582,9 @@ struct Node {
     lost: usize,
     /// Our `P_PING`s the harness answered.
     pings_answered: usize,
+    /// Our `P_PING`s so far, counted over `sent[..pings_seen]`.
+    pings_sent: usize,
+    pings_seen: usize,
     /// `P_RS_DATA_REQUEST`s sent and not answered yet (sector, size).
     requested: BTreeMap<(u64, u32), usize>,
     /// How many `P_RS_DATA_REQUEST`s of `sent` were accounted in `requested`.
@@ -603,6 +646,8 @@ impl Node {
             sockets_gone: false,
             lost: 0,
             pings_answered: 0,
+            pings_sent: 0,
+            pings_seen: 0,
             requested: BTreeMap::new(),
             requests_seen: 0,
             captured_barriers: Vec::new(),
@@ -633,11 +678,28 @@ impl Node {
             while let Some(io) = self.host.io.pop_front() {
                 let (r, h) = (&mut self.replica, &mut self.host);
                 match io {
-                    Io::Held(HeldWrite::Peer(w)) => r.peer_write_done(&w, true, h),
-                    Io::Held(HeldWrite::Resync(w)) => r.resync_write_done(&w, true, h),
+                    Io::Held(HeldWrite::Peer(w), data) => {
+                        h.write_disk(w.sector, data);
+                        r.peer_write_done(&w, true, h)
+                    }
+                    Io::Held(HeldWrite::Resync(w), data) => {
+                        h.write_disk(w.sector, data);
+                        r.resync_write_done(&w, true, h)
+                    }
+                    // Reads whose digest the core computes get the bytes of the disk model.
+                    Io::Read(read) if read.purpose.needs_data() => {
+                        let bytes = h.read_disk(read.sector, read.size);
+                        r.peer_read_data(&read, Some(&bytes), h);
+                    }
                     Io::Read(read) => r.peer_read_done(&read, true, h),
                     Io::Flush => r.flush_done(h),
-                    Io::App { block_id, slot } => {
+                    Io::App {
+                        block_id,
+                        slot,
+                        sector,
+                        data,
+                    } => {
+                        h.write_disk(sector, data);
                         h.update(block_id, |req| Some(req.local_done(true)));
                         if let Some(slot) = slot {
                             r.local_write_done(slot, h);
@@ -650,11 +712,13 @@ impl Node {
             }
             self.replica.sender_idle(&mut self.host);
             // A drbd.ko peer answers every P_PING at once (§10).
-            let pings = self
-                .sent_on(Socket::Meta)
-                .filter(|p| **p == Packet::Ping)
+            let new = &self.host.sent[self.pings_seen..];
+            self.pings_sent += new
+                .iter()
+                .filter(|s| s.socket == Socket::Meta && s.packet == Packet::Ping)
                 .count();
-            if pings > self.pings_answered {
+            self.pings_seen = self.host.sent.len();
+            if self.pings_sent > self.pings_answered {
                 self.pings_answered += 1;
                 self.replica
                     .receive(Socket::Meta, &Packet::PingAck, now_ms, &mut self.host);
@@ -670,12 +734,12 @@ impl Node {
             self.lost += self.inbox.iter().map(VecDeque::len).sum::<usize>();
             self.inbox.iter_mut().for_each(VecDeque::clear);
         }
-        // Account the resync requests we sent (replies are delivered against them).
+        // Account the resync and verify requests we sent (replies are delivered against them).
         let new: Vec<(u64, u32)> = self.host.sent[self.requests_seen..]
             .iter()
             .filter_map(|s| match s.packet {
                 Packet::BlockRequest {
-                    kind: RequestKind::RsDataRequest,
+                    kind: RequestKind::RsDataRequest | RequestKind::OvRequest,
                     req,
                     ..
                 } => Some((req.sector, req.blksize)),
@@ -713,6 +777,12 @@ impl Node {
                 data_len,
                 ..
             } => Some(self.requested.contains_key(&(hdr.sector, data_len))),
+            // Likewise a verify request: the digest comes after it.
+            Packet::BlockRequest {
+                kind: RequestKind::OvReply,
+                req,
+                ..
+            } => Some(self.requested.contains_key(&(req.sector, req.blksize))),
             // The peer acknowledges a barrier only after it arrived.
             Packet::BarrierAck { barrier, .. } => {
                 let k = self.captured_barriers.iter().position(|b| *b == barrier)?;
@@ -754,6 +824,20 @@ impl Node {
 
     fn deliver(&mut self, p: &Captured, now_ms: u64) {
         let mut packet = p.packet;
+        if let Packet::BlockRequest {
+            kind: RequestKind::OvReply,
+            req,
+            ..
+        } = packet
+        {
+            let key = (req.sector, req.blksize);
+            if let Some(n) = self.requested.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.requested.remove(&key);
+                }
+            }
+        }
         match &mut packet {
             Packet::Data {
                 kind: DataKind::RsDataReply,
@@ -781,8 +865,10 @@ impl Node {
             }
             _ => {}
         }
+        self.host.incoming = p.data;
         self.replica
             .receive(p.socket, &packet, now_ms, &mut self.host);
+        self.host.incoming = &[];
         self.settle(now_ms);
     }
 
@@ -813,7 +899,15 @@ impl Node {
     /// The application writes `size` bytes at `sector` with the `O_DIRECT` flags of the
     /// captured writes (`REQ_SYNC`, observed dp_flags 0x102). `block_id` is the engine's
     /// opaque request handle: for a captured `P_DATA` the captured one serves as ours.
-    fn app_write(&mut self, sector: u64, size: u32, block_id: u64, now_ms: u64) {
+    /// `data`: the bytes written (empty when the capture does not show them).
+    fn app_write(
+        &mut self,
+        sector: u64,
+        size: u32,
+        block_id: u64,
+        data: &'static [u8],
+        now_ms: u64,
+    ) {
         let flags = WriteFlags {
             sync: true,
             ..WriteFlags::default()
@@ -853,6 +947,8 @@ impl Node {
         self.host.io.push_back(Io::App {
             block_id,
             slot: plan.slot,
+            sector,
+            data,
         });
         self.settle(now_ms);
         self.pump(now_ms);
@@ -993,7 +1089,14 @@ fn replay(node: &mut Node, session: &Session, me_a: bool, until_ms: u64) {
             _ => None,
         })
         .collect();
-    for p in session.packets.iter().filter(|p| p.at_ms < until_ms) {
+    replay_more(node, session, me_a, 0, until_ms);
+}
+
+/// Go on with a session [`replay`] started: its packets from capture time `from_ms` on, up to
+/// `until_ms` (exclusive).
+fn replay_more(node: &mut Node, session: &Session, me_a: bool, from_ms: u64, until_ms: u64) {
+    let range = from_ms..until_ms;
+    for p in session.packets.iter().filter(|p| range.contains(&p.at_ms)) {
         node.advance(p.at_ms);
         let now = p.at_ms;
         if p.from_a != me_a {
@@ -1005,16 +1108,20 @@ fn replay(node: &mut Node, session: &Session, me_a: bool, until_ms: u64) {
             Packet::ConnectionFeatures(_) => {
                 node.establish(session.resolve_conflicts(me_a), now);
             }
+            Packet::StateChgReq(req) if req == VERIFY_REQUEST => {
+                node.replica.start_verify(None, None, &mut node.host);
+                node.settle(now);
+                node.pump(now);
+            }
             Packet::StateChgReq(req) => {
-                // `primary --force`: Primary, and the disk declared UpToDate (§6.4). The
-                // capture's other request (`verify`) lies beyond the replayed part.
+                // `primary --force`: Primary, and the disk declared UpToDate (§6.4).
                 let promote = StateChange::new()
                     .role(Role::Primary)
                     .disk(DiskState::UpToDate);
                 assert_eq!(
                     (req.mask, req.val),
                     (promote.mask, promote.val),
-                    "only `primary --force` is replayed"
+                    "only `primary --force` and `verify` are replayed"
                 );
                 node.replica.request_change(promote, true, &mut node.host);
                 node.settle(now);
@@ -1022,6 +1129,16 @@ fn replay(node: &mut Node, session: &Session, me_a: bool, until_ms: u64) {
             }
             Packet::ConnStChgReq(_) => {
                 node.replica.disconnect(&mut node.host);
+                node.settle(now);
+                node.pump(now);
+            }
+            // `secondary` while connected: the demotion shows only as the new state.
+            Packet::State(word)
+                if node.replica.state().role == Role::Primary
+                    && State::unpack(word).is_ok_and(|s| s.role == Role::Secondary) =>
+            {
+                let demote = StateChange::new().role(Role::Secondary);
+                node.replica.request_change(demote, false, &mut node.host);
                 node.settle(now);
                 node.pump(now);
             }
@@ -1033,7 +1150,7 @@ fn replay(node: &mut Node, session: &Session, me_a: bool, until_ms: u64) {
             } => {
                 // Writes with REQ_SYNC only: the O_DIRECT writes of the README.
                 assert_eq!(hdr.dp_flags, wire::DP_SEND_WRITE_ACK | wire::DP_RW_SYNC);
-                node.app_write(hdr.sector, data_len, hdr.block_id, now);
+                node.app_write(hdr.sector, data_len, hdr.block_id, p.data, now);
             }
             _ => {}
         }
@@ -1045,20 +1162,29 @@ fn end_of(session: &Session) -> u64 {
     session.packets.last().map_or(0, |p| p.at_ms) + 1
 }
 
-/// Where the replay of the second session ends: node-a's `verify` request (§5.6, mask conn,
-/// val VerifyS); the core has no online verify.
+/// node-a's `verify` (§5.6, §6.4: mask conn, val VerifyS).
+const VERIFY_REQUEST: StateReq = StateReq {
+    mask: 0x1f0,
+    val: 0x120,
+};
+
+/// When node-a requested the verify of the second session: the resync part of the replay
+/// ends there.
 fn verify_request_ms(session: &Session) -> u64 {
     session
         .from(true)
-        .find(|p| {
-            p.packet
-                == Packet::StateChgReq(StateReq {
-                    mask: 0x1f0,
-                    val: 0x120,
-                })
-        })
+        .find(|p| p.packet == Packet::StateChgReq(VERIFY_REQUEST))
         .expect("verify request in the capture")
         .at_ms
+}
+
+/// What one node sent on one socket in `session` from capture time `from_ms` on.
+fn captured_from(session: &Session, a: bool, socket: Socket, from_ms: u64) -> Vec<Packet<'static>> {
+    session
+        .from(a)
+        .filter(|p| p.socket == socket && p.at_ms >= from_ms)
+        .map(|p| p.packet)
+        .collect()
 }
 
 /// What one node sent on one socket in `session` before capture time `until_ms`.
@@ -1101,6 +1227,21 @@ fn request_set(v: &[BlockReq]) -> BTreeSet<(u64, u32, u64)> {
         .collect()
 }
 
+/// `(sector, size, digest)` of every `P_OV_REPLY` in `packets`.
+fn ov_replies(packets: &[Packet<'static>]) -> Vec<(u64, u32, &'static [u8])> {
+    packets
+        .iter()
+        .filter_map(|p| match p {
+            Packet::BlockRequest {
+                kind: RequestKind::OvReply,
+                req,
+                digest,
+            } => Some((req.sector, req.blksize, *digest)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn sorted_by_sector(mut v: Vec<(DataHeader, u32)>) -> Vec<(DataHeader, u32)> {
     v.sort_by_key(|(h, len)| (h.sector, *len));
     v
@@ -1108,7 +1249,7 @@ fn sorted_by_sector(mut v: Vec<(DataHeader, u32)>) -> Vec<(DataHeader, u32)> {
 
 /// Node-a (our replica as SyncSource): connect, `primary --force`, full sync, 272 writes,
 /// `disconnect`; local writes while StandAlone, `connect`, bitmap exchange and a 64-bit
-/// resync; the replay ends at node-a's `verify`.
+/// resync; `verify` as VerifyS.
 #[test]
 fn node_a_sync_source_writes_and_reconnect() {
     let Some(sessions) = sessions() else {
@@ -1216,8 +1357,10 @@ fn node_a_sync_source_writes_and_reconnect() {
     // go to the bitmap), then `connect`.
     let start = second.packets[0].at_ms;
     node.advance(start);
+    // Their data is not on the wire until node-a serves the resync with it.
     for (i, block) in (5000u64..5064).enumerate() {
-        node.app_write(block * 8, 4096, i as u64 + 1, start);
+        let data = captured_reply_data(second, block * 8);
+        node.app_write(block * 8, 4096, i as u64 + 1, data, start);
     }
     assert_eq!(node.host.bitmap.count(), reconnect.bitmap_bits);
     node.replica.connect(net, sync, &mut node.host);
@@ -1263,6 +1406,95 @@ fn node_a_sync_source_writes_and_reconnect() {
     );
     assert_eq!(node.host.bitmap.count(), 0);
     assert!(node.host.helpers.is_empty());
+
+    // `verify` (§5.6): we are VerifyS to the end of the capture (`secondary`, `down`). Our
+    // requests are paced by our controller, node-b's digests delivered against them; each is
+    // compared with the md5 of our copy of the block.
+    let mark = node.host.sent.len();
+    let end = end_of(second);
+    replay_more(&mut node, second, true, until, end);
+    assert!(node.inbox_empty(), "undelivered: {:?}", node.inbox);
+    assert_eq!(
+        node.lost, 0,
+        "peer packets after our replica closed the sockets"
+    );
+    let ours_data = node.sent_since(mark, Socket::Data);
+    let ours_meta = node.sent_since(mark, Socket::Meta);
+    let a_data = captured_from(second, true, Socket::Data, until);
+    let a_meta = captured_from(second, true, Socket::Meta, until);
+    // The request, the final P_STATE (Connected, apv 101: observed 0x110a9), the demotion's
+    // state, the disconnect — as node-a sent them.
+    let expected = control(&a_data);
+    assert_eq!(control(&ours_data), expected);
+    assert_eq!(
+        expected[..2],
+        [Packet::StateChgReq(VERIFY_REQUEST), Packet::State(0x110a9)]
+    );
+    // Every 4 KiB block requested once (§5.6 step 2), in order from sector 0.
+    let requests: Vec<BlockReq> = ours_data
+        .iter()
+        .filter_map(|p| match p {
+            Packet::BlockRequest {
+                kind: RequestKind::OvRequest,
+                req,
+                digest,
+            } => {
+                assert!(digest.is_empty());
+                Some(*req)
+            }
+            _ => None,
+        })
+        .collect();
+    let blocks = geometry.capacity_sectors / 8;
+    assert_eq!(requests.len() as u64, blocks);
+    assert!(requests
+        .iter()
+        .enumerate()
+        .all(|(i, r)| (r.sector, r.blksize, r.block_id) == (i as u64 * 8, 4096, wire::ID_SYNCER)));
+    // Every block in sync, as drbd.ko found (P_OV_RESULT with ID_IN_SYNC, §5.6 step 4).
+    let sorted = |mut v: Vec<BlockAck>| {
+        v.sort_by_key(|a| a.sector);
+        v.into_iter()
+            .map(|a| (a.sector, a.block_id, a.blksize))
+            .collect::<Vec<_>>()
+    };
+    let ours = sorted(acks_of(&ours_meta, AckKind::OvResult));
+    assert_eq!(ours.len() as u64, blocks);
+    assert_eq!(ours, sorted(acks_of(&a_meta, AckKind::OvResult)));
+    assert!(ours.iter().all(|r| r.1 == wire::ID_IN_SYNC));
+    assert!(node
+        .host
+        .log
+        .iter()
+        .any(|l| l == "Starting Online Verify from sector 0"));
+    assert!(node
+        .host
+        .log
+        .iter()
+        .any(|l| l.starts_with("Online verify done")));
+    assert!(!node.host.log.iter().any(|l| l.starts_with("Out of sync")));
+    assert!(node.host.helpers.is_empty());
+    assert_eq!(node.host.bitmap.count(), 0);
+    assert_eq!(node.replica.verify_start_sector(), 0, "a complete run");
+}
+
+/// The 4 KiB node-a served at `sector` in `session`'s resync (`P_RS_DATA_REPLY` data).
+fn captured_reply_data(session: &Session, sector: u64) -> &'static [u8] {
+    session
+        .from(true)
+        .find_map(|p| match p.packet {
+            Packet::Data {
+                kind: DataKind::RsDataReply,
+                hdr,
+                data_len,
+                ..
+            } if (hdr.sector..hdr.sector + u64::from(data_len) / 512).contains(&sector) => {
+                let at = ((sector - hdr.sector) * 512) as usize;
+                p.data.get(at..at + 4096)
+            }
+            _ => None,
+        })
+        .expect("resync data for the block")
 }
 
 /// Node-b (our replica as SyncTarget), fed node-a's packets: the same scenario from the other
@@ -1415,19 +1647,59 @@ fn node_b_sync_target_writes_and_reconnect() {
     );
     assert_eq!(node.host.bitmap.count(), 0);
 
-    // Where the replay stops: node-a's `verify` (Connected → VerifyS, §5.6), which drbd.ko
-    // approved and ran. The core has no online verify yet and refuses it, as §13 asks of an
-    // implementation without it.
-    let verify = second
-        .from(true)
-        .find(|p| p.at_ms == until && matches!(p.packet, Packet::StateChgReq(_)))
-        .expect("verify request");
+    // node-a's `verify` (Connected → VerifyS, §5.6): we are VerifyT to the end of the capture.
     let mark = node.host.sent.len();
-    node.advance(until);
-    node.arrive(verify, until);
+    replay_more(&mut node, second, false, until, end_of(second));
+    assert!(node.inbox_empty(), "undelivered: {:?}", node.inbox);
     assert_eq!(
-        control(&node.sent_since(mark, Socket::Meta)),
-        [Packet::StateChgReply(StateError::NoVerifyAlg.code())]
+        node.lost, 0,
+        "peer packets after our replica closed the sockets"
     );
-    assert_eq!(node.replica.state().conn, ConnState::Connected);
+    let ours_data = node.sent_since(mark, Socket::Data);
+    let ours_meta = node.sent_since(mark, Socket::Meta);
+    let b_data = captured_from(second, false, Socket::Data, until);
+    let b_meta = captured_from(second, false, Socket::Meta, until);
+    // No state change of ours, the approval and node-a's final disconnect approved.
+    assert!(control(&ours_data).is_empty());
+    assert_eq!(control(&b_data), control(&ours_data));
+    assert_eq!(
+        control(&ours_meta),
+        [Packet::StateChgReply(1), Packet::ConnStChgReply(1)]
+    );
+    assert_eq!(control(&ours_meta), control(&b_meta));
+    // Every block's digest is node-b's: the md5 (verify-alg) of what the replay wrote to our
+    // disk (the full sync's zeros, node-a's 576 blocks of writes and resync). drbd.ko answered
+    // in its reads' completion order, ours is the requests' order: compared by sector.
+    let sorted = |mut v: Vec<(u64, u32, &'static [u8])>| {
+        v.sort();
+        v
+    };
+    let ours = sorted(ov_replies(&ours_data));
+    let theirs = sorted(ov_replies(&b_data));
+    assert_eq!(theirs.len() as u64, geometry.capacity_sectors / 8);
+    assert_eq!(ours, theirs);
+    let zeros = DigestAlg::Md5.digest(&[0; 4096]);
+    let written = ours.iter().filter(|r| r.2 != zeros.as_bytes()).count();
+    assert_eq!(written, 576, "blocks with data, not zeros");
+    // node-a found nothing: no run logged, no helper; the run ended on our count (node-a's
+    // P_STATE 0x110a9 came after it), then node-a's disconnect.
+    assert!(node
+        .host
+        .log
+        .iter()
+        .any(|l| l == "Online Verify start sector: 0"));
+    assert!(node
+        .host
+        .log
+        .iter()
+        .any(|l| l.starts_with("Online verify done")));
+    assert!(!node.host.log.iter().any(|l| l.starts_with("Out of sync")));
+    assert!(node.host.helpers.is_empty());
+    assert_eq!(node.host.bitmap.count(), 0);
+    assert!(node
+        .host
+        .states
+        .iter()
+        .any(|s| s.conn == ConnState::VerifyT));
+    assert_eq!(node.replica.state().conn, ConnState::WFConnection);
 }
