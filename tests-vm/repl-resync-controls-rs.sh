@@ -2,7 +2,9 @@
 # (its data discarded: a full sync from the Primary), `pause-sync` / `resume-sync` in the
 # middle of it (PausedSyncS/PausedSyncT on both nodes, no progress while paused), and
 # `invalidate-remote` on the Primary (a full sync towards the peer); the refusals drbd gives
-# (a Primary cannot become SyncTarget, resume-sync without a pause). A slow fixed resync rate
+# (a Primary cannot become SyncTarget, resume-sync without a pause); then online verify
+# (verify-alg md5) finds exactly the two blocks changed behind DRBD's back on node-b's
+# lower device, and a reconnect resyncs just them. A slow fixed resync rate
 # keeps the sync long enough to pause: the SyncTarget issues requests at that rate, and what
 # it requested before the pause still arrives (drbd keeps up to max-buffers/2 in flight), so
 # the rate must stay below what the link carries under TCG.
@@ -14,7 +16,7 @@
 DRBD_MODULE_A=${DRBD_MODULE_A:-drbd_rs} DRBD_MODULE_B=${DRBD_MODULE_B:-drbd_rs}
 source "$DRBDRS_REPO/tests-vm/lib/common.sh"
 wait_link
-write_drbd_conf C "connect-int 3;" "resync-rate 128K;"
+write_drbd_conf C "connect-int 3; verify-alg md5;" "resync-rate 128K;"
 load_node_module
 up_zeroed_pair
 device_kib=$(($(cat /sys/block/drbd0/size) / 2))
@@ -85,6 +87,35 @@ if [[ $DRBDRS_NODE == b ]]; then
   ((got >= device_kib)) || fail "node-b received $got KiB, want the whole device ($device_kib KiB)"
 fi
 compare_devices invalidated-remote
+
+log "online verify: two blocks changed behind DRBD's back on node-b"
+if [[ $DRBDRS_NODE == b ]]; then
+  for kib in 1024 3072; do
+    head -c 4096 /dev/zero | tr '\0' '\377' |
+      dd of=/dev/vda bs=4096 seek=$((kib / 4)) oflag=direct conv=notrunc status=none ||
+      fail "cannot write node-b's lower device at $kib KiB"
+  done
+fi
+sync_point corrupted
+[[ $DRBDRS_NODE == a ]] && adm verify r0
+wait_for "the verify to start" 60 bash -c "grep -Eq 'cs:Verify(S|T)|oos:8 ' /proc/drbd"
+wait_for "the verify to finish" 240 is_cs Connected
+cat /proc/drbd
+expect_eq "out of sync after the verify (KiB)" 8 "$(oos)"
+dmesg | grep -q "Online verify found 2 4k block out of sync" ||
+  { dmesg | grep -i verify; fail "no 'Online verify found 2 4k block out of sync' in the kernel log"; }
+dmesg | grep -q "Out of sync: start=2048, size=8 (sectors)" ||
+  fail "the first changed block (sector 2048) was not logged"
+sync_point verified
+log "reconnect: only the two blocks resync"
+before=$(received)
+[[ $DRBDRS_NODE == b ]] && { adm disconnect r0; adm connect r0; }
+wait_for "the resync to finish" 120 bash -c "grep -q 'cs:Connected.*UpToDate/UpToDate' /proc/drbd && grep -q 'oos:0\$' /proc/drbd"
+if [[ $DRBDRS_NODE == b ]]; then
+  got=$(($(received) - before))
+  expect_eq "KiB resynced after the verify" 8 "$got"
+fi
+compare_devices repaired
 sync_point down
 adm down r0
 expect_clean_dmesg

@@ -22,7 +22,7 @@ use crate::drbd_core::genl::request::{validate_message, ValidRequest};
 use crate::drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use crate::drbd_core::genl::typed::{
     DiskConf, EncodeOpts, NetConf, NewCUuidParms, ResizeParms, SetEncode, SetRoleParms,
-    TimeoutParms,
+    StartOvParms, TimeoutParms,
 };
 use crate::drbd_core::genl::validate::Outcome;
 use crate::drbd_core::genl::writer::Writer;
@@ -57,6 +57,7 @@ const SUPPORTED: &[Command] = &[
     Command::InvalPeer,
     Command::PauseSync,
     Command::ResumeSync,
+    Command::StartOv,
 ];
 
 /// The genetlink ops to register, from the core's command table.
@@ -365,6 +366,13 @@ impl Drbd {
                     FullSyncSide::Source
                 };
                 device(&mut reg, minor)?.invalidate(side)
+            }
+            Command::StartOv => {
+                let minor = lookup_minor(&reg, req, info)?;
+                let parms = req.get::<StartOvParms>().unwrap_or_default();
+                // drbdsetup-84 sends "no stop" as the largest sector.
+                let stop = parms.ov_stop_sector.filter(|s| *s != u64::MAX);
+                device(&mut reg, minor)?.start_verify(parms.ov_start_sector, stop)
             }
             Command::PauseSync | Command::ResumeSync => {
                 let minor = lookup_minor(&reg, req, info)?;

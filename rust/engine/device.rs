@@ -685,6 +685,21 @@ impl Device {
         Ok(())
     }
 
+    /// `verify` (`DRBD_ADM_START_OV`): online verify driven by this node; needs a connection.
+    pub(crate) fn start_verify(
+        &mut self,
+        start_sector: Option<u64>,
+        stop_sector: Option<u64>,
+    ) -> Result<(), Failure> {
+        let Some((link, _)) = self.link.as_ref() else {
+            return Err(Failure::State(StateError::NeedConnection));
+        };
+        link.start_verify(start_sector, stop_sector)
+            .map_err(Failure::State)?;
+        self.state = link.state();
+        Ok(())
+    }
+
     /// `pause-sync` (`pause` true) / `resume-sync`: only a connection has a resync to pause;
     /// without one drbd answers as for a flag already in that position.
     pub(crate) fn pause_sync(&mut self, pause: bool) -> Result<(), Failure> {
@@ -830,10 +845,7 @@ impl Device {
     /// New net options for an existing connection.
     pub(crate) fn change_net_options(&mut self, net: NetSettings) -> Result<(), Failure> {
         match self.link.as_ref() {
-            Some((link, _)) => {
-                link.change_net_options(net);
-                Ok(())
-            }
+            Some((link, _)) => link.change_net_options(net).map_err(Failure::Ret),
             None => Err(Failure::Ret(RetCode::ErrInvalidRequest)),
         }
     }

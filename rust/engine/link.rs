@@ -1320,19 +1320,16 @@ impl Link {
                             // it gets the bytes in one piece; no memory counts as a failed
                             // read, which the protocol answers as drbd does.
                             let bytes = if ok { contiguous(&buf) } else { None };
-                            if let Some(e) = h.read_bufs.as_mut_slice().get_mut(read.slot.index())
-                            {
+                            if let Some(e) = h.read_bufs.as_mut_slice().get_mut(read.slot.index()) {
                                 *e = Some(buf);
                             }
                             r.peer_read_data(&read, bytes.as_deref(), h);
                             // What the core did not send is not needed any more.
-                            if let Some(e) = h.read_bufs.as_mut_slice().get_mut(read.slot.index())
-                            {
+                            if let Some(e) = h.read_bufs.as_mut_slice().get_mut(read.slot.index()) {
                                 *e = None;
                             }
                         } else {
-                            if let Some(e) = h.read_bufs.as_mut_slice().get_mut(read.slot.index())
-                            {
+                            if let Some(e) = h.read_bufs.as_mut_slice().get_mut(read.slot.index()) {
                                 *e = Some(buf);
                             }
                             r.peer_read_done(&read, ok, h);
@@ -1620,6 +1617,20 @@ impl Link {
         self.wait_finished().map_err(Failure::State)
     }
 
+    /// `verify [--start S] [--stop S]`: the cluster-wide change to VerifyS, waiting for the
+    /// peer's answer.
+    pub(crate) fn start_verify(
+        &self,
+        start_sector: Option<u64>,
+        stop_sector: Option<u64>,
+    ) -> Result<(), StateError> {
+        self.locked(|r, h| {
+            h.finished = None;
+            r.start_verify(start_sector, stop_sector, h);
+        });
+        self.wait_finished()
+    }
+
     /// `pause-sync` (`pause` true) / `resume-sync`: the user's pause flag.
     pub(crate) fn pause_sync(&self, pause: bool) -> Result<(), AdminRefusal> {
         let now = self.now_ms();
@@ -1632,9 +1643,14 @@ impl Link {
         })
     }
 
-    /// New net options (a running connection adopts what it can).
-    pub(crate) fn change_net_options(&self, net: NetSettings) {
-        self.locked(|r, h| r.change_net_options(net, h));
+    /// New net options (a running connection adopts what it can); the digest algorithms
+    /// not while a resync or verify uses them.
+    pub(crate) fn change_net_options(&self, net: NetSettings) -> Result<(), RetCode> {
+        self.locked(|r, h| {
+            r.check_digest_change(&net)?;
+            r.change_net_options(net, h);
+            Ok(())
+        })
     }
 
     fn wait_finished(&self) -> Result<(), StateError> {
