@@ -6,7 +6,8 @@
 //! sends its bitmap; the WFBitMapT node ORs it into its own, answers with the merged bitmap
 //! and waits in WFSyncUUID; the source ORs that in, rotates its UUIDs and sends
 //! `P_SYNC_UUID`; the target becomes SyncTarget and requests every out-of-sync block, paced by
-//! the resync controller; the source reads and answers, the target writes and acknowledges,
+//! the resync controller (by checksum with a csums-alg, [`super::csums`]); the source reads
+//! and answers, the target writes and acknowledges,
 //! both clear the bits. The target finishes when its bitmap is clear and says so with its
 //! `P_STATE` (Connected, UpToDate); the source finishes on that.
 //!
@@ -73,16 +74,17 @@ impl HeldWrite {
     }
 }
 
-/// A running resync on the target.
+/// A running resync on the target; the controller and its clock also pace a verify on
+/// VerifyS (drbd too has one resync timer and plan per device).
 #[derive(Debug, Clone)]
 pub(super) struct SyncRun {
     cursor_bit: u64,
-    controller: ResyncController,
+    pub(super) controller: ResyncController,
     pub(super) received_sectors: u32,
     failed_blocks: u64,
     /// When the next controller step is due (steps are [`SLEEP_TIME_MS`] apart, as drbd's
     /// resync timer, however often the host ticks).
-    next_step_ms: u64,
+    pub(super) next_step_ms: u64,
     /// Done on our side; waiting for the ack of a `P_PING` sent behind our last
     /// `P_RS_WRITE_ACK`, so the source has cleared every bit before it learns we finished.
     finishing: bool,
@@ -204,8 +206,9 @@ impl<S: Storage> Replica<S> {
         }
     }
 
-    /// The numbers /proc/drbd shows for a running resync (None outside SyncSource/Target);
-    /// `bm_bits` = bits of the whole bitmap. Times are ms, so `hz` is 1000.
+    /// The numbers /proc/drbd shows for a running resync or online verify (None outside
+    /// SyncSource, SyncTarget, VerifyS, VerifyT); `bm_bits` = bits of the whole bitmap. Times
+    /// are ms, so `hz` is 1000.
     pub fn sync_status(&self, bm_bits: u64, now_ms: u64) -> Option<SyncStatus> {
         if self.state().conn.is_verify() {
             return self.verify_status(bm_bits, now_ms);

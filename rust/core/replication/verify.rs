@@ -34,22 +34,21 @@ use super::super::genl::ret_code::RetCode;
 use super::super::meta_data::SECTOR_SIZE;
 use super::super::proc_text::SyncStatus;
 use super::super::resync::{
-    next_verify_request, ResyncController, ResyncSettings, SyncMarks, DEFAULT_MAX_BUFFERS,
-    SLEEP_TIME_MS,
+    next_verify_request, ResyncSettings, SyncMarks, DEFAULT_MAX_BUFFERS, SLEEP_TIME_MS,
 };
 use super::super::state::{ConnState, DiskState, State, StateChange};
 use super::super::wire::{self, AckKind, BlockAck, BlockReq, Packet, RequestKind};
 use super::conflicts::{Interval, IoKind, Slot};
 use super::connection::{Host, Level, LossReason, NetSettings, Replica, Socket, Storage};
 use super::csums::ReadPurpose;
-use super::resync_path::PeerRead;
+use super::resync_path::{PeerRead, SyncRun};
 use super::sync_handshake::Helper;
 
 /// No stop sector (`ULLONG_MAX`, START_OV's default).
 pub const NO_STOP_SECTOR: u64 = u64::MAX;
 
 /// Comparisons VerifyS can keep waiting for earlier writes of the peer (their digests).
-pub const PARKED_COMPARISONS: usize = 16;
+pub const PARKED_COMPARISONS: usize = 8;
 
 /// Where verify runs start and stop, and the run in progress.
 #[derive(Debug, Clone)]
@@ -91,10 +90,6 @@ struct VerifyRun {
     failed: u64,
     started_ms: u64,
     marks: SyncMarks,
-    controller: ResyncController,
-    /// Sectors answered since the last controller step.
-    received_sectors: u32,
-    next_step_ms: u64,
     /// The run of adjacent out-of-sync sectors not logged yet (`ov_last_oos_*`).
     oos_start: u64,
     oos_sectors: u64,
@@ -116,9 +111,6 @@ impl VerifyRun {
             failed: 0,
             started_ms: now_ms,
             marks: SyncMarks::new(blocks, now_ms),
-            controller: ResyncController::new(),
-            received_sectors: 0,
-            next_step_ms: now_ms,
             oos_start: 0,
             oos_sectors: 0,
             finishing: false,
@@ -221,11 +213,11 @@ impl<S: Storage> Replica<S> {
     /// The numbers /proc/drbd shows for a running verify (see [`Replica::sync_status`]).
     pub(super) fn verify_status(&self, bm_bits: u64, now_ms: u64) -> Option<SyncStatus> {
         let run = self.verify.run.as_ref()?;
-        let want = if run.source {
-            run.controller.target_rate_kib()
-        } else {
-            0
-        };
+        let want = self
+            .sync_run
+            .as_ref()
+            .filter(|_| run.source)
+            .map_or(0, |pacing| pacing.controller.target_rate_kib());
         Some(SyncStatus {
             rs_total: run.total,
             ov_left: run.left,
@@ -263,6 +255,9 @@ impl<S: Storage> Replica<S> {
         if old.conn == ConnState::Connected && new.conn.is_verify() {
             self.start_verify_run(new.conn == ConnState::VerifyS, host);
         } else if old.conn.is_verify() && !new.conn.is_verify() {
+            if old.conn == ConnState::VerifyS {
+                self.sync_run = None;
+            }
             if let Some(run) = self.verify.run.take() {
                 if run.left == 0 {
                     self.verify.start_sector = 0;
@@ -304,6 +299,8 @@ impl<S: Storage> Replica<S> {
             run.left = run.total;
             run.position = self.verify.start_sector;
             run.marks = SyncMarks::new(run.left, now);
+            // The resync controller and its 100 ms clock pace the requests.
+            self.sync_run = Some(SyncRun::new(now));
             host.log(
                 Level::Info,
                 format_args!("Starting Online Verify from sector {}", run.position),
@@ -336,23 +333,30 @@ impl<S: Storage> Replica<S> {
             return;
         };
         run.marks.advance(run.left, now_ms, 1000);
-        if !verify_s || !run.source || run.finishing || now_ms < run.next_step_ms {
+        if !verify_s || !run.source || run.finishing {
+            return;
+        }
+        let (mut position, mut requested) = (run.position, run.requested);
+        let Some(pacing) = self.sync_run.as_mut() else {
+            return;
+        };
+        if now_ms < pacing.next_step_ms {
             return;
         }
         // The 100 ms rhythm of the resync timer (see `resync_step`).
         let step_ms = u64::from(SLEEP_TIME_MS);
-        let late = now_ms - run.next_step_ms;
-        run.next_step_ms = if late < step_ms {
-            run.next_step_ms + step_ms
+        let late = now_ms - pacing.next_step_ms;
+        pacing.next_step_ms = if late < step_ms {
+            pacing.next_step_ms + step_ms
         } else {
             now_ms + step_ms
         };
-        let received = core::mem::take(&mut run.received_sectors);
-        let mut budget = u64::from(
-            run.controller
-                .step(&settings, received, DEFAULT_MAX_BUFFERS),
-        );
-        let (mut position, mut requested) = (run.position, run.requested);
+        let received = core::mem::take(&mut pacing.received_sectors);
+        let mut budget = u64::from(pacing.controller.step(
+            &settings,
+            received,
+            DEFAULT_MAX_BUFFERS,
+        ));
         let mut sent_sectors = 0u32;
         while budget > 0 {
             // At least one request per run, even when it starts at the stop sector.
@@ -390,7 +394,9 @@ impl<S: Storage> Replica<S> {
         if let Some(run) = self.verify.run.as_mut() {
             run.position = position;
             run.requested = requested;
-            run.controller.on_request_sent(sent_sectors);
+        }
+        if let Some(pacing) = self.sync_run.as_mut() {
+            pacing.controller.on_request_sent(sent_sectors);
         }
         self.maybe_finish_verify_source(host);
     }
@@ -659,13 +665,13 @@ impl<S: Storage> Replica<S> {
             .overlaps(req.sector, req.blksize, Some(slot), |o| {
                 o.kind == IoKind::PeerWrite
             });
-        let mut parked = false;
-        if let Some(run) = self.verify.run.as_mut() {
-            run.received_sectors = run
-                .received_sectors
-                .saturating_add(req.blksize.div_ceil(SECTOR_SIZE));
-            parked = behind_writes && run.park(slot, peer_digest);
-        }
+        self.verify_answered(req.blksize);
+        let parked = behind_writes
+            && self
+                .verify
+                .run
+                .as_mut()
+                .is_some_and(|run| run.park(slot, peer_digest));
         if let Some(e) = self.conflicts.get_mut(slot) {
             e.arrival = arrival;
             e.submitted = !parked;
@@ -679,6 +685,15 @@ impl<S: Storage> Replica<S> {
             });
         }
         Ok(())
+    }
+
+    /// VerifyS: the peer answered a request of `size` bytes (for the controller).
+    fn verify_answered(&mut self, size: u32) {
+        if let Some(pacing) = self.sync_run.as_mut() {
+            pacing.received_sectors = pacing
+                .received_sectors
+                .saturating_add(size.div_ceil(SECTOR_SIZE));
+        }
     }
 
     /// The digest a parked comparison (VerifyS) waits with; all zeros if it is not there.
@@ -765,10 +780,8 @@ impl<S: Storage> Replica<S> {
             if let Some(run) = self.verify.run.as_mut() {
                 run.left = run.left.saturating_sub(1);
                 run.failed += 1;
-                run.received_sectors = run
-                    .received_sectors
-                    .saturating_add(e.size.div_ceil(SECTOR_SIZE));
             }
+            self.verify_answered(e.size);
             host.log(
                 Level::Err,
                 format_args!("Could not verify sector {} (peer refused)", ack.sector),

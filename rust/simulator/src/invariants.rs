@@ -16,6 +16,7 @@ pub fn states_allowed(w: &World) -> Result<(), String> {
         let s = n.replica.state();
         let ctx = StateContext {
             has_net_conf: true,
+            has_verify_alg: !n.replica.net().verify_alg.as_str().is_empty(),
             any_peer_primary: s.peer == Role::Primary,
             agreed_pro_version: 101,
             ..StateContext::new()
@@ -55,6 +56,7 @@ pub fn states_allowed(w: &World) -> Result<(), String> {
                     | (C::SyncSource, C::SyncTarget)
                     // A pause flag on either side pauses both (the peer's as peer_isp).
                     | (C::PausedSyncS, C::PausedSyncT)
+                    | (C::VerifyS, C::VerifyT)
             )
         };
         if !(pair_ok(a.conn, b.conn) || pair_ok(b.conn, a.conn)) {

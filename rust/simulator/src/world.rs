@@ -50,7 +50,7 @@ use drbd_core::replication::writes::{PeerWriteKind, WriteFlags};
 use drbd_core::replication::WireProtocol;
 use drbd_core::state::{ConnState, DiskState, Role, State, StateError};
 use drbd_core::uuid::{UuidSet, UUID_PRIMARY_BIT};
-use drbd_core::wire::{self, AckKind, Agreed, BlockAck, DescKind, Packet};
+use drbd_core::wire::{self, AckKind, Agreed, BlockAck, Cmd, DescKind, Packet};
 
 use crate::{Scheduler, SimRng};
 
@@ -116,6 +116,10 @@ pub struct NodeHost {
     pub capacity: Option<u64>,
     /// Agreed maximum bio size.
     pub max_bio_size: Option<u32>,
+    /// Packets sent, per command.
+    pub sent_packets: BTreeMap<Cmd, u64>,
+    /// 4 KiB blocks of data sent after data packets, per command.
+    pub sent_blocks: BTreeMap<Cmd, u64>,
     rng: Option<SimRng>,
 }
 
@@ -341,14 +345,37 @@ impl NodeHost {
     /// Queue a data packet followed by its block data (each 4 KiB block carries its write
     /// id in its first 8 bytes).
     fn send_with_data(&mut self, ctx: &Agreed, packet: &Packet<'_>, ids: &[u64]) {
+        *self.sent_packets.entry(packet.cmd()).or_insert(0) += 1;
+        *self.sent_blocks.entry(packet.cmd()).or_insert(0) += ids.len() as u64;
         let mut buf = encoded(ctx, packet);
         for id in ids {
-            let mut block = [0u8; 4096];
-            block[..8].copy_from_slice(&id.to_le_bytes());
-            buf.extend_from_slice(&block);
+            buf.extend_from_slice(&block_bytes(*id));
         }
         self.outbox.push((Socket::Data, buf));
     }
+
+    /// Packets of `cmd` this node sent.
+    pub fn sent(&self, cmd: Cmd) -> u64 {
+        self.sent_packets.get(&cmd).copied().unwrap_or(0)
+    }
+
+    /// The bytes of `size` bytes at `sector` of the disk as reads see it.
+    fn read_bytes(&self, sector: u64, size: u32) -> Vec<u8> {
+        let mut out = Vec::with_capacity(size as usize);
+        for s in sector..sector + u64::from(size) / 512 {
+            let id = self.disk.get((s / 8) as usize).copied().unwrap_or(0);
+            let at = (s % 8) as usize * 512;
+            out.extend_from_slice(&block_bytes(id)[at..at + 512]);
+        }
+        out
+    }
+}
+
+/// A 4 KiB block holding write `id`: the id in its first 8 bytes, zeros after.
+fn block_bytes(id: u64) -> [u8; 4096] {
+    let mut block = [0u8; 4096];
+    block[..8].copy_from_slice(&id.to_le_bytes());
+    block
 }
 
 /// Header and fixed part of `packet`; the core never asks for an unencodable packet, so
@@ -388,6 +415,7 @@ pub fn with_bitmap_view(bitmap: &mut Bitmap<Vec<u64>>, f: &mut dyn FnMut(&mut Bi
 
 impl Host for NodeHost {
     fn send(&mut self, socket: Socket, ctx: &Agreed, packet: &Packet<'_>) {
+        *self.sent_packets.entry(packet.cmd()).or_insert(0) += 1;
         self.outbox.push((socket, encoded(ctx, packet)));
     }
 
@@ -711,6 +739,8 @@ impl World {
                     drop_requested: false,
                     capacity: None,
                     max_bio_size: None,
+                    sent_packets: BTreeMap::new(),
+                    sent_blocks: BTreeMap::new(),
                     rng: Some(SimRng::new(seed)),
                 }
             },
@@ -816,6 +846,17 @@ impl World {
         let r = f(&mut n.replica, &mut n.host);
         self.flush();
         r
+    }
+
+    /// Write `id` to `block` of `node`'s lower disk behind DRBD's back (durably, no bitmap
+    /// bit): a corruption online verify should find.
+    pub fn corrupt(&mut self, node: NodeId, block: u64, id: u64) {
+        let h = &mut self.nodes[node].host;
+        for disk in [&mut h.disk, &mut h.durable] {
+            if let Some(b) = disk.get_mut(block as usize) {
+                *b = id;
+            }
+        }
     }
 
     /// Cut the link: everything in flight is lost, both nodes see their sockets fail.
@@ -1003,12 +1044,16 @@ impl World {
     /// The draining peer has read everything: now it sees its sockets fail.
     fn finish_drain_if_read(&mut self) {
         if let Some(d) = self.draining {
-            if !self.pending_to.contains_key(&(d.generation, d.to))
-                && self.nodes[d.to].inbox[0].is_empty()
-            {
+            if !self.pending_to.contains_key(&(d.generation, d.to)) && !self.data_resting(d.to) {
                 self.end_drain();
             }
         }
+    }
+
+    /// `node`'s receiver has data-socket bytes it does not read yet: an epoch is draining.
+    fn data_resting(&self, node: NodeId) -> bool {
+        let n = &self.nodes[node];
+        !n.down && !n.inbox[0].is_empty() && !n.replica.may_receive()
     }
 
     fn end_drain(&mut self) {
@@ -1159,10 +1204,18 @@ impl World {
                 }
             }
         }
-        self.read_held();
         for i in 0..2 {
             self.post(i);
         }
+        // A receiver whose epoch drained reads on.
+        for i in 0..2 {
+            let n = &self.nodes[i];
+            if !n.down && !n.inbox[0].is_empty() && n.replica.may_receive() {
+                self.read_inbox(i, Socket::Data);
+                self.post(i);
+            }
+        }
+        self.finish_drain_if_read();
         self.flush();
         true
     }
@@ -1190,14 +1243,19 @@ impl World {
     }
 
     fn deliver(&mut self, to: NodeId, socket: Socket, bytes: &[u8]) {
+        self.nodes[to].inbox[socket_index(socket)].extend_from_slice(bytes);
+        self.read_inbox(to, socket);
+    }
+
+    /// Hand the whole packets in `to`'s inbox of `socket` to its replica. As the engine's
+    /// receiver, the data socket rests after a `P_BARRIER` until that epoch is on disk and
+    /// acknowledged ([`Replica::may_receive`]); [`World::step`] reads on after that.
+    fn read_inbox(&mut self, to: NodeId, socket: Socket) {
         let now = self.now_ms();
         let strict = self.strict_decoding;
         let n = &mut self.nodes[to];
         let inbox = &mut n.inbox[socket_index(socket)];
-        inbox.extend_from_slice(bytes);
         loop {
-            // While an epoch drains, the receiver reads nothing more from the data socket
-            // (§5.3): the bytes wait in the socket ([`World::read_held`]).
             if socket == Socket::Data && !n.replica.may_receive() {
                 return;
             }
@@ -1251,21 +1309,6 @@ impl World {
             n.replica.receive(socket, &packet, now, &mut n.host);
             if n.host.drop_requested {
                 return;
-            }
-        }
-    }
-
-    /// Data-socket bytes a node left unread while an epoch drained: read them once it may
-    /// receive again; a peer that closed is seen closed only after that.
-    fn read_held(&mut self) {
-        for i in 0..2 {
-            let n = &self.nodes[i];
-            if n.down || n.inbox[0].is_empty() || !n.replica.may_receive() {
-                continue;
-            }
-            self.deliver(i, Socket::Data, &[]);
-            if self.draining.is_some_and(|d| d.to == i) {
-                self.finish_drain_if_read();
             }
         }
     }
@@ -1335,7 +1378,14 @@ impl World {
                     .map(|b| n.host.disk.get(b as usize).copied().unwrap_or(0))
                     .collect();
                 n.host.read_buffers.insert(read.slot, data);
-                n.replica.peer_read_done(&read, true, &mut n.host);
+                if read.purpose.needs_data() {
+                    // The core digests the bytes; what it did not send is dropped after.
+                    let bytes = n.host.read_bytes(read.sector, read.size);
+                    n.replica.peer_read_data(&read, Some(&bytes), &mut n.host);
+                    n.host.read_buffers.remove(&read.slot);
+                } else {
+                    n.replica.peer_read_done(&read, true, &mut n.host);
+                }
             }
             LocalIo::Flush { covers } => {
                 n.host.flushed(covers);

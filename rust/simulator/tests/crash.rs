@@ -15,12 +15,15 @@
 //! - at the end, with the link up and both nodes running: Connected UpToDate/UpToDate,
 //!   bitmaps empty, both disks identical.
 //!
+//! The schedules also resync by checksums (a csums-alg per seed, sometimes only after a
+//! crashed Primary's return) and run online verify now and then.
+//!
 //! A failure prints its seed; `DRBD_SIM_SEED=<seed> cargo test -p drbd_sim --test crash
 //! replay -- --nocapture` runs that one schedule again.
 
 use drbd_core::bitmap::{al_extent_bits, BITS_PER_AL_EXTENT};
 use drbd_core::meta_data::MdFlags;
-use drbd_core::replication::connection::NetSettings;
+use drbd_core::replication::connection::{AlgName, NetSettings};
 use drbd_core::replication::WireProtocol;
 use drbd_core::state::{ConnState, DiskState, Role, StateChange};
 use drbd_core::uuid::UuidSet;
@@ -462,10 +465,23 @@ fn pass_time(w: &mut World, run: &mut Run, ms: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// The net options of a schedule: verify-alg md5, and no csums-alg, md5, or md5 only after
+/// a crash (`csums-after-crash-only`).
+fn net_for(seed: u64) -> NetSettings {
+    let csums = if seed.is_multiple_of(3) { "" } else { "md5" };
+    NetSettings {
+        verify_alg: AlgName::new("md5").expect("alg"),
+        csums_alg: AlgName::new(csums).expect("alg"),
+        csums_after_crash_only: seed % 3 == 2,
+        ..NetSettings::DEFAULT
+    }
+}
+
 fn run_seed(seed: u64, verbose: bool) -> Result<(World, Stats), String> {
     let mut w = world(seed, BLOCKS);
     let mut rng = SimRng::new(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0xc4a5);
-    w.connect_both(NetSettings::DEFAULT);
+    let net = net_for(seed);
+    w.connect_both(net);
     if !w.run_until(5_000, |w| w.both_in(ConnState::Connected)) {
         return Err("no connection".into());
     }
@@ -511,7 +527,7 @@ fn run_seed(seed: u64, verbose: bool) -> Result<(World, Stats), String> {
                     run.life_start[node] = w.nodes[node].host.completions.len();
                     // Once the crashed Primary is back, taking over is no longer a failover.
                     run.failover = None;
-                    w.restart(node, NetSettings::DEFAULT);
+                    w.restart(node, net);
                 }
             }
             47..=51 => failover(&mut w, &mut run),
@@ -519,6 +535,13 @@ fn run_seed(seed: u64, verbose: bool) -> Result<(World, Stats), String> {
             56..=59 => {
                 let ms = rng.below(12_000);
                 pass_time(&mut w, &mut run, ms).map_err(|e| fail(e, &w))?;
+            }
+            60..=61 => {
+                let node = rng.below(2) as usize;
+                let n = &w.nodes[node];
+                if !n.down && n.replica.state().conn == ConnState::Connected {
+                    w.with_node(node, |r, h| r.start_verify(None, None, h));
+                }
             }
             _ => {
                 w.step();
@@ -528,7 +551,7 @@ fn run_seed(seed: u64, verbose: bool) -> Result<(World, Stats), String> {
     }
     // Drain: power on, heal the link and let everything settle.
     if let Some(node) = w.nodes.iter().position(|n| n.down) {
-        w.restart(node, NetSettings::DEFAULT);
+        w.restart(node, net);
     }
     w.heal_link();
     let limit = w.now_ms() + 60_000;
