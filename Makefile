@@ -8,6 +8,7 @@
 #   make demo       two linked VMs running the classic scenario
 #   make bench      fio on the raw disk, drbd_rs and drbd.ko in a VM, with ratios (release kernel)
 #   make vm-run SCRIPT=tests-vm/x.sh [V=1]   one VM test by hand
+#   make install    drbd_rs.ko into /lib/modules/$(uname -r)/extra, `modprobe drbd` loads it
 
 SHELL := /bin/bash
 # rustup's cargo (host crates, bindgen-cli) may not be on a non-login PATH.
@@ -17,7 +18,7 @@ KRUSTC ?= /usr/bin/rustc
 KBINDGEN ?= $(HOME)/.cargo/bin/bindgen
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 RUSTC=$(KRUSTC) BINDGEN=$(KBINDGEN)
 
-.PHONY: all deps kernel module tools check check-host check-vm demo bench vm-run clean
+.PHONY: all deps kernel module tools install check check-host check-vm demo bench vm-run clean
 
 all: module tools
 
@@ -32,6 +33,10 @@ module: kernel
 
 tools:
 	cargo build --release --workspace
+
+# Run as root on the machine that boots the kernel the module was built for.
+install:
+	scripts/install.sh
 
 # The README's two commands work on a fresh machine: both install what is missing first.
 check:

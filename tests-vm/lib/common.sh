@@ -133,22 +133,24 @@ wait_link() {
 
 # sync_point NAME [DATA]: barrier between the two guests over TCP port 7700 on the link
 # (node-a listens, node-b connects); both must arrive with the same NAME. Prints the
-# peer's DATA (one line), so nodes can compare checksums.
+# peer's DATA (one line), so nodes can compare checksums. SYNC_TIMEOUT: how long a node waits
+# for the other (seconds).
 SYNC_PORT=7700
+SYNC_TIMEOUT=${SYNC_TIMEOUT:-300}
 sync_point() {
   local name=$1 data=${2:-}
   log "sync point $name" >&2
-  /usr/bin/python3 - "$DRBDRS_NODE" "$DRBDRS_IP" "$DRBDRS_PEER_IP" "$SYNC_PORT" "$name" "$data" <<'PY'
+  /usr/bin/python3 - "$DRBDRS_NODE" "$DRBDRS_IP" "$DRBDRS_PEER_IP" "$SYNC_PORT" "$name" "$data" "$SYNC_TIMEOUT" <<'PY'
 import socket, sys, time
-node, me, peer, port, name, data = sys.argv[1:]
+node, me, peer, port, name, data, wait = sys.argv[1:]
 line = f"{name} {data}\n".encode()
-deadline = time.monotonic() + 300
+deadline = time.monotonic() + int(wait)
 if node == "a":
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((me, int(port)))
     srv.listen(1)
-    srv.settimeout(300)
+    srv.settimeout(int(wait))
     c, _ = srv.accept()
     srv.close()
 else:
@@ -160,7 +162,7 @@ else:
             if time.monotonic() > deadline:
                 sys.exit(f"sync point {name}: node-a never listened")
             time.sleep(0.2)
-c.settimeout(300)
+c.settimeout(int(wait))
 c.sendall(line)
 got = c.makefile("rb").readline().decode().rstrip("\n")
 c.close()

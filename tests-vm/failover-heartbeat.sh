@@ -1,0 +1,217 @@
+# Failover under Heartbeat v1 (haresources), as the tutorials set it up: drbd_rs loaded by
+# `modprobe drbd` (scripts/install.sh's alias), drbd-utils' drbdadm (9.x front end, which
+# hands over to its 8.4 tools), the stock `drbddisk`, `IPaddr` and `Filesystem` resource
+# scripts, and a small service on the replicated ext4 (tests-vm/lib/ha-logger: appends a
+# checksummed line every second; the test kernel has no NFSD for the tutorials' NFS export).
+# Boot 1: both nodes create-md/up on zeroed disks (new-current-uuid --clear-bitmap instead of
+# an initial sync), node-a formats, heartbeat starts on both (/etc/init.d/heartbeat), node-a
+# takes the resources, writes files and their checksums, then loses power (QEMU killed).
+# node-b's heartbeat declares node-a dead and takes over: Primary, mounted, service IP up,
+# the service running, node-a's files and service log intact; node-b writes more.
+# Boot 2 of node-a (once node-b has taken over): `up` with the meta data as the crash left
+# it, returns as Secondary and resyncs only what changed (not the whole device); heartbeat on
+# node-a rejoins without taking the resources back (auto_failback off); `hb_standby` on node-b
+# hands them to node-a, which serves the same data. Heartbeat's logs: out/node-*/ha-log-boot*.
+# STATUS (2026-12-01): seen passing up to and including node-b's takeover (data and service
+# log intact, drbdadm role/cstate/dstate as with drbd.ko); the run then failed in the
+# sync_point after the takeover (node-b's sendall: EHOSTUNREACH, with the service address
+# on node-b's link NIC) before node-a's return, resync and failback ran. Not in make check
+# until it has passed whole once; one run takes ≈ 25 min under TCG on a loaded host.
+# vm-check: no
+# vm-nodes: 2
+# vm-disks: 128M
+# vm-timeout: 2400
+DRBD_MODULE_A=drbd_rs DRBD_MODULE_B=drbd_rs
+# Heartbeat's drbddisk runs drbd-utils' drbdadm: the test's own calls use it too.
+DRBD_TOOL_A=${DRBD_TOOL_A:-drbdadm-84} DRBD_TOOL_B=${DRBD_TOOL_B:-drbdadm-84}
+source "$DRBDRS_REPO/tests-vm/lib/common.sh"
+SERVICE_IP=169.254.77.10
+# Under TCG on a busy host every resource script takes tens of seconds (heartbeat starts a
+# group one script after the other): the nodes wait for each other longer than usual.
+SYNC_TIMEOUT=900
+wait_link
+
+# --- module loading as drbd-utils does it -------------------------------------------------
+# The guest's /lib/modules/$(uname -r) is bare (the host has none): the index files a
+# kernel package ships, empty, keep depmod quiet.
+kmods=/lib/modules/$(uname -r)
+mkdir -p "$kmods"
+for f in modules.order modules.builtin modules.builtin.modinfo; do [[ -e $kmods/$f ]] || : >"$kmods/$f"; done
+"$DRBDRS_REPO/scripts/install.sh" "$(uname -r)"
+# (Before the module is loaded drbdadm asks `modinfo drbd` which tools to run, and modinfo
+# does not follow modprobe.d aliases: that one case picks the 9.x tools. Every stock script
+# runs `modprobe drbd` first; Documentation/failover.md says so.)
+modprobe drbd
+grep -q '^drbd_rs ' /proc/modules || fail "modprobe drbd did not load drbd_rs: $(cat /proc/modules)"
+expect_match "/proc/drbd" "^version: 8\.4\." "$(head -1 /proc/drbd)"
+v=$(drbdadm -V 2>&1)
+expect_match "drbdadm -V with drbd_rs loaded" "DRBDADM_API_VERSION=1" "$v"
+expect_match "drbdadm -V kernel version" "DRBD_KERNEL_VERSION_CODE=0x0804" "$v"
+log "modprobe drbd loaded drbd_rs; drbdadm dispatches to the 8.4 tools"
+
+# ping-int 3: a dead peer is noticed within ~6 s, before heartbeat's deadtime runs out.
+# al-extents 7 (the least): a crashed Primary's activity log covers at most 28 MiB of the
+# 128 MiB, so "resyncs only what changed" is visible in the resync's size.
+write_drbd_conf C "connect-int 3; ping-int 3;" "resync-rate 20M; al-extents 7;"
+mkdir -p /data
+
+# --- heartbeat v1 configuration -----------------------------------------------------------
+# Timings for TCG guests on a busy host: a guest can stall for a second or two.
+cat >/etc/ha.d/ha.cf <<CONF
+logfile $DRBDRS_RESULTS/ha-log-boot$BOOT
+logfacility none
+use_logd no
+keepalive 1
+warntime 6
+deadtime 15
+initdead 30
+udpport 694
+ucast $DRBDRS_NIC $DRBDRS_PEER_IP
+auto_failback off
+crm no
+node node-a
+node node-b
+CONF
+printf 'auth 1\n1 sha1 drbd_rs-failover-test\n' >/etc/ha.d/authkeys
+chmod 600 /etc/ha.d/authkeys
+echo "node-a IPaddr::$SERVICE_IP/24/$DRBDRS_NIC drbddisk::r0 Filesystem::/dev/drbd0::/data::ext4::noinit_itable ha-logger" >/etc/ha.d/haresources
+install -m 755 "$DRBDRS_REPO/tests-vm/lib/ha-logger" /etc/ha.d/resource.d/ha-logger
+# The guests share the host's root: give each node its own heartbeat UUID, the same in every
+# boot (a node coming back with a new one would be a stranger to its peer).
+printf "drbdrs-hb-node-%s" "$DRBDRS_NODE" >/var/lib/heartbeat/hb_uuid
+expect_eq "uname -n" "node-$DRBDRS_NODE" "$(uname -n)"
+
+start_heartbeat() {
+  /etc/init.d/heartbeat start || { tail -20 "$DRBDRS_RESULTS/ha-log-boot$BOOT"; fail "heartbeat did not start"; }
+}
+stop_heartbeat() {
+  /etc/init.d/heartbeat stop || { tail -20 "$DRBDRS_RESULTS/ha-log-boot$BOOT"; fail "heartbeat did not stop"; }
+}
+# serving: this node holds every resource of the group.
+serving() {
+  is_ro 'Primary/.*' && mountpoint -q /data && ip -o addr show dev "$DRBDRS_NIC" | grep -q " $SERVICE_IP/" &&
+    /etc/ha.d/resource.d/ha-logger status >/dev/null
+}
+# idle: this node holds none of them.
+idle() {
+  is_ro 'Secondary/.*' && ! mountpoint -q /data && ! ip -o addr show dev "$DRBDRS_NIC" | grep -q " $SERVICE_IP/" &&
+    ! /etc/ha.d/resource.d/ha-logger status >/dev/null
+}
+wait_serving() { # wait_serving WHAT SECS
+  local start=$SECONDS
+  until serving; do
+    if ((SECONDS > start + $2)); then
+      cat /proc/drbd; mount | grep /data || true; ip -o addr show dev "$DRBDRS_NIC"
+      tail -30 "$DRBDRS_RESULTS/ha-log-boot$BOOT"
+      fail "$1: node-$DRBDRS_NODE does not serve after $2 s"
+    fi
+    sleep 1
+  done
+  log "node-$DRBDRS_NODE serves ($1) after $((SECONDS - start)) s"
+}
+# service_lines NODE: the service log's lines written on NODE.
+service_lines() { grep -c "^node-$1 " /data/service/log || true; }
+check_data() { # check_data EXPECTED-SUMS-SHA
+  (cd /data/files && sha256sum --quiet -c ../files.sha256) || fail "node-$DRBDRS_NODE: a file's checksum differs"
+  expect_eq "checksum list" "$1" "$(sha256sum </data/files.sha256 | cut -c1-64)"
+  /etc/ha.d/resource.d/ha-logger check /data/service/log || fail "node-$DRBDRS_NODE: the service log is damaged"
+}
+
+if ((BOOT == 1)); then
+  adm_create_md r0
+  adm up r0
+  adm_within 120 wait-connect r0 || fail "not connected within 120 s"
+  sync_point connected
+  # Both disks are zeros: no initial sync needed.
+  [[ $DRBDRS_NODE == a ]] && adm new-current-uuid --clear-bitmap r0
+  wait_for "UpToDate/UpToDate" 60 in_sync
+  if [[ $DRBDRS_NODE == a ]]; then
+    adm primary r0
+    # The disks are zeros: the inode tables need no initialising (mkfs leaves them to the
+    # kernel's lazy init, which the mount option noinit_itable turns off).
+    mkfs.ext4 -q -E lazy_itable_init=1,lazy_journal_init=0,nodiscard /dev/drbd0
+    adm secondary r0
+  fi
+  sync_point formatted
+  wait_for "both Secondary" 60 is_ro Secondary/Secondary
+  start_heartbeat
+  if [[ $DRBDRS_NODE == a ]]; then
+    wait_serving "start" 600
+    mkdir /data/files
+    for i in 1 2 3 4 5 6; do head -c 256K /dev/urandom >/data/files/f$i; done
+    (cd /data/files && sha256sum f*) >/data/files.sha256
+    sync
+    sleep 3
+    lines=$(service_lines a)
+    ((lines > 0)) || fail "the service wrote nothing on node-a"
+    log "node-a wrote its files; the service wrote $lines lines"
+    sync_point written "$(sha256sum </data/files.sha256 | cut -c1-64) $lines"
+    cat /proc/drbd
+    power_loss
+  fi
+  read -r sums a_lines < <(sync_point written)
+  log "node-a's checksum list $sums, $a_lines service lines; waiting for node-a's power loss"
+  wait_serving "takeover after node-a's power loss" 600
+  expect_eq "drbdadm role" "Primary/Unknown" "$(drbdadm role r0)"
+  expect_eq "drbdadm cstate" "WFConnection" "$(drbdadm cstate r0)"
+  expect_eq "drbdadm dstate" "UpToDate/DUnknown" "$(drbdadm dstate r0)"
+  check_data "$sums"
+  # Every line node-a's service had fsynced before the count was taken is here.
+  (($(service_lines a) >= a_lines - 1)) || fail "node-a's service lines: $(service_lines a) of $a_lines"
+  wait_for "node-b's service to write" 120 bash -c '(($(grep -c "^node-b " /data/service/log) >= 3))'
+  head -c 1M /dev/urandom >/data/files/f7
+  (cd /data/files && sha256sum f*) >/data/files.sha256
+  sync
+  sums=$(sha256sum </data/files.sha256 | cut -c1-64)
+  log "node-b took over with node-a's data intact, wrote 1 MiB more"
+  sync_point returned "$sums" >/dev/null
+else
+  # Down for a while, as a dead machine is: back only once node-b has taken over.
+  sums=$(sync_point returned)
+  log "back after the power loss: up with the meta data as the crash left it"
+  adm up r0
+fi
+
+# --- node-a is back: resync of what changed, heartbeat rejoins ---------------------------
+wait_for "the resync to finish" 300 in_sync
+cat /proc/drbd
+if [[ $DRBDRS_NODE == a ]]; then
+  expect_eq "returning node's role" "Secondary/Primary" "$(drbdadm role r0)"
+  received=$(grep -o ' nr:[0-9]*' /proc/drbd | cut -d: -f2)
+  # 128 MiB device: the crashed Primary's activity-log extents (at most 7 of 4 MiB) and
+  # node-b's writes, not a full sync.
+  ((received > 0 && received <= 32768)) || fail "node-a received $received KiB in the resync: want what changed, not all 131072"
+  log "node-a resynced $received KiB of 131072"
+  start_heartbeat
+  # Joined: it sees node-b's heartbeat, and (auto_failback off) leaves the resources there.
+  wait_for "node-a's heartbeat to see node-b" 120 bash -c '[[ $(cl_status nodestatus node-b 2>/dev/null) == active ]]'
+  sleep 5
+  idle || fail "node-a took resources on rejoining (auto_failback off)"
+fi
+sync_point rejoined
+if [[ $DRBDRS_NODE == b ]]; then
+  serving || fail "node-b no longer serves after node-a rejoined"
+  log "manual failback: hb_standby on node-b"
+  /usr/share/heartbeat/hb_standby || fail "hb_standby failed"
+  wait_for "node-b to give up the resources" 600 idle
+else
+  wait_serving "failback" 600
+  check_data "$sums"
+  (($(service_lines b) >= 3)) || fail "node-b's service lines missing after failback"
+  n=$(service_lines a)
+  wait_for "node-a's service to write again" 120 bash -c "((\$(grep -c '^node-a ' /data/service/log) > $n + 2))"
+  log "node-a serves node-b's data after the failback"
+fi
+sync_point failed-back
+
+# --- teardown: node-b's heartbeat first, so node-a's stop does not hand anything over -----
+[[ $DRBDRS_NODE == b ]] && stop_heartbeat
+sync_point b-stopped
+[[ $DRBDRS_NODE == a ]] && { stop_heartbeat; idle || fail "node-a still holds resources after heartbeat stop"; }
+sync_point a-stopped
+wait_for "both Secondary" 60 is_ro Secondary/Secondary
+compare_devices final
+sync_point down
+adm down r0
+expect_clean_dmesg
+log "ok"
