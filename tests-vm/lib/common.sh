@@ -134,7 +134,9 @@ wait_link() {
 # sync_point NAME [DATA]: barrier between the two guests over TCP port 7700 on the link
 # (node-a listens, node-b connects); both must arrive with the same NAME. Prints the
 # peer's DATA (one line), so nodes can compare checksums. SYNC_TIMEOUT: how long a node waits
-# for the other (seconds).
+# for the other (seconds). A failed exchange (the link busy with a takeover, a peer that just
+# booted) is retried: node-b until it got node-a's answer, and node-a answers a retry of the
+# sync point it finished last (its answer may have been lost) from /tmp/sync-point-last.
 SYNC_PORT=7700
 SYNC_TIMEOUT=${SYNC_TIMEOUT:-300}
 sync_point() {
@@ -145,27 +147,65 @@ import socket, sys, time
 node, me, peer, port, name, data, wait = sys.argv[1:]
 line = f"{name} {data}\n".encode()
 deadline = time.monotonic() + int(wait)
-if node == "a":
+LAST = "/tmp/sync-point-last"
+
+def left():
+    return max(0.1, deadline - time.monotonic())
+
+def exchange_a():
+    """node-a: the first line of a node-b at this sync point, after answering retries."""
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((me, int(port)))
     srv.listen(1)
-    srv.settimeout(int(wait))
-    c, _ = srv.accept()
-    srv.close()
-else:
-    while True:
+    try:
+        while time.monotonic() < deadline:
+            srv.settimeout(left())
+            try:
+                c, _ = srv.accept()
+            except socket.timeout:
+                break
+            with c:
+                try:
+                    c.settimeout(min(30, left()))
+                    got = c.makefile("rb").readline().decode().rstrip("\n")
+                    if not got:
+                        continue
+                    got_name = got.split(" ")[0]
+                    if got_name != name:
+                        try:
+                            last = open(LAST, "rb").read()
+                        except FileNotFoundError:
+                            last = b""
+                        if last and last.split(b" ")[0] == got_name.encode():
+                            c.sendall(last)  # node-b missed our answer to the previous one
+                            continue
+                    c.sendall(line)
+                except OSError:
+                    continue
+            with open(LAST, "wb") as f:
+                f.write(line)
+            return got
+    finally:
+        srv.close()
+    sys.exit(f"sync point {name}: node-b never came")
+
+def exchange_b():
+    """node-b: node-a's answer to our line."""
+    while time.monotonic() < deadline:
         try:
-            c = socket.create_connection((peer, int(port)), timeout=5)
-            break
+            with socket.create_connection((peer, int(port)), timeout=5) as c:
+                c.settimeout(min(30, left()))
+                c.sendall(line)
+                got = c.makefile("rb").readline().decode().rstrip("\n")
+                if got:
+                    return got
         except OSError:
-            if time.monotonic() > deadline:
-                sys.exit(f"sync point {name}: node-a never listened")
-            time.sleep(0.2)
-c.settimeout(int(wait))
-c.sendall(line)
-got = c.makefile("rb").readline().decode().rstrip("\n")
-c.close()
+            pass
+        time.sleep(0.5)
+    sys.exit(f"sync point {name}: no answer from node-a")
+
+got = exchange_a() if node == "a" else exchange_b()
 peer_name, _, peer_data = got.partition(" ")
 if peer_name != name:
     sys.exit(f"sync point {name}: peer is at '{peer_name}'")
