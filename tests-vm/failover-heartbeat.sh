@@ -32,12 +32,7 @@ SYNC_TIMEOUT=900
 wait_link
 
 # --- module loading as drbd-utils does it -------------------------------------------------
-# The guest's /lib/modules/$(uname -r) is bare (the host has none): the index files a
-# kernel package ships, empty, keep depmod quiet.
-kmods=/lib/modules/$(uname -r)
-mkdir -p "$kmods"
-for f in modules.order modules.builtin modules.builtin.modinfo; do [[ -e $kmods/$f ]] || : >"$kmods/$f"; done
-"$DRBDRS_REPO/scripts/install.sh" "$(uname -r)"
+install_for_modprobe
 # (Before the module is loaded drbdadm asks `modinfo drbd` which tools to run, and modinfo
 # does not follow modprobe.d aliases: that one case picks the 9.x tools. Every stock script
 # runs `modprobe drbd` first; Documentation/failover.md says so.)

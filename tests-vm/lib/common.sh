@@ -61,6 +61,18 @@ load_node_module() {
   log "node-$DRBDRS_NODE: module $NODE_MODULE, tool $NODE_TOOL"
 }
 
+# install_for_modprobe: scripts/install.sh in this guest, so that `modprobe drbd` (what
+# drbd-utils' init script, drbd.service and the cluster agents run) loads drbd_rs. The guest's
+# /lib/modules/$(uname -r) is bare (the host has none): the index files a kernel package
+# ships, empty, keep depmod quiet.
+install_for_modprobe() {
+  local kmods
+  kmods=/lib/modules/$(uname -r)
+  mkdir -p "$kmods"
+  for f in modules.order modules.builtin modules.builtin.modinfo; do [[ -e $kmods/$f ]] || : >"$kmods/$f"; done
+  "$DRBDRS_REPO/scripts/install.sh" "$(uname -r)"
+}
+
 # adm ARGS...: this node's admin tool (drbdadm-rs or drbd-utils' drbdadm).
 adm() {
   echo "# $NODE_TOOL $*" >&2
@@ -109,14 +121,15 @@ adm_create_md() {
 # DISK-OPTIONS, if given, replace the default `resync-rate 20M;` (a second
 # resync-rate is a warning and the tools disagree which one counts).
 # A guest under TCG on a busy host can stall for a second or two: the ping timeout is 3 s
-# (default 0.5 s, which drops the connection again and again there).
+# (default 0.5 s, which drops the connection again and again there). STARTUP_OPTIONS, if set,
+# replace the startup section's timeouts.
 write_drbd_conf() {
   cat >/etc/drbd.conf <<CONF
 global { usage-count no; }
 resource r0 {
   net { protocol $1; ping-timeout 30; ${2:-} }
   disk { c-plan-ahead 0; ${3:-resync-rate 20M;} }
-  startup { wfc-timeout 120; degr-wfc-timeout 60; }
+  startup { ${STARTUP_OPTIONS:-wfc-timeout 120; degr-wfc-timeout 60;} }
   ${4:-}
   on node-a { device /dev/drbd0; disk /dev/vda; address 169.254.77.1:7789; meta-disk internal; }
   on node-b { device /dev/drbd0; disk /dev/vda; address 169.254.77.2:7789; meta-disk internal; }
