@@ -11,8 +11,9 @@ use drbd_core::version;
 use drbd_rs_tools::admin::{
     self, AdminError, ConnectFlags, Endpoints, Kernel, MinorStatus, WaitOutcome,
 };
-use drbd_rs_tools::config::{self, units, Config, HostView};
+use drbd_rs_tools::config::{self, units, Config, HostView, OptionEntry, OptionList, Value};
 use drbd_rs_tools::meta::{self, AlOutcome, MetaTarget};
+use drbd_rs_tools::plan::{Ends, MinorCmd, Step, Tools};
 
 const PROC_DRBD: &str = "/proc/drbd";
 
@@ -38,7 +39,7 @@ const EXIT_WAIT_TIMEOUT: u8 = 5;
     after_help = "RESOURCE is a resource name from the configuration, or 'all'.\n\
                   'primary RES -- --overwrite-data-of-peer' (and --do-what-I-say) are accepted as \
                   the old spellings of 'primary --force RES'; '-- --discard-my-data' and \
-                  '-- --dry-run' go with 'connect', '-- --start=S' and '-- --stop=S' with \
+                  '-- --dry-run' (= --tentative) go with 'connect', '-- --start=S' and '-- --stop=S' with \
                   'verify'. --version is the 'version' command."
 )]
 struct Cli {
@@ -48,6 +49,19 @@ struct Cli {
     /// Act as this host instead of `uname -n`.
     #[arg(long, global = true)]
     hostname: Option<String>,
+    /// Change nothing: print the drbdsetup-84 / drbdmeta command lines drbdadm-84 would run
+    /// for this command (drbdadm-rs does the same with netlink requests and its own meta-data
+    /// code).
+    #[arg(short = 'd', long = "dry-run", global = true)]
+    dry_run: bool,
+    /// The drbdsetup name the dry run prints (default: /lib/drbd/drbdsetup-84 when it is
+    /// installed, else drbdsetup-84).
+    #[arg(short = 's', long, global = true, value_name = "PATH")]
+    drbdsetup: Option<String>,
+    /// The drbdmeta name the dry run prints (default: /lib/drbd/drbdmeta when it is
+    /// installed, else drbdmeta).
+    #[arg(short = 'm', long, global = true, value_name = "PATH")]
+    drbdmeta: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,8 +86,9 @@ enum Command {
         /// This node's data is discarded if a split brain is detected.
         #[arg(long)]
         discard_my_data: bool,
-        /// Only report (in the kernel log) what the handshake would decide.
-        #[arg(long, visible_alias = "dry-run")]
+        /// Only report (in the kernel log) what the handshake would decide (drbdsetup's old
+        /// name `-- --dry-run` too; a plain `--dry-run` is drbdadm's `-d`).
+        #[arg(long)]
         tentative: bool,
         resource: String,
     },
@@ -84,11 +99,15 @@ enum Command {
         force: bool,
         resource: String,
     },
-    /// Apply the `net { }` options to the connection.
+    /// Change options of the connection (as drbdadm-84: only those given; with
+    /// --from-config the `net { }` section).
     NetOptions {
-        /// Reset the options not in the config to their defaults.
+        /// Reset the options not sent to their defaults.
         #[arg(long)]
         set_defaults: bool,
+        /// Send the config's `net { }` options (what `adjust` would apply).
+        #[arg(long)]
+        from_config: bool,
         resource: String,
     },
     /// Wait until the resource's volumes are connected (exit 5 on timeout).
@@ -304,7 +323,7 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
         && !matches!(cli.command, Command::Connect { .. })
     {
         return Err(Failure {
-            message: "--discard-my-data / --dry-run only go with 'connect'".into(),
+            message: "--discard-my-data / --tentative only go with 'connect'".into(),
             code: 10,
         });
     }
@@ -324,6 +343,13 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
         Some(h) => h,
         None => hostname()?,
     };
+    let read_only = |what: &str| Failure {
+        message: format!(
+            "-d (--dry-run): '{what}' only reads the kernel's state, there is nothing to print; \
+             run it without -d"
+        ),
+        code: USAGE_ERROR,
+    };
     match cli.command {
         Command::Dump { resource } => {
             let text = match resource.as_deref() {
@@ -340,185 +366,10 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
             print!("{text}");
             Ok(())
         }
-        Command::CreateMd { force, resource } => for_each(&cfg, &host, &resource, |view| {
-            for vol in &view.volumes {
-                let target = MetaTarget::new(&vol.disk, &vol.meta_disk);
-                let created = meta::create_md(&target, force)?;
-                println!(
-                    "{}/{}: meta data written to {} ({} KiB usable)",
-                    view.resource,
-                    vol.number,
-                    target.meta.display(),
-                    created.capacity / 2
-                );
-            }
-            println!("New drbd meta data block successfully created.");
-            Ok(())
-        }),
-        Command::ApplyAl { resource } => for_each(&cfg, &host, &resource, |view| {
-            for vol in &view.volumes {
-                apply_al(&view.resource, vol)?;
-            }
-            Ok(())
-        }),
-        Command::Up { resource } => {
-            // In stages over all resources, like drbdadm: every object first (resync-after
-            // may name another resource's minor), then the disks, then the network.
-            let views = views(&cfg, &host, &resource)?;
-            let mut k = Kernel::open()?;
-            for view in &views {
-                new_resource_and_minors(&mut k, view)?;
-            }
-            for view in &views {
-                for vol in &view.volumes {
-                    attach(&mut k, &view.resource, vol)?;
-                }
-            }
-            for view in &views {
-                connect(&mut k, view, ConnectFlags::default())?;
-            }
-            Ok(())
-        }
-        Command::NewResource { resource } => for_each(&cfg, &host, &resource, |view| {
-            Ok(Kernel::open()?.new_resource(&view.resource, &view.options)?)
-        }),
-        Command::NewMinor { resource } => for_each(&cfg, &host, &resource, |view| {
-            let mut k = Kernel::open()?;
-            for vol in &view.volumes {
-                k.new_minor(&view.resource, vol.device.minor, vol.number)?;
-            }
-            Ok(())
-        }),
-        Command::Connect {
-            discard_my_data,
-            tentative,
-            resource,
-        } => {
-            let flags = ConnectFlags {
-                discard_my_data: discard_my_data || legacy.discard_my_data,
-                tentative: tentative || legacy.tentative,
-            };
-            for_each(&cfg, &host, &resource, |view| {
-                connect(&mut Kernel::open()?, view, flags)
-            })
-        }
-        Command::Disconnect { force, resource } => for_each(&cfg, &host, &resource, |view| {
-            Ok(Kernel::open()?.disconnect(&endpoints(view)?, force)?)
-        }),
-        Command::NetOptions {
-            set_defaults,
-            resource,
-        } => for_each(&cfg, &host, &resource, |view| {
-            let net = admin::net_conf_values(&view.net, ConnectFlags::default())?;
-            Ok(Kernel::open()?.net_options(&endpoints(view)?, &net, set_defaults)?)
-        }),
-        Command::WaitConnect {
-            wfc_timeout,
-            degr_wfc_timeout,
-            outdated_wfc_timeout,
-            resource,
-        } => {
-            let given = WfcTimeouts {
-                wfc: wfc_timeout,
-                degr: degr_wfc_timeout,
-                outdated: outdated_wfc_timeout,
-            };
-            for_each(&cfg, &host, &resource, |view| wait_connect(view, given))
-        }
-        Command::Attach { resource } => for_each(&cfg, &host, &resource, |view| {
-            let mut k = Kernel::open()?;
-            for vol in &view.volumes {
-                attach(&mut k, &view.resource, vol)?;
-            }
-            Ok(())
-        }),
-        Command::Detach { resource } => for_minors(&cfg, &host, &resource, |k, m| Ok(k.detach(m)?)),
-        Command::Down { resource } => for_each(&cfg, &host, &resource, |view| {
-            Ok(Kernel::open()?.down(&view.resource)?)
-        }),
-        Command::Primary { force, resource } => for_minors(&cfg, &host, &resource, |k, m| {
-            Ok(k.primary(m, force || legacy.force)?)
-        }),
-        Command::Secondary { resource } => {
-            for_minors(&cfg, &host, &resource, |k, m| Ok(k.secondary(m)?))
-        }
-        Command::NewCurrentUuid {
-            clear_bitmap,
-            resource,
-        } => {
-            // As drbdadm-84: a named resource must have one volume (`all` takes every one).
-            for view in views(&cfg, &host, &resource)? {
-                if resource != "all" && view.volumes.len() > 1 {
-                    return Err(Failure {
-                        message: format!(
-                            "new-current-uuid requires a specific volume id, but none is specified.\n\
-                             Try 'new-current-uuid minor-<minor_number>' or 'new-current-uuid {}/<vnr>'",
-                            view.resource
-                        ),
-                        code: 1,
-                    });
-                }
-            }
-            for_minors(&cfg, &host, &resource, |k, m| {
-                Ok(k.new_current_uuid(m, clear_bitmap)?)
-            })
-        }
-        Command::Invalidate { resource } => {
-            for view in views(&cfg, &host, &resource)? {
-                for vol in &view.volumes {
-                    invalidate(vol)?;
-                }
-            }
-            Ok(())
-        }
-        Command::InvalidateRemote { resource } => {
-            for_minors(&cfg, &host, &resource, |k, m| Ok(k.invalidate_remote(m)?))
-        }
-        Command::PauseSync { resource } => {
-            for_minors(&cfg, &host, &resource, |k, m| Ok(k.pause_sync(m)?))
-        }
-        Command::ResumeSync { resource } => {
-            for_minors(&cfg, &host, &resource, |k, m| Ok(k.resume_sync(m)?))
-        }
-        Command::Verify {
-            start,
-            stop,
-            resource,
-        } => {
-            let sector = |name: &str, text: Option<String>| -> Result<Option<u64>, Failure> {
-                text.map(|t| {
-                    units::parse_number(&t, units::Unit::Sectors).map_err(|e| Failure {
-                        message: format!("--{name} {t}: {e}"),
-                        code: 20,
-                    })
-                })
-                .transpose()
-            };
-            let values = admin::start_ov_values(
-                sector("start", start.or(legacy.start))?,
-                sector("stop", stop.or(legacy.stop))?,
-            );
-            for_minors(&cfg, &host, &resource, |k, m| Ok(k.verify(m, &values)?))
-        }
-        Command::Resize {
-            size,
-            assume_peer_has_space,
-            assume_clean,
-            resource,
-        } => {
-            let sectors = match size.as_deref() {
-                None => 0,
-                Some(text) => {
-                    units::parse_number(text, units::Unit::Sectors).map_err(|e| Failure {
-                        message: format!("--size {text}: {e}"),
-                        code: 10,
-                    })?
-                }
-            };
-            for_minors(&cfg, &host, &resource, |k, m| {
-                Ok(k.resize(m, sectors, assume_peer_has_space, assume_clean)?)
-            })
-        }
+        Command::Role { .. } if cli.dry_run => Err(read_only("role")),
+        Command::Dstate { .. } if cli.dry_run => Err(read_only("dstate")),
+        Command::Cstate { .. } if cli.dry_run => Err(read_only("cstate")),
+        Command::Status { .. } if cli.dry_run => Err(read_only("status")),
         Command::Role { resource } => show_state(&cfg, &host, &resource, |s| {
             format!("{}/{}", s.state.role.name(), s.state.peer.name())
         }),
@@ -529,7 +380,359 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
             show_state(&cfg, &host, &resource, |s| s.state.conn.name().to_string())
         }
         Command::Status { json, resource } => status(&cfg, &host, resource.as_deref(), json),
-        Command::Version => unreachable!("handled above"),
+        command => {
+            let steps = plan(&cfg, &host, command, &legacy)?;
+            if cli.dry_run {
+                let default = Tools::as_installed();
+                let tools = Tools {
+                    drbdsetup: cli.drbdsetup.unwrap_or(default.drbdsetup),
+                    drbdmeta: cli.drbdmeta.unwrap_or(default.drbdmeta),
+                };
+                for step in &steps {
+                    for line in step.lines(&tools) {
+                        println!("{line}");
+                    }
+                }
+                return Ok(());
+            }
+            let mut exec = Executor::default();
+            for step in &steps {
+                exec.run(step)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The steps of a command that changes something (see [`plan`](drbd_rs_tools::plan)), in
+/// drbdadm-84's order: what `-d` prints and what runs.
+fn plan(
+    cfg: &Config,
+    host: &str,
+    command: Command,
+    legacy: &LegacyFlags,
+) -> Result<Vec<Step>, Failure> {
+    let mut steps = Vec::new();
+    match command {
+        Command::CreateMd { force, resource } => {
+            for view in views(cfg, host, &resource)? {
+                for vol in &view.volumes {
+                    steps.push(Step::CreateMd {
+                        resource: view.resource.clone(),
+                        volume: vol.clone(),
+                        force,
+                    });
+                }
+            }
+        }
+        Command::ApplyAl { resource } => {
+            for view in views(cfg, host, &resource)? {
+                for vol in &view.volumes {
+                    steps.push(Step::ApplyAl {
+                        resource: view.resource.clone(),
+                        volume: vol.clone(),
+                    });
+                }
+            }
+        }
+        Command::Up { resource } => {
+            // In stages over all resources, like drbdadm: every object first (resync-after
+            // may name another resource's minor), then the disks, then the network.
+            let views = views(cfg, host, &resource)?;
+            for view in &views {
+                push_new_resource(&mut steps, view);
+                push_new_minors(&mut steps, view);
+            }
+            for view in &views {
+                push_attach(&mut steps, view);
+            }
+            for view in &views {
+                steps.push(connect_step(view, ConnectFlags::default()));
+            }
+        }
+        Command::NewResource { resource } => {
+            for view in views(cfg, host, &resource)? {
+                push_new_resource(&mut steps, &view);
+            }
+        }
+        Command::NewMinor { resource } => {
+            for view in views(cfg, host, &resource)? {
+                push_new_minors(&mut steps, &view);
+            }
+        }
+        Command::Attach { resource } => {
+            for view in views(cfg, host, &resource)? {
+                push_attach(&mut steps, &view);
+            }
+        }
+        Command::Connect {
+            discard_my_data,
+            tentative,
+            resource,
+        } => {
+            let flags = ConnectFlags {
+                discard_my_data: discard_my_data || legacy.discard_my_data,
+                tentative: tentative || legacy.tentative,
+            };
+            for view in views(cfg, host, &resource)? {
+                steps.push(connect_step(&view, flags));
+            }
+        }
+        Command::Disconnect { force, resource } => {
+            for view in views(cfg, host, &resource)? {
+                steps.push(Step::Disconnect {
+                    resource: view.resource.clone(),
+                    ends: ends(&view),
+                    force,
+                });
+            }
+        }
+        Command::NetOptions {
+            set_defaults,
+            from_config,
+            resource,
+        } => {
+            for view in views(cfg, host, &resource)? {
+                steps.push(Step::NetOptions {
+                    resource: view.resource.clone(),
+                    ends: ends(&view),
+                    net: if from_config {
+                        view.net.clone()
+                    } else {
+                        OptionList::new()
+                    },
+                    set_defaults,
+                });
+            }
+        }
+        Command::WaitConnect {
+            wfc_timeout,
+            degr_wfc_timeout,
+            outdated_wfc_timeout,
+            resource,
+        } => {
+            for view in views(cfg, host, &resource)? {
+                let mut startup = view.startup.clone();
+                for (name, given) in [
+                    ("wfc-timeout", wfc_timeout),
+                    ("degr-wfc-timeout", degr_wfc_timeout),
+                    ("outdated-wfc-timeout", outdated_wfc_timeout),
+                ] {
+                    if let Some(secs) = given {
+                        startup.set(OptionEntry::new(
+                            name,
+                            Value::Number(u64::from(secs)),
+                            Default::default(),
+                        ));
+                    }
+                }
+                for vol in &view.volumes {
+                    steps.push(Step::WaitConnect {
+                        resource: view.resource.clone(),
+                        volume: vol.number,
+                        minor: vol.device.minor,
+                        startup: startup.clone(),
+                    });
+                }
+            }
+        }
+        Command::Down { resource } => {
+            for view in views(cfg, host, &resource)? {
+                steps.push(Step::Down {
+                    resource: view.resource.clone(),
+                });
+            }
+        }
+        Command::Detach { resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Minor {
+                cmd: MinorCmd::Detach,
+                minor,
+            })?
+        }
+        Command::Primary { force, resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Primary {
+                minor,
+                force: force || legacy.force,
+            })?
+        }
+        Command::Secondary { resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Minor {
+                cmd: MinorCmd::Secondary,
+                minor,
+            })?
+        }
+        Command::NewCurrentUuid {
+            clear_bitmap,
+            resource,
+        } => {
+            // As drbdadm-84: a named resource must have one volume (`all` takes every one).
+            let views = views(cfg, host, &resource)?;
+            for view in &views {
+                if resource != "all" && view.volumes.len() > 1 {
+                    return Err(Failure {
+                        message: format!(
+                            "new-current-uuid requires a specific volume id, but none is specified.\n\
+                             Try 'new-current-uuid minor-<minor_number>' or 'new-current-uuid {}/<vnr>'",
+                            view.resource
+                        ),
+                        code: 1,
+                    });
+                }
+                for vol in &view.volumes {
+                    steps.push(Step::NewCurrentUuid {
+                        minor: vol.device.minor,
+                        clear_bitmap,
+                    });
+                }
+            }
+        }
+        Command::Invalidate { resource } => {
+            for view in views(cfg, host, &resource)? {
+                for vol in &view.volumes {
+                    steps.push(Step::Invalidate {
+                        volume: vol.clone(),
+                    });
+                }
+            }
+        }
+        Command::InvalidateRemote { resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Minor {
+                cmd: MinorCmd::InvalidateRemote,
+                minor,
+            })?
+        }
+        Command::PauseSync { resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Minor {
+                cmd: MinorCmd::PauseSync,
+                minor,
+            })?
+        }
+        Command::ResumeSync { resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Minor {
+                cmd: MinorCmd::ResumeSync,
+                minor,
+            })?
+        }
+        Command::Verify {
+            start,
+            stop,
+            resource,
+        } => {
+            let start = sectors("start", start.or(legacy.start.clone()), 20)?;
+            let stop = sectors("stop", stop.or(legacy.stop.clone()), 20)?;
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Verify {
+                minor,
+                start: start.clone(),
+                stop: stop.clone(),
+            })?
+        }
+        Command::Resize {
+            size,
+            assume_peer_has_space,
+            assume_clean,
+            resource,
+        } => {
+            let given = sectors("size", size, 10)?;
+            for view in views(cfg, host, &resource)? {
+                for vol in &view.volumes {
+                    // drbdadm-84 passes the configured `disk { size }` on.
+                    let size = given.clone().or_else(|| {
+                        let e = vol.disk_options.entry("size")?;
+                        match e.value {
+                            Value::Number(n) => Some((e.arg(), n)),
+                            _ => None,
+                        }
+                    });
+                    steps.push(Step::Resize {
+                        minor: vol.device.minor,
+                        size,
+                        assume_peer_has_space,
+                        assume_clean,
+                    });
+                }
+            }
+        }
+        Command::Role { .. }
+        | Command::Dstate { .. }
+        | Command::Cstate { .. }
+        | Command::Status { .. }
+        | Command::Dump { .. }
+        | Command::Version => unreachable!("not planned: handled by run"),
+    }
+    Ok(steps)
+}
+
+/// A `--start`/`--stop`/`--size` value: as given (for the dry run) and in sectors.
+fn sectors(name: &str, text: Option<String>, code: u8) -> Result<Option<(String, u64)>, Failure> {
+    text.map(|t| {
+        units::parse_number(&t, units::Unit::Sectors)
+            .map(|n| (t.clone(), n))
+            .map_err(|e| Failure {
+                message: format!("--{name} {t}: {e}"),
+                code,
+            })
+    })
+    .transpose()
+}
+
+fn push_new_resource(steps: &mut Vec<Step>, view: &HostView) {
+    steps.push(Step::NewResource {
+        resource: view.resource.clone(),
+        options: view.options.clone(),
+    });
+}
+
+fn push_new_minors(steps: &mut Vec<Step>, view: &HostView) {
+    for vol in &view.volumes {
+        steps.push(Step::NewMinor {
+            resource: view.resource.clone(),
+            minor: vol.device.minor,
+            volume: vol.number,
+        });
+    }
+}
+
+/// apply-al, then attach, per volume (the kernel refuses unclean meta data).
+fn push_attach(steps: &mut Vec<Step>, view: &HostView) {
+    for vol in &view.volumes {
+        steps.push(Step::ApplyAl {
+            resource: view.resource.clone(),
+            volume: vol.clone(),
+        });
+        steps.push(Step::Attach {
+            volume: vol.clone(),
+        });
+    }
+}
+
+fn push_minor_cmds(
+    steps: &mut Vec<Step>,
+    cfg: &Config,
+    host: &str,
+    resource: &str,
+    step: impl Fn(u32) -> Step,
+) -> Result<(), Failure> {
+    for view in views(cfg, host, resource)? {
+        for vol in &view.volumes {
+            steps.push(step(vol.device.minor));
+        }
+    }
+    Ok(())
+}
+
+fn ends(view: &HostView) -> Ends {
+    Ends {
+        my: view.address.clone(),
+        peer: view.peer().map(|p| p.address.clone()),
+    }
+}
+
+fn connect_step(view: &HostView, flags: ConnectFlags) -> Step {
+    Step::Connect {
+        resource: view.resource.clone(),
+        ends: ends(view),
+        net: view.net.clone(),
+        flags,
     }
 }
 
@@ -572,8 +775,19 @@ fn unknown_resource(name: &str) -> Failure {
 
 /// The host views of `resource` (`all` = every resource with a section for this host).
 /// `all` matching nothing is an error, as in drbdadm-84: after a host rename (or with a
-/// wrong `--hostname`) `up all` must not succeed silently.
+/// wrong `--hostname`) `up all` must not succeed silently. The views' warnings go to
+/// stderr.
 fn views(cfg: &Config, host: &str, resource: &str) -> Result<Vec<HostView>, Failure> {
+    let views = host_views(cfg, host, resource)?;
+    for view in &views {
+        for w in &view.warnings {
+            eprintln!("{w}");
+        }
+    }
+    Ok(views)
+}
+
+fn host_views(cfg: &Config, host: &str, resource: &str) -> Result<Vec<HostView>, Failure> {
     if resource == "all" {
         if cfg.resources.is_empty() {
             return Err(Failure {
@@ -603,65 +817,140 @@ fn views(cfg: &Config, host: &str, resource: &str) -> Result<Vec<HostView>, Fail
     }
 }
 
-fn for_each(
-    cfg: &Config,
-    host: &str,
-    resource: &str,
-    mut f: impl FnMut(&HostView) -> Result<(), Failure>,
-) -> Result<(), Failure> {
-    for view in views(cfg, host, resource)? {
-        f(&view)?;
-    }
-    Ok(())
+/// Carries out [`Step`]s: kernel requests over one netlink socket, opened at the first
+/// step that needs the kernel (create-md and apply-al do not).
+#[derive(Default)]
+struct Executor {
+    kernel: Option<Kernel>,
 }
 
-fn for_minors(
-    cfg: &Config,
-    host: &str,
-    resource: &str,
-    mut f: impl FnMut(&mut Kernel, u32) -> Result<(), Failure>,
-) -> Result<(), Failure> {
-    let mut k = Kernel::open()?;
-    for view in views(cfg, host, resource)? {
-        for vol in &view.volumes {
-            f(&mut k, vol.device.minor)?;
+impl Executor {
+    fn kernel(&mut self) -> Result<&mut Kernel, Failure> {
+        if self.kernel.is_none() {
+            self.kernel = Some(Kernel::open()?);
         }
+        Ok(self.kernel.as_mut().expect("just opened"))
     }
-    Ok(())
-}
 
-fn new_resource_and_minors(k: &mut Kernel, view: &HostView) -> Result<(), Failure> {
-    k.new_resource(&view.resource, &view.options)?;
-    for vol in &view.volumes {
-        k.new_minor(&view.resource, vol.device.minor, vol.number)?;
+    fn run(&mut self, step: &Step) -> Result<(), Failure> {
+        match step {
+            Step::NewResource { resource, options } => {
+                self.kernel()?.new_resource(resource, options)?
+            }
+            Step::NewMinor {
+                resource,
+                minor,
+                volume,
+            } => self.kernel()?.new_minor(resource, *minor, *volume)?,
+            Step::ApplyAl { resource, volume } => apply_al(resource, volume)?,
+            Step::Attach { volume: vol } => {
+                let (meta_dev, _) = vol.meta_disk.attach_args(&vol.disk);
+                self.kernel()?.attach(
+                    vol.device.minor,
+                    &vol.disk,
+                    meta_dev,
+                    vol.meta_disk.index_code(),
+                    &vol.disk_options,
+                )?
+            }
+            Step::Connect {
+                resource,
+                ends,
+                net,
+                flags,
+            } => {
+                let values = admin::net_conf_values(net, *flags)?;
+                let ends = endpoints(resource, ends)?;
+                self.kernel()?.connect(resource, &ends, &values)?
+            }
+            Step::Disconnect {
+                resource,
+                ends,
+                force,
+            } => {
+                let ends = endpoints(resource, ends)?;
+                self.kernel()?.disconnect(&ends, *force)?
+            }
+            Step::NetOptions {
+                resource,
+                ends,
+                net,
+                set_defaults,
+            } => {
+                let values = admin::net_conf_values(net, ConnectFlags::default())?;
+                let ends = endpoints(resource, ends)?;
+                self.kernel()?.net_options(&ends, &values, *set_defaults)?
+            }
+            Step::WaitConnect {
+                resource,
+                volume,
+                minor,
+                startup,
+            } => wait_connect(self.kernel()?, resource, *volume, *minor, startup)?,
+            Step::Down { resource } => self.kernel()?.down(resource)?,
+            Step::Resize {
+                minor,
+                size,
+                assume_peer_has_space,
+                assume_clean,
+            } => {
+                // drbdsetup-84's check-resize (the printed second line) records the lower
+                // device's size for drbdmeta in /var/lib/drbd; drbdadm-rs moves internal
+                // meta data online and keeps no such file.
+                let sectors = size.as_ref().map_or(0, |(_, n)| *n);
+                self.kernel()?
+                    .resize(*minor, sectors, *assume_peer_has_space, *assume_clean)?
+            }
+            Step::Invalidate { volume } => invalidate(volume)?,
+            Step::Verify { minor, start, stop } => {
+                let values = admin::start_ov_values(
+                    start.as_ref().map(|(_, n)| *n),
+                    stop.as_ref().map(|(_, n)| *n),
+                );
+                self.kernel()?.verify(*minor, &values)?
+            }
+            Step::NewCurrentUuid {
+                minor,
+                clear_bitmap,
+            } => self.kernel()?.new_current_uuid(*minor, *clear_bitmap)?,
+            Step::Primary { minor, force } => self.kernel()?.primary(*minor, *force)?,
+            Step::Minor { cmd, minor } => {
+                let k = self.kernel()?;
+                match cmd {
+                    MinorCmd::Detach => k.detach(*minor)?,
+                    MinorCmd::Secondary => k.secondary(*minor)?,
+                    MinorCmd::InvalidateRemote => k.invalidate_remote(*minor)?,
+                    MinorCmd::PauseSync => k.pause_sync(*minor)?,
+                    MinorCmd::ResumeSync => k.resume_sync(*minor)?,
+                }
+            }
+            Step::CreateMd {
+                resource,
+                volume: vol,
+                force,
+            } => {
+                let target = MetaTarget::new(&vol.disk, &vol.meta_disk);
+                let created = meta::create_md(&target, *force)?;
+                println!(
+                    "{resource}/{}: meta data written to {} ({} KiB usable)",
+                    vol.number,
+                    target.meta.display(),
+                    created.capacity / 2
+                );
+                println!("New drbd meta data block successfully created.");
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The connection's endpoints: this node's address and its (single) peer's.
-fn endpoints(view: &HostView) -> Result<Endpoints, Failure> {
-    let peer = view.peer().ok_or_else(|| Failure {
-        message: format!(
-            "resource {}: cannot configure network without knowing my peer.",
-            view.resource
-        ),
+fn endpoints(resource: &str, ends: &Ends) -> Result<Endpoints, Failure> {
+    let peer = ends.peer.as_ref().ok_or_else(|| Failure {
+        message: format!("resource {resource}: cannot configure network without knowing my peer."),
         code: 20,
     })?;
-    Ok(Endpoints::from_config(&view.address, &peer.address)?)
-}
-
-fn connect(k: &mut Kernel, view: &HostView, flags: ConnectFlags) -> Result<(), Failure> {
-    let net = admin::net_conf_values(&view.net, flags)?;
-    k.connect(&view.resource, &endpoints(view)?, &net)?;
-    Ok(())
-}
-
-/// `wait-connect` timeouts given on the command line (else from `startup { }`).
-#[derive(Debug, Clone, Copy, Default)]
-struct WfcTimeouts {
-    wfc: Option<u32>,
-    degr: Option<u32>,
-    outdated: Option<u32>,
+    Ok(Endpoints::from_config(&ends.my, peer)?)
 }
 
 /// The seconds to wait (0 = forever) for a device with kernel timeout type `ty`, from the
@@ -684,29 +973,31 @@ fn choose_wfc_timeout(wfc: u64, degr: u64, outdated: u64, ty: u32) -> u64 {
     }
 }
 
-fn wait_connect(view: &HostView, given: WfcTimeouts) -> Result<(), Failure> {
-    let startup = |cli: Option<u32>, name: &str| {
-        cli.map(u64::from)
-            .or_else(|| view.startup.number(name))
-            .unwrap_or(0)
-    };
-    let wfc = startup(given.wfc, "wfc-timeout");
-    let degr = startup(given.degr, "degr-wfc-timeout");
-    let outdated = startup(given.outdated, "outdated-wfc-timeout");
-    let mut k = Kernel::open()?;
-    for vol in &view.volumes {
-        let minor = vol.device.minor;
-        let secs = choose_wfc_timeout(wfc, degr, outdated, k.timeout_type(minor)?);
-        let timeout = (secs > 0).then(|| Duration::from_secs(secs));
-        if let WaitOutcome::TimedOut(s) = k.wait_connect(minor, timeout)? {
-            return Err(Failure {
-                message: format!(
-                    "{}/{} (minor {minor}): not connected after {secs} s (still {})",
-                    view.resource, vol.number, s.conn
-                ),
-                code: EXIT_WAIT_TIMEOUT,
-            });
-        }
+/// `wait-connect` of one minor with the timeouts of `startup` (the config's, with the
+/// command line's set on top).
+fn wait_connect(
+    k: &mut Kernel,
+    resource: &str,
+    volume: u32,
+    minor: u32,
+    startup: &OptionList,
+) -> Result<(), Failure> {
+    let secs = |name: &str| startup.number(name).unwrap_or(0);
+    let secs = choose_wfc_timeout(
+        secs("wfc-timeout"),
+        secs("degr-wfc-timeout"),
+        secs("outdated-wfc-timeout"),
+        k.timeout_type(minor)?,
+    );
+    let timeout = (secs > 0).then(|| Duration::from_secs(secs));
+    if let WaitOutcome::TimedOut(s) = k.wait_connect(minor, timeout)? {
+        return Err(Failure {
+            message: format!(
+                "{resource}/{volume} (minor {minor}): not connected after {secs} s (still {})",
+                s.conn
+            ),
+            code: EXIT_WAIT_TIMEOUT,
+        });
     }
     Ok(())
 }
@@ -737,19 +1028,6 @@ fn apply_al(resource: &str, vol: &config::VolumeView) -> Result<(), Failure> {
             );
         }
     }
-    Ok(())
-}
-
-fn attach(k: &mut Kernel, resource: &str, vol: &config::VolumeView) -> Result<(), Failure> {
-    apply_al(resource, vol)?;
-    let (meta_dev, _) = vol.meta_disk.attach_args(&vol.disk);
-    k.attach(
-        vol.device.minor,
-        &vol.disk,
-        meta_dev,
-        vol.meta_disk.index_code(),
-        &vol.disk_options,
-    )?;
     Ok(())
 }
 
@@ -941,7 +1219,7 @@ mod tests {
         let (a, f) = take_legacy_flags(argv("drbdadm-rs connect --discard-my-data r0"));
         assert_eq!(a, argv("drbdadm-rs connect --discard-my-data r0"));
         assert_eq!(f, LegacyFlags::default());
-        let cli = Cli::parse_from(argv("drbdadm-rs connect --dry-run r0"));
+        let cli = Cli::parse_from(argv("drbdadm-rs connect --tentative r0"));
         assert!(matches!(
             cli.command,
             Command::Connect {
@@ -949,6 +1227,27 @@ mod tests {
                 ..
             }
         ));
+        // A plain --dry-run is drbdadm's -d, after the command too (as drbdadm-84).
+        let cli = Cli::parse_from(argv("drbdadm-rs connect --dry-run r0"));
+        assert!(cli.dry_run);
+        assert!(matches!(
+            cli.command,
+            Command::Connect {
+                tentative: false,
+                ..
+            }
+        ));
+        for line in [
+            "drbdadm-rs -d up r0",
+            "drbdadm-rs up -d r0",
+            "drbdadm-rs up r0 --dry-run",
+        ] {
+            let cli = Cli::parse_from(argv(line));
+            assert!(
+                cli.dry_run && matches!(cli.command, Command::Up { .. }),
+                "{line}"
+            );
+        }
         let cli = Cli::parse_from(argv("drbdadm-rs wait-connect -t 7 r0"));
         assert!(matches!(
             cli.command,

@@ -243,7 +243,14 @@ proptest! {
         let cfg = config::parse_str(&text, "gen.conf").map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         let view = cfg.host_view("r0", "alice").map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         prop_assert_eq!(view.volumes.len(), if explicit { volumes as usize } else { 1 });
-        // The last write of each option at the most specific level wins.
+        // The last write of each option at the strongest level wins: the resource, then
+        // common; a resource-level `volume N { disk { } }` only adds what neither sets
+        // (drbdadm-84's order of inheritance).
+        let strength = |level: u8| match level {
+            2 => 0,
+            0 => 1,
+            _ => 2,
+        };
         for section in SectionKind::ALL {
             let effective = match section {
                 SectionKind::Options => &view.options,
@@ -256,7 +263,7 @@ proptest! {
                 let winner = expected
                     .iter()
                     .filter(|(s, n, _, _)| *s == section && *n == entry.name)
-                    .max_by_key(|(_, _, level, _)| *level)
+                    .max_by_key(|(_, _, level, _)| strength(*level))
                     .map(|(_, _, level, _)| *level)
                     .and_then(|top| {
                         expected

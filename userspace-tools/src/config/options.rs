@@ -144,7 +144,7 @@ impl Value {
 }
 
 /// One option as written (or inherited), with where it was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct OptionEntry {
     /// The 8.4 name (old names are translated).
     pub name: &'static str,
@@ -152,6 +152,36 @@ pub struct OptionEntry {
     pub value: Value,
     /// Where it was written.
     pub origin: Origin,
+    /// The value as written, when it is not [`Value::to_arg`] of the value: a number with
+    /// its unit suffix (`40M`), as drbdadm-84 passes it on to drbdsetup-84 (and its dry run
+    /// prints it). Not part of the option's identity (`40M` and `40960` are equal).
+    pub text: Option<String>,
+}
+
+impl PartialEq for OptionEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.value == other.value && self.origin == other.origin
+    }
+}
+
+impl Eq for OptionEntry {}
+
+impl OptionEntry {
+    /// An entry without a separate written form.
+    pub fn new(name: &'static str, value: Value, origin: Origin) -> Self {
+        OptionEntry {
+            name,
+            value,
+            origin,
+            text: None,
+        }
+    }
+
+    /// The value as drbdadm-84 gives it to drbdsetup-84: as written for numbers (`40M`),
+    /// else [`Value::to_arg`].
+    pub fn arg(&self) -> String {
+        self.text.clone().unwrap_or_else(|| self.value.to_arg())
+    }
 }
 
 /// An ordered list of options (one section's content). Names are unique: setting an option
@@ -247,6 +277,23 @@ impl OptionList {
             .iter()
             .map(|e| format!("--{}={}", e.name, e.value.to_arg()))
             .collect()
+    }
+
+    /// drbdadm-84's inheritance (its `expand_opts`): `self` (the more specific level) with
+    /// each option of `outer` that `self` does not set put in front, one after the other
+    /// (so they end up in reverse order). Values and order are what drbdadm-84 hands to
+    /// drbdsetup-84: `common { disk { a; b; } }` under `resource { disk { c; } }` is
+    /// `b a c`.
+    pub fn inherit_84(&self, outer: &OptionList) -> OptionList {
+        let mut front: Vec<OptionEntry> = outer
+            .entries
+            .iter()
+            .filter(|e| self.entry(e.name).is_none())
+            .cloned()
+            .collect();
+        front.reverse();
+        front.extend(self.entries.iter().cloned());
+        OptionList { entries: front }
     }
 
     /// `self` with every option of `overlay` set on top (inheritance: `overlay` is the more
@@ -932,11 +979,7 @@ mod tests {
     fn option_list_semantics() {
         let mut l = OptionList::new();
         assert!(l.is_empty());
-        let e = |name, value| OptionEntry {
-            name,
-            value,
-            origin: Origin::default(),
-        };
+        let e = |name, value| OptionEntry::new(name, value, Origin::default());
         assert!(l.set(e("timeout", Value::Number(60))).is_none());
         assert!(l.set(e("tcp-cork", Value::Flag(false))).is_none());
         let old = l.set(e("timeout", Value::Number(70))).unwrap();

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `drbdadm-rs -d` against drbd-utils' `drbdadm-84 -d`: for every configuration in
+//! tests/data, every host named in it, every resource (and `all`) and every command of the
+//! table below, both dry runs must print the same lines (drbdsetup-84 / drbdmeta command
+//! lines with their options, in drbdadm-84's order and spelling) and exit alike.
+//!
+//! drbdadm-84 is a real dependency (`make deps` installs drbd-utils): without it this test
+//! fails. It takes the host name from `__DRBD_NODE__` (else `uname -n`), drbdadm-rs from
+//! `--hostname`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use drbd_rs_tools::config;
+
+/// drbd-utils installs the 8.4 front end here (Debian's drbd-utils 9.x).
+const DRBDADM_84: &str = "/lib/drbd/drbdadm-84";
+
+/// The commands compared, as typed after `-d -c FILE` (the resource goes last).
+const COMMANDS: &[&[&str]] = &[
+    &["up"],
+    &["down"],
+    &["attach"],
+    &["detach"],
+    &["connect"],
+    &["connect", "--discard-my-data"],
+    &["--", "--discard-my-data", "connect"],
+    &["connect", "--tentative"],
+    &["disconnect"],
+    &["disconnect", "--force"],
+    &["primary"],
+    &["primary", "--force"],
+    &["secondary"],
+    &["new-resource"],
+    &["new-minor"],
+    &["resize"],
+    &["invalidate"],
+    &["invalidate-remote"],
+    &["pause-sync"],
+    &["resume-sync"],
+    &["verify"],
+    &["--", "--start=100", "--stop=8M", "verify"],
+    &["new-current-uuid"],
+    &["new-current-uuid", "--clear-bitmap"],
+    &["net-options"],
+    &["wait-connect"],
+    &["create-md"],
+    &["create-md", "--force"],
+    &["apply-al"],
+];
+
+/// Configurations drbdadm-84 refuses and drbdadm-rs reads (0.7 syntax: `incon-degr-cmd`,
+/// `on-disconnect`, `group`): only drbdadm-rs's side can be run; asserted below that it is
+/// still so, and that drbdadm-rs plans something for them.
+const REFUSED_BY_84: &[&str] = &["heartbeat-0.7.conf"];
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// Every configuration file under tests/data (files in a `drbd.d` directory are included
+/// by another one, not configurations of their own).
+fn configs() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("tests/data")
+            .map(|e| e.expect("dir entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                if p.file_name().is_some_and(|n| n != "drbd.d") {
+                    walk(&p, out);
+                }
+            } else if p.extension().is_some_and(|e| e == "conf") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&data_dir(), &mut out);
+    out
+}
+
+/// What one dry run gave.
+#[derive(Debug, PartialEq, Eq)]
+struct Run {
+    code: i32,
+    stdout: Vec<String>,
+    stderr: String,
+}
+
+fn run(mut cmd: Command) -> Run {
+    let out = cmd.output().expect("run");
+    Run {
+        code: out.status.code().expect("exit code, not a signal"),
+        stdout: String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn theirs(conf: &Path, host: &str, args: &[&str], resource: &str) -> Run {
+    let mut cmd = Command::new(DRBDADM_84);
+    cmd.env("__DRBD_NODE__", host)
+        .arg("-d")
+        .arg("-c")
+        .arg(conf)
+        .args(args)
+        .arg(resource);
+    run(cmd)
+}
+
+fn ours(conf: &Path, host: &str, args: &[&str], resource: &str) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drbdadm-rs"));
+    cmd.arg("-d")
+        .arg("-c")
+        .arg(conf)
+        .args(["--hostname", host])
+        .args(args)
+        .arg(resource);
+    run(cmd)
+}
+
+/// A readable line-by-line diff of the two outputs.
+fn diff(theirs: &[String], ours: &[String]) -> String {
+    let mut text = String::new();
+    for i in 0..theirs.len().max(ours.len()) {
+        match (theirs.get(i), ours.get(i)) {
+            (Some(t), Some(o)) if t == o => text.push_str(&format!("    {t}\n")),
+            (t, o) => {
+                if let Some(t) = t {
+                    text.push_str(&format!("-84 {t}\n"));
+                }
+                if let Some(o) = o {
+                    text.push_str(&format!("+rs {o}\n"));
+                }
+            }
+        }
+    }
+    text
+}
+
+/// The host names and resource names of a configuration (as drbdadm-rs reads it).
+fn hosts_and_resources(conf: &Path) -> (Vec<String>, Vec<String>) {
+    let cfg = config::load(conf).unwrap_or_else(|e| panic!("{}: {e}", conf.display()));
+    let mut hosts: Vec<String> = cfg
+        .resources
+        .iter()
+        .flat_map(|r| r.hosts.iter())
+        .flat_map(|h| h.names().to_vec())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    let mut resources: Vec<String> = cfg.resources.iter().map(|r| r.name.clone()).collect();
+    resources.push("all".to_string());
+    (hosts, resources)
+}
+
+#[test]
+fn dry_run_prints_what_drbdadm_84_prints() {
+    assert!(
+        Path::new(DRBDADM_84).exists(),
+        "{DRBDADM_84} is missing: make deps installs drbd-utils (this test compares with it)"
+    );
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    let mut lines = 0;
+    for conf in configs() {
+        let name = conf
+            .strip_prefix(data_dir())
+            .expect("under tests/data")
+            .display()
+            .to_string();
+        let (hosts, resources) = hosts_and_resources(&conf);
+        assert!(!hosts.is_empty(), "{name}: no hosts");
+        for host in &hosts {
+            for args in COMMANDS {
+                for res in &resources {
+                    let o = ours(&conf, host, args, res);
+                    let t = theirs(&conf, host, args, res);
+                    let what = format!("{name} (host {host}): -d {} {res}", args.join(" "));
+                    if REFUSED_BY_84.contains(&name.as_str()) {
+                        // drbdadm-84 stops at the 0.7 keywords; drbdadm-rs reads the file.
+                        assert_eq!(t.code, 10, "{what}: drbdadm-84 accepts it now: {t:?}");
+                        assert!(t.stdout.is_empty(), "{what}: {t:?}");
+                        assert!(
+                            t.stderr.contains("Parse error"),
+                            "{what}: drbdadm-84 said {}",
+                            t.stderr
+                        );
+                        continue;
+                    }
+                    compared += 1;
+                    lines += t.stdout.len();
+                    if o.stdout != t.stdout || o.code != t.code {
+                        failures.push(format!(
+                            "{what}: exit {} (drbdadm-84 {})\n{}drbdadm-84 stderr: {}drbdadm-rs stderr: {}",
+                            o.code,
+                            t.code,
+                            diff(&t.stdout, &o.stdout),
+                            t.stderr,
+                            o.stderr
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} dry runs differ from drbdadm-84's (-84: its line, +rs: ours):\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    eprintln!("{compared} dry runs, {lines} lines of drbdadm-84 output compared");
+    // Enough was compared to mean something (every config, host, resource, command).
+    assert!(compared > 1000, "only {compared} runs compared");
+    assert!(lines > 1000, "only {lines} lines compared");
+}
+
+/// The 0.7 configuration drbdadm-84 refuses: drbdadm-rs plans it as it would an 8.4 one
+/// (`syncer { rate }` as the attach's `--resync-rate`, `group` and `on-disconnect` dropped,
+/// `incon-degr-cmd` a handler, not a drbdsetup option).
+#[test]
+fn dry_run_of_a_config_only_drbdadm_rs_reads() {
+    let conf = data_dir().join("heartbeat-0.7.conf");
+    let o = ours(&conf, "node1", &["up"], "all");
+    assert_eq!(o.code, 0, "{o:?}");
+    let setup = drbd_rs_tools::plan::Tools::as_installed().drbdsetup;
+    let want = [
+        format!("{setup} new-resource r0"),
+        format!("{setup} new-minor r0 0 0"),
+        format!("{setup} new-resource r1"),
+        format!("{setup} new-minor r1 1 0"),
+    ];
+    assert_eq!(o.stdout[..4], want, "{o:?}");
+    assert!(
+        o.stdout.iter().any(|l| {
+            l.ends_with(
+            "attach 0 /dev/hda3 /dev/sda7 0 --al-extents=257 --resync-rate=10M --on-io-error=detach"
+        )
+        }),
+        "{o:?}"
+    );
+    assert!(
+        o.stdout.iter().any(|l| l.ends_with(
+            "connect r1 ipv4:192.168.1.1:7789 ipv4:192.168.1.2:7789 --protocol=C \
+             --sndbuf-size=512k --timeout=60 --connect-int=10 --ping-int=10 --max-buffers=2048 \
+             --max-epoch-size=2048 --ko-count=4"
+        )),
+        "{o:?}"
+    );
+}
+
+/// A dry run changes nothing: it needs no module, no devices, no root (`create-md` and
+/// `invalidate` would otherwise touch /dev/vg0/r0).
+#[test]
+fn dry_run_needs_no_kernel_and_no_devices() {
+    let conf = data_dir().join("drbd84/drbd.conf");
+    for args in [
+        &["create-md", "--force"][..],
+        &["invalidate"],
+        &["up"],
+        &["down"],
+    ] {
+        let o = ours(&conf, "alice", args, "r0");
+        assert_eq!(o.code, 0, "{args:?}: {o:?}");
+        assert!(!o.stdout.is_empty(), "{args:?}");
+        assert!(
+            Path::new("/dev/vg0/r0").metadata().is_err(),
+            "there is a /dev/vg0/r0 here"
+        );
+    }
+    // The read-only commands have nothing to print and say so.
+    let o = ours(&conf, "alice", &["role"], "r0");
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("only reads the kernel's state"), "{o:?}");
+}
