@@ -36,7 +36,8 @@ const EXIT_WAIT_TIMEOUT: u8 = 5;
     name = "drbdadm-rs",
     disable_version_flag = true,
     about = "Administer drbd_rs / DRBD 8.4 resources defined in drbd.conf",
-    after_help = "RESOURCE is a resource name from the configuration, or 'all'.\n\
+    after_help = "RESOURCE is a resource name from the configuration, 'all', or one volume: \
+                  RES/VNR or minor-N.\n\
                   'primary RES -- --overwrite-data-of-peer' (and --do-what-I-say) are accepted as \
                   the old spellings of 'primary --force RES'; '-- --discard-my-data' and \
                   '-- --dry-run' (= --tentative) go with 'connect', '-- --start=S' and '-- --stop=S' with \
@@ -451,7 +452,7 @@ fn plan(
             }
         }
         Command::NewResource { resource } => {
-            for view in views(cfg, host, &resource)? {
+            for view in whole_views(cfg, host, &resource, "new-resource")? {
                 push_new_resource(&mut steps, &view);
             }
         }
@@ -474,12 +475,12 @@ fn plan(
                 discard_my_data: discard_my_data || legacy.discard_my_data,
                 tentative: tentative || legacy.tentative,
             };
-            for view in views(cfg, host, &resource)? {
+            for view in whole_views(cfg, host, &resource, "connect")? {
                 steps.push(connect_step(&view, flags));
             }
         }
         Command::Disconnect { force, resource } => {
-            for view in views(cfg, host, &resource)? {
+            for view in whole_views(cfg, host, &resource, "disconnect")? {
                 steps.push(Step::Disconnect {
                     resource: view.resource.clone(),
                     ends: ends(&view),
@@ -492,7 +493,7 @@ fn plan(
             from_config,
             resource,
         } => {
-            for view in views(cfg, host, &resource)? {
+            for view in whole_views(cfg, host, &resource, "net-options")? {
                 steps.push(Step::NetOptions {
                     resource: view.resource.clone(),
                     ends: ends(&view),
@@ -537,7 +538,7 @@ fn plan(
             }
         }
         Command::Down { resource } => {
-            for view in views(cfg, host, &resource)? {
+            for view in whole_views(cfg, host, &resource, "down")? {
                 steps.push(Step::Down {
                     resource: view.resource.clone(),
                 });
@@ -773,18 +774,96 @@ fn unknown_resource(name: &str) -> Failure {
     }
 }
 
-/// The host views of `resource` (`all` = every resource with a section for this host).
-/// `all` matching nothing is an error, as in drbdadm-84: after a host rename (or with a
-/// wrong `--hostname`) `up all` must not succeed silently. The views' warnings go to
+/// The host views of `target`: `all` (every resource with a section for this host), `RES`,
+/// or one volume as drbdadm-84 names it, `RES/VNR` or `minor-N` (the view then has only that
+/// volume). `all` matching nothing is an error, as in drbdadm-84: after a host rename (or
+/// with a wrong `--hostname`) `up all` must not succeed silently. The views' warnings go to
 /// stderr.
-fn views(cfg: &Config, host: &str, resource: &str) -> Result<Vec<HostView>, Failure> {
-    let views = host_views(cfg, host, resource)?;
+fn views(cfg: &Config, host: &str, target: &str) -> Result<Vec<HostView>, Failure> {
+    select_views(cfg, host, target, None)
+}
+
+/// [`views`] for a command on whole resources (`cmd`: down, connect, ...): a volume is
+/// refused, as by drbdadm-84, unless it is the resource's implicit one.
+fn whole_views(
+    cfg: &Config,
+    host: &str,
+    target: &str,
+    cmd: &str,
+) -> Result<Vec<HostView>, Failure> {
+    select_views(cfg, host, target, Some(cmd))
+}
+
+fn select_views(
+    cfg: &Config,
+    host: &str,
+    target: &str,
+    whole: Option<&str>,
+) -> Result<Vec<HostView>, Failure> {
+    let views = match volume_target(cfg, host, target)? {
+        None => host_views(cfg, host, target)?,
+        Some((mut view, number)) => {
+            let implicit = view.volume(number).is_some_and(|v| v.implicit);
+            match whole {
+                Some(cmd) if !implicit => {
+                    return Err(Failure {
+                        message: format!(
+                            "{cmd} operates on whole resources, but you specified a specific \
+                             volume! (name the resource: '{cmd} {}')",
+                            view.resource
+                        ),
+                        code: USAGE_ERROR,
+                    })
+                }
+                Some(_) => {}
+                None => view.volumes.retain(|v| v.number == number),
+            }
+            vec![view]
+        }
+    };
     for view in &views {
         for w in &view.warnings {
             eprintln!("{w}");
         }
     }
     Ok(views)
+}
+
+/// `RES/VNR` or `minor-N` (as drbdadm-84: a resource of that name first): the resource's
+/// view and the volume number; `None` for a plain resource name or `all`.
+fn volume_target(
+    cfg: &Config,
+    host: &str,
+    target: &str,
+) -> Result<Option<(HostView, u32)>, Failure> {
+    if target == "all" || cfg.resource(target).is_some() {
+        return Ok(None);
+    }
+    if let Some((name, vnr)) = target.split_once('/') {
+        if cfg.resource(name).is_none() {
+            return Err(unknown_resource(target));
+        }
+        let view = cfg.host_view(name, host)?;
+        let number = vnr
+            .parse::<u32>()
+            .ok()
+            .filter(|n| view.volume(*n).is_some())
+            .ok_or_else(|| unknown_resource(target))?;
+        return Ok(Some((view, number)));
+    }
+    if let Some(minor) = target
+        .strip_prefix("minor-")
+        .and_then(|m| m.parse::<u32>().ok())
+    {
+        for r in cfg.resources_for_host(host) {
+            let view = cfg.host_view(&r.name, host)?;
+            if let Some(v) = view.volumes.iter().find(|v| v.device.minor == minor) {
+                let number = v.number;
+                return Ok(Some((view, number)));
+            }
+        }
+    }
+    Err(unknown_resource(target))
 }
 
 fn host_views(cfg: &Config, host: &str, resource: &str) -> Result<Vec<HostView>, Failure> {
@@ -1059,7 +1138,7 @@ fn show_state(
 
 fn status(cfg: &Config, host: &str, resource: Option<&str>, json: bool) -> Result<(), Failure> {
     if let Some(r) = resource.filter(|r| *r != "all") {
-        views(cfg, host, r)?;
+        whole_views(cfg, host, r, "status")?;
     }
     let all = Kernel::open()?.status_all()?;
     let wanted: Vec<&MinorStatus> = all

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! `drbdadm-rs -d` against drbd-utils' `drbdadm-84 -d`: for every configuration in
-//! tests/data, every host named in it, every resource (and `all`) and every command of the
-//! table below, both dry runs must print the same lines (drbdsetup-84 / drbdmeta command
+//! tests/data, every host named in it, every resource (and `all`, and each volume as
+//! `RES/VNR` and `minor-N`) and every command of the table below, both dry runs must print the same lines (drbdsetup-84 / drbdmeta command
 //! lines with their options, in drbdadm-84's order and spelling) and exit alike.
 //!
 //! drbdadm-84 is a real dependency (`make deps` installs drbd-utils): without it this test
@@ -143,8 +143,8 @@ fn diff(theirs: &[String], ours: &[String]) -> String {
     text
 }
 
-/// The host names and resource names of a configuration (as drbdadm-rs reads it).
-fn hosts_and_resources(conf: &Path) -> (Vec<String>, Vec<String>) {
+/// The host names of a configuration (as drbdadm-rs reads it).
+fn hosts(conf: &Path) -> Vec<String> {
     let cfg = config::load(conf).unwrap_or_else(|e| panic!("{}: {e}", conf.display()));
     let mut hosts: Vec<String> = cfg
         .resources
@@ -154,9 +154,25 @@ fn hosts_and_resources(conf: &Path) -> (Vec<String>, Vec<String>) {
         .collect();
     hosts.sort();
     hosts.dedup();
-    let mut resources: Vec<String> = cfg.resources.iter().map(|r| r.name.clone()).collect();
-    resources.push("all".to_string());
-    (hosts, resources)
+    hosts
+}
+
+/// What the commands are given for `host`: every resource, `all`, and each of the host's
+/// volumes as `RES/VNR` and `minor-N`, and a volume that does not exist.
+fn targets(conf: &Path, host: &str) -> Vec<String> {
+    let cfg = config::load(conf).unwrap_or_else(|e| panic!("{}: {e}", conf.display()));
+    let mut out: Vec<String> = cfg.resources.iter().map(|r| r.name.clone()).collect();
+    out.push("all".to_string());
+    for r in cfg.resources_for_host(host) {
+        for v in &r.host(host).expect("host section").volumes {
+            out.push(format!("{}/{}", r.name, v.number));
+            out.push(format!("minor-{}", v.device.minor));
+        }
+    }
+    if let Some(r) = cfg.resources.first() {
+        out.push(format!("{}/99", r.name));
+    }
+    out
 }
 
 #[test]
@@ -174,11 +190,12 @@ fn dry_run_prints_what_drbdadm_84_prints() {
             .expect("under tests/data")
             .display()
             .to_string();
-        let (hosts, resources) = hosts_and_resources(&conf);
+        let hosts = hosts(&conf);
         assert!(!hosts.is_empty(), "{name}: no hosts");
         for host in &hosts {
+            let targets = targets(&conf, host);
             for args in COMMANDS {
-                for res in &resources {
+                for res in &targets {
                     let o = ours(&conf, host, args, res);
                     let t = theirs(&conf, host, args, res);
                     let what = format!("{name} (host {host}): -d {} {res}", args.join(" "));

@@ -15,6 +15,8 @@ use super::parser::split_resource_ref;
 pub struct VolumeView {
     /// Volume number.
     pub number: u32,
+    /// The resource's single volume written without a `volume N { }` block.
+    pub implicit: bool,
     /// The DRBD device (path and minor).
     pub device: Device,
     /// The lower-level device.
@@ -332,6 +334,7 @@ impl Config {
             }
             volumes.push(VolumeView {
                 number: v.number,
+                implicit: v.implicit,
                 device: v.device.clone(),
                 disk: v.disk.clone(),
                 meta_disk: v.meta_disk.clone(),
