@@ -10,8 +10,8 @@ use drbd_core::genl::msg::MINOR_NONE;
 use drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use drbd_core::genl::sets::{self, sib_reason, FieldType, SetDef};
 use drbd_core::genl::typed::{
-    CfgContext, DisconnectParms, DiskConf, FieldValues, NetConf, NewCUuidParms, ResOpts,
-    ResizeParms, SetEncode, SetRoleParms, StartOvParms, StateInfo, TimeoutParms,
+    CfgContext, DetachParms, DisconnectParms, DiskConf, FieldValues, NetConf, NewCUuidParms,
+    ResOpts, ResizeParms, SetEncode, SetRoleParms, StartOvParms, StateInfo, TimeoutParms,
 };
 use drbd_core::genl::validate::ValidateOpts;
 use drbd_core::genl::value::Value;
@@ -640,10 +640,17 @@ impl Kernel {
             .map(drop)
     }
 
-    /// `detach MINOR`.
-    pub fn detach(&mut self, minor: u32) -> Result<(), AdminError> {
-        self.call(Command::Detach, minor, &minor.to_string(), &[])
-            .map(drop)
+    /// `detach MINOR [--force]` (`--force`: without waiting for pending I/O).
+    pub fn detach(&mut self, minor: u32, force: bool) -> Result<(), AdminError> {
+        let parms = DetachParms {
+            force_detach: Some(true),
+        };
+        if force {
+            self.call(Command::Detach, minor, &minor.to_string(), &[&parms])
+        } else {
+            self.call(Command::Detach, minor, &minor.to_string(), &[])
+        }
+        .map(drop)
     }
 
     /// `down NAME`: every volume to Secondary, detached, removed; then the resource.

@@ -4,32 +4,43 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use drbd_core::genl::sets::timeout_type;
 use drbd_core::proc_text::parse_release;
 use drbd_core::version;
 use drbd_rs_tools::admin::{
     self, AdminError, ConnectFlags, Endpoints, Kernel, MinorStatus, WaitOutcome,
 };
-use drbd_rs_tools::config::{self, units, Config, HostView, OptionEntry, OptionList, Value};
+use drbd_rs_tools::config::options::{names as option_names, option_spec};
+use drbd_rs_tools::config::{
+    self, units, Config, HostView, OptionEntry, OptionKind, OptionList, SectionKind, Value,
+};
 use drbd_rs_tools::meta::{self, AlOutcome, MetaTarget};
 use drbd_rs_tools::plan::{Ends, MinorCmd, Step, Tools};
 
 const PROC_DRBD: &str = "/proc/drbd";
 
-/// Old spellings of `primary --force` users still type (8.3 era).
+/// Old spellings of `primary --force` users still type (8.3 era), taken anywhere (drbdadm-84
+/// takes them only after `--`).
 const LEGACY_FORCE_FLAGS: [&str; 2] = ["--overwrite-data-of-peer", "--do-what-I-say"];
 
-/// drbdsetup options drbdadm users pass through after `--` (`drbdadm -- --discard-my-data
-/// connect r0`).
-const PASS_THROUGH_FLAGS: [&str; 3] = ["--discard-my-data", "--dry-run", "--tentative"];
-
-/// drbdsetup options with a value that drbdadm-84 takes only after `--` (`drbdadm --
-/// --start=1024 verify r0`).
-const PASS_THROUGH_VALUES: [&str; 2] = ["--start=", "--stop="];
+/// Global options that take a value (the word after them is not the command).
+const GLOBAL_WITH_VALUE: [&str; 7] = [
+    "-c",
+    "--config-file",
+    "--hostname",
+    "-s",
+    "--drbdsetup",
+    "-m",
+    "--drbdmeta",
+];
 
 /// Exit status of `wait-connect` when the timeout passed (drbdsetup-84's).
 const EXIT_WAIT_TIMEOUT: u8 = 5;
+
+/// Exit status of an option a drbdsetup command does not have, or a bad value
+/// (drbdsetup-84's).
+const EXIT_SETUP_OPTION: u8 = 20;
 
 #[derive(Parser)]
 #[command(
@@ -38,10 +49,11 @@ const EXIT_WAIT_TIMEOUT: u8 = 5;
     about = "Administer drbd_rs / DRBD 8.4 resources defined in drbd.conf",
     after_help = "RESOURCE is a resource name from the configuration, 'all', or one volume: \
                   RES/VNR or minor-N.\n\
-                  'primary RES -- --overwrite-data-of-peer' (and --do-what-I-say) are accepted as \
-                  the old spellings of 'primary --force RES'; '-- --discard-my-data' and \
-                  '-- --dry-run' (= --tentative) go with 'connect', '-- --start=S' and '-- --stop=S' with \
-                  'verify'. --version is the 'version' command."
+                  drbdsetup options go after '--' (before or after the command: \
+                  'drbdadm-rs -- --protocol=A net-options r0'), or directly after attach, \
+                  connect, net-options and detach ('attach --on-io-error=detach r0'), as with \
+                  drbdadm-84; the old spellings of 'primary --force', --overwrite-data-of-peer \
+                  and --do-what-I-say, anywhere. --version is the 'version' command."
 )]
 struct Cli {
     /// Configuration file (default: the first of /etc/drbd-84.conf ... /etc/drbd.conf).
@@ -235,7 +247,7 @@ impl From<meta::MetaError> for Failure {
 }
 
 fn main() -> ExitCode {
-    let (args, legacy) = take_legacy_flags(std::env::args().collect());
+    let (args, setup) = take_setup_options(std::env::args().collect());
     // `--version` is the `version` command (one output for both, as drbdadm-84's keys).
     if args.iter().skip(1).any(|a| a == "--version" || a == "-V") {
         return match show_version() {
@@ -258,7 +270,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    match run(cli, legacy) {
+    match run(cli, &setup) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("{}", f.message);
@@ -267,73 +279,101 @@ fn main() -> ExitCode {
     }
 }
 
-/// drbdsetup flags given the drbdadm way (see [`take_legacy_flags`]).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct LegacyFlags {
-    /// `--overwrite-data-of-peer` / `--do-what-I-say` (anywhere).
-    force: bool,
-    /// `-- --discard-my-data`.
-    discard_my_data: bool,
-    /// `-- --dry-run` / `-- --tentative`.
-    tentative: bool,
-    /// `-- --start=S` (verify).
-    start: Option<String>,
-    /// `-- --stop=S` (verify).
-    stop: Option<String>,
+/// The drbdsetup options drbdadm-84 takes directly after `command` (those of its drbdsetup
+/// context that drbdadm-rs has no flag of its own for).
+fn direct_options(command: &str) -> Vec<&'static str> {
+    match command {
+        "attach" => option_names(SectionKind::Disk),
+        "connect" | "net-options" => option_names(SectionKind::Net),
+        "detach" => vec!["force"],
+        _ => Vec::new(),
+    }
 }
 
-/// Remove the legacy force flags (anywhere) and the pass-through connect flags (after `--`),
-/// and the `--` before them, from argv.
-fn take_legacy_flags(args: Vec<String>) -> (Vec<String>, LegacyFlags) {
-    let mut flags = LegacyFlags::default();
+/// Whether drbdsetup option `name` of `command` takes a value (`--name VALUE` is
+/// `--name=VALUE`).
+fn takes_value(command: &str, name: &str) -> bool {
+    let section = match command {
+        "attach" => SectionKind::Disk,
+        "connect" | "net-options" => SectionKind::Net,
+        _ => return false,
+    };
+    option_spec(section, name).is_some_and(|s| s.kind != OptionKind::Flag)
+}
+
+/// Take the drbdsetup options given the drbdadm way out of argv, in the order given: every
+/// option after `--` (drbdadm-84 takes them before the command; after it too here: `primary
+/// r0 -- --overwrite-data-of-peer`), the old primary spellings anywhere, and the drbdsetup
+/// options drbdadm-84 takes directly for attach, connect, net-options and detach (`attach
+/// --on-io-error=detach r0`). They go to the command's drbdsetup steps (see
+/// `Step::with_setup`); the dry run prints them where drbdadm-84 does.
+fn take_setup_options(args: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let commands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
     let mut out = Vec::with_capacity(args.len());
+    let mut setup = Vec::new();
+    let mut command: Option<&str> = None;
     let mut after_dashes = false;
-    for (i, a) in args.iter().enumerate() {
-        let pass_through = |n: &String| {
-            LEGACY_FORCE_FLAGS.contains(&n.as_str())
-                || PASS_THROUGH_FLAGS.contains(&n.as_str())
-                || PASS_THROUGH_VALUES.iter().any(|p| n.starts_with(p))
-        };
-        if LEGACY_FORCE_FLAGS.contains(&a.as_str()) {
-            flags.force = true;
-        } else if after_dashes && a == "--discard-my-data" {
-            flags.discard_my_data = true;
-        } else if after_dashes && (a == "--dry-run" || a == "--tentative") {
-            flags.tentative = true;
-        } else if let (true, Some(v)) = (after_dashes, a.strip_prefix("--start=")) {
-            flags.start = Some(v.to_string());
-        } else if let (true, Some(v)) = (after_dashes, a.strip_prefix("--stop=")) {
-            flags.stop = Some(v.to_string());
-        } else if a == "--" && !after_dashes && args[i + 1..].iter().any(pass_through) {
+    let mut words = args.iter().enumerate();
+    if let Some((_, program)) = words.next() {
+        out.push(program.clone());
+    }
+    while let Some((i, a)) = words.next() {
+        if a == "--" && !after_dashes {
             after_dashes = true;
+        } else if LEGACY_FORCE_FLAGS.contains(&a.as_str()) || (after_dashes && a.starts_with('-')) {
+            setup.push(a.clone());
+        } else if let Some(cmd) = command {
+            let direct = a.strip_prefix("--").map(|body| match body.split_once('=') {
+                Some((name, _)) => (name, true),
+                None => (body, false),
+            });
+            match direct {
+                Some((name, has_value)) if direct_options(cmd).contains(&name) => {
+                    match args.get(i + 1) {
+                        Some(v) if !has_value && takes_value(cmd, name) => {
+                            setup.push(format!("--{name}={v}"));
+                            words.next();
+                        }
+                        _ => setup.push(a.clone()),
+                    }
+                }
+                _ => out.push(a.clone()),
+            }
         } else {
             out.push(a.clone());
+            if GLOBAL_WITH_VALUE.contains(&a.as_str()) {
+                if let Some((_, v)) = words.next() {
+                    out.push(v.clone());
+                }
+            } else if !a.starts_with('-') && commands.iter().any(|c| c == a) {
+                command = Some(a.as_str());
+            }
         }
     }
-    (out, flags)
+    (out, setup)
 }
 
-fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
-    if legacy.force && !matches!(cli.command, Command::Primary { .. }) {
-        return Err(Failure {
-            message: "--overwrite-data-of-peer / --do-what-I-say only go with 'primary'".into(),
-            code: 10,
-        });
-    }
-    if (legacy.discard_my_data || legacy.tentative)
-        && !matches!(cli.command, Command::Connect { .. })
+fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
+    if !setup.is_empty()
+        && matches!(
+            cli.command,
+            Command::Role { .. }
+                | Command::Dstate { .. }
+                | Command::Cstate { .. }
+                | Command::Status { .. }
+                | Command::Dump { .. }
+                | Command::Version
+        )
     {
         return Err(Failure {
-            message: "--discard-my-data / --tentative only go with 'connect'".into(),
-            code: 10,
-        });
-    }
-    if (legacy.start.is_some() || legacy.stop.is_some())
-        && !matches!(cli.command, Command::Verify { .. })
-    {
-        return Err(Failure {
-            message: "--start / --stop only go with 'verify'".into(),
-            code: 10,
+            message: format!(
+                "{}: drbdsetup options go with the commands that change something",
+                setup.join(" ")
+            ),
+            code: USAGE_ERROR,
         });
     }
     if let Command::Version = cli.command {
@@ -382,7 +422,7 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
         }
         Command::Status { json, resource } => status(&cfg, &host, resource.as_deref(), json),
         command => {
-            let steps = plan(&cfg, &host, command, &legacy)?;
+            let steps = plan(&cfg, &host, command)?;
             if cli.dry_run {
                 let default = Tools::as_installed();
                 let tools = Tools {
@@ -390,12 +430,23 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
                     drbdmeta: cli.drbdmeta.unwrap_or(default.drbdmeta),
                 };
                 for step in &steps {
-                    for line in step.lines(&tools) {
+                    for line in step.lines(&tools, setup) {
                         println!("{line}");
                     }
                 }
                 return Ok(());
             }
+            // The options given on the command line taken into the steps, all checked
+            // before the first one runs.
+            let steps = steps
+                .iter()
+                .map(|s| {
+                    s.with_setup(setup).map_err(|message| Failure {
+                        message,
+                        code: EXIT_SETUP_OPTION,
+                    })
+                })
+                .collect::<Result<Vec<Step>, Failure>>()?;
             let mut exec = Executor::default();
             for step in &steps {
                 exec.run(step)?;
@@ -407,12 +458,7 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
 
 /// The steps of a command that changes something (see [`plan`](drbd_rs_tools::plan)), in
 /// drbdadm-84's order: what `-d` prints and what runs.
-fn plan(
-    cfg: &Config,
-    host: &str,
-    command: Command,
-    legacy: &LegacyFlags,
-) -> Result<Vec<Step>, Failure> {
+fn plan(cfg: &Config, host: &str, command: Command) -> Result<Vec<Step>, Failure> {
     let mut steps = Vec::new();
     match command {
         Command::CreateMd { force, resource } => {
@@ -472,8 +518,8 @@ fn plan(
             resource,
         } => {
             let flags = ConnectFlags {
-                discard_my_data: discard_my_data || legacy.discard_my_data,
-                tentative: tentative || legacy.tentative,
+                discard_my_data,
+                tentative,
             };
             for view in whole_views(cfg, host, &resource, "connect")? {
                 steps.push(connect_step(&view, flags));
@@ -545,15 +591,15 @@ fn plan(
             }
         }
         Command::Detach { resource } => {
-            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Minor {
-                cmd: MinorCmd::Detach,
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Detach {
                 minor,
+                force: false,
             })?
         }
         Command::Primary { force, resource } => {
             push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Primary {
                 minor,
-                force: force || legacy.force,
+                force,
             })?
         }
         Command::Secondary { resource } => {
@@ -619,8 +665,8 @@ fn plan(
             stop,
             resource,
         } => {
-            let start = sectors("start", start.or(legacy.start.clone()), 20)?;
-            let stop = sectors("stop", stop.or(legacy.stop.clone()), 20)?;
+            let start = sectors("start", start, 20)?;
+            let stop = sectors("stop", stop, 20)?;
             push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Verify {
                 minor,
                 start: start.clone(),
@@ -993,10 +1039,10 @@ impl Executor {
                 clear_bitmap,
             } => self.kernel()?.new_current_uuid(*minor, *clear_bitmap)?,
             Step::Primary { minor, force } => self.kernel()?.primary(*minor, *force)?,
+            Step::Detach { minor, force } => self.kernel()?.detach(*minor, *force)?,
             Step::Minor { cmd, minor } => {
                 let k = self.kernel()?;
                 match cmd {
-                    MinorCmd::Detach => k.detach(*minor)?,
                     MinorCmd::Secondary => k.secondary(*minor)?,
                     MinorCmd::InvalidateRemote => k.invalidate_remote(*minor)?,
                     MinorCmd::PauseSync => k.pause_sync(*minor)?,
@@ -1263,41 +1309,82 @@ mod tests {
         s.split_whitespace().map(String::from).collect()
     }
 
-    fn force() -> LegacyFlags {
-        LegacyFlags {
-            force: true,
-            ..LegacyFlags::default()
-        }
+    fn take(line: &str) -> (Vec<String>, Vec<String>) {
+        take_setup_options(argv(line))
     }
 
     #[test]
     fn legacy_force_spellings() {
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs primary r0 -- --overwrite-data-of-peer"));
-        assert_eq!((a, f), (argv("drbdadm-rs primary r0"), force()));
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs -- --do-what-I-say primary r0"));
-        assert_eq!((a, f), (argv("drbdadm-rs primary r0"), force()));
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs primary --force r0"));
+        let (a, f) = take("drbdadm-rs primary r0 -- --overwrite-data-of-peer");
         assert_eq!(
             (a, f),
             (
-                argv("drbdadm-rs primary --force r0"),
-                LegacyFlags::default()
+                argv("drbdadm-rs primary r0"),
+                argv("--overwrite-data-of-peer")
             )
+        );
+        let (a, f) = take("drbdadm-rs -- --do-what-I-say primary r0");
+        assert_eq!(
+            (a, f),
+            (argv("drbdadm-rs primary r0"), argv("--do-what-I-say"))
+        );
+        let (a, f) = take("drbdadm-rs primary --overwrite-data-of-peer r0");
+        assert_eq!(
+            (a, f),
+            (
+                argv("drbdadm-rs primary r0"),
+                argv("--overwrite-data-of-peer")
+            )
+        );
+        let (a, f) = take("drbdadm-rs primary --force r0");
+        assert_eq!((a, f), (argv("drbdadm-rs primary --force r0"), vec![]));
+    }
+
+    #[test]
+    fn setup_options_after_dashes_and_direct() {
+        // Everything with a dash after `--`, in order, before or after the command.
+        let (a, f) = take("drbdadm-rs -c x.conf -- --set-defaults --protocol=A net-options r0");
+        assert_eq!(a, argv("drbdadm-rs -c x.conf net-options r0"));
+        assert_eq!(f, argv("--set-defaults --protocol=A"));
+        let (a, f) = take("drbdadm-rs -d -- --foo=1 up r0");
+        assert_eq!((a, f), (argv("drbdadm-rs -d up r0"), argv("--foo=1")));
+        // drbdadm-84's direct drbdsetup options of attach, connect, net-options, detach
+        // (`--name value` as `--name=value`); other options stay for clap.
+        let (a, f) = take("drbdadm-rs attach --on-io-error detach --disk-flushes r0 -d");
+        assert_eq!(a, argv("drbdadm-rs attach r0 -d"));
+        assert_eq!(f, argv("--on-io-error=detach --disk-flushes"));
+        let (a, f) = take("drbdadm-rs net-options --protocol=A r0");
+        assert_eq!(
+            (a, f),
+            (argv("drbdadm-rs net-options r0"), argv("--protocol=A"))
+        );
+        let (a, f) = take("drbdadm-rs detach --force r0");
+        assert_eq!((a, f), (argv("drbdadm-rs detach r0"), argv("--force")));
+        let (a, f) = take("drbdadm-rs disconnect --force r0");
+        assert_eq!((a, f), (argv("drbdadm-rs disconnect --force r0"), vec![]));
+        // A global option's value is not the command (`-c attach`).
+        let (a, f) = take("drbdadm-rs -c attach up --protocol=A r0");
+        assert_eq!(
+            (a, f),
+            (argv("drbdadm-rs -c attach up --protocol=A r0"), vec![])
         );
     }
 
     #[test]
     fn pass_through_connect_flags() {
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs -- --discard-my-data connect r0"));
-        assert_eq!(a, argv("drbdadm-rs connect r0"));
-        assert!(f.discard_my_data && !f.tentative && !f.force);
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs connect r0 -- --dry-run"));
-        assert_eq!(a, argv("drbdadm-rs connect r0"));
-        assert!(f.tentative && !f.discard_my_data);
+        let (a, f) = take("drbdadm-rs -- --discard-my-data connect r0");
+        assert_eq!(
+            (a, f),
+            (argv("drbdadm-rs connect r0"), argv("--discard-my-data"))
+        );
+        let (a, f) = take("drbdadm-rs connect r0 -- --dry-run");
+        assert_eq!((a, f), (argv("drbdadm-rs connect r0"), argv("--dry-run")));
         // Without `--` clap parses them (connect --discard-my-data r0).
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs connect --discard-my-data r0"));
-        assert_eq!(a, argv("drbdadm-rs connect --discard-my-data r0"));
-        assert_eq!(f, LegacyFlags::default());
+        let (a, f) = take("drbdadm-rs connect --discard-my-data r0");
+        assert_eq!(
+            (a, f),
+            (argv("drbdadm-rs connect --discard-my-data r0"), vec![])
+        );
         let cli = Cli::parse_from(argv("drbdadm-rs connect --tentative r0"));
         assert!(matches!(
             cli.command,
@@ -1376,19 +1463,16 @@ mod tests {
     #[test]
     fn verify_sectors_the_drbdadm_way_and_the_drbdsetup_way() {
         // drbdadm-84 takes them only after `--`.
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs -- --start=1024 --stop=8M verify r0"));
-        assert_eq!(a, argv("drbdadm-rs verify r0"));
+        let (a, f) = take("drbdadm-rs -- --start=1024 --stop=8M verify r0");
         assert_eq!(
-            (f.start.as_deref(), f.stop.as_deref()),
-            (Some("1024"), Some("8M"))
+            (a, f),
+            (argv("drbdadm-rs verify r0"), argv("--start=1024 --stop=8M"))
         );
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs verify r0 -- --stop=100"));
-        assert_eq!(a, argv("drbdadm-rs verify r0"));
-        assert_eq!((f.start, f.stop.as_deref()), (None, Some("100")));
+        let (a, f) = take("drbdadm-rs verify r0 -- --stop=100");
+        assert_eq!((a, f), (argv("drbdadm-rs verify r0"), argv("--stop=100")));
         // Without `--` they are verify's own options.
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs verify --start 16 r0"));
-        assert_eq!(a, argv("drbdadm-rs verify --start 16 r0"));
-        assert_eq!(f, LegacyFlags::default());
+        let (a, f) = take("drbdadm-rs verify --start 16 r0");
+        assert_eq!((&a, f), (&argv("drbdadm-rs verify --start 16 r0"), vec![]));
         let cli = Cli::parse_from(a);
         assert!(matches!(
             cli.command,

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use crate::admin::ConnectFlags;
 use crate::config::model::Address;
-use crate::config::{MetaDisk, OptionList, VolumeView};
+use crate::config::units::{self, Unit};
+use crate::config::{MetaDisk, OptionEntry, OptionList, SectionKind, VolumeView};
 
 /// Where drbd-utils installs drbdadm-84 and its helpers (Debian's drbd-utils 9.x).
 pub const DRBD_LIB_DIR: &str = "/lib/drbd";
@@ -182,6 +183,13 @@ pub enum Step {
         /// `--force`.
         force: bool,
     },
+    /// `drbdsetup detach MINOR [--force]`.
+    Detach {
+        /// Minor number.
+        minor: u32,
+        /// `--force` (given after `--`, or directly as drbdadm-84 takes it).
+        force: bool,
+    },
     /// A `drbdsetup CMD MINOR` without options.
     Minor {
         /// Which.
@@ -203,8 +211,6 @@ pub enum Step {
 /// The drbdsetup commands that take only a minor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MinorCmd {
-    /// `detach`.
-    Detach,
     /// `secondary`.
     Secondary,
     /// `invalidate-remote`.
@@ -219,7 +225,6 @@ impl MinorCmd {
     /// The drbdsetup command name.
     pub fn name(self) -> &'static str {
         match self {
-            MinorCmd::Detach => "detach",
             MinorCmd::Secondary => "secondary",
             MinorCmd::InvalidateRemote => "invalidate-remote",
             MinorCmd::PauseSync => "pause-sync",
@@ -278,8 +283,25 @@ fn drbdmeta(tools: &Tools, v: &VolumeView, cmd: &str) -> Vec<String> {
 }
 
 impl Step {
-    /// The command lines drbdadm-84 runs for this step (argv each), in order.
-    pub fn argvs(&self, tools: &Tools) -> Vec<Vec<String>> {
+    /// The command lines drbdadm-84 runs for this step (argv each), in order, with the
+    /// drbdsetup options given on the command line (`setup`) appended where drbdadm-84
+    /// appends them (not to new-minor, wait-connect and check-resize).
+    pub fn argvs(&self, tools: &Tools, setup: &[String]) -> Vec<Vec<String>> {
+        let mut argvs = self.own_argvs(tools);
+        let takes_setup = |i: usize| match self {
+            Step::NewMinor { .. } | Step::WaitConnect { .. } => false,
+            Step::Resize { .. } => i == 0,
+            _ => true,
+        };
+        for (i, argv) in argvs.iter_mut().enumerate() {
+            if takes_setup(i) {
+                argv.extend(setup.iter().cloned());
+            }
+        }
+        argvs
+    }
+
+    fn own_argvs(&self, tools: &Tools) -> Vec<Vec<String>> {
         let setup = |args: &[&str]| -> Vec<String> {
             std::iter::once(tools.drbdsetup.clone())
                 .chain(args.iter().map(|a| a.to_string()))
@@ -411,6 +433,13 @@ impl Step {
                 }
                 vec![argv]
             }
+            Step::Detach { minor, force } => {
+                let mut argv = setup(&["detach", &minor.to_string()]);
+                if *force {
+                    argv.push("--force".into());
+                }
+                vec![argv]
+            }
             Step::Minor { cmd, minor } => vec![setup(&[cmd.name(), &minor.to_string()])],
             Step::CreateMd { volume, force, .. } => {
                 let mut argv = drbdmeta(tools, volume, "create-md");
@@ -423,11 +452,111 @@ impl Step {
     }
 
     /// The lines the dry run prints for this step.
-    pub fn lines(&self, tools: &Tools) -> Vec<String> {
-        self.argvs(tools)
+    pub fn lines(&self, tools: &Tools, setup: &[String]) -> Vec<String> {
+        self.argvs(tools, setup)
             .iter()
             .map(|argv| command_line(argv))
             .collect()
+    }
+
+    /// The drbdsetup (or drbdmeta) command of this step, for messages.
+    pub fn command_name(&self) -> &'static str {
+        match self {
+            Step::NewResource { .. } => "new-resource",
+            Step::NewMinor { .. } => "new-minor",
+            Step::ApplyAl { .. } => "apply-al",
+            Step::Attach { .. } => "attach",
+            Step::Connect { .. } => "connect",
+            Step::Disconnect { .. } => "disconnect",
+            Step::NetOptions { .. } => "net-options",
+            Step::WaitConnect { .. } => "wait-connect",
+            Step::Down { .. } => "down",
+            Step::Resize { .. } => "resize",
+            Step::Invalidate { .. } => "invalidate",
+            Step::Verify { .. } => "verify",
+            Step::NewCurrentUuid { .. } => "new-current-uuid",
+            Step::Primary { .. } => "primary",
+            Step::Detach { .. } => "detach",
+            Step::Minor { cmd, .. } => cmd.name(),
+            Step::CreateMd { .. } => "create-md",
+        }
+    }
+
+    /// This step with the drbdsetup options given on the command line (`setup`, as
+    /// `--name=value` or `--name`) taken into it: what drbdadm-rs then does. The dry run
+    /// prints the step and the options as given; drbdsetup-84, reading them after the
+    /// config's, lets the later of two equal options win, as [`OptionList::set`] does. An
+    /// option the step's drbdsetup command does not have, or a bad value, is an error.
+    /// drbdadm-84 gives the options to drbdmeta apply-al too; drbdadm-rs's apply-al takes
+    /// none and ignores them (new-minor and wait-connect get none from drbdadm-84).
+    pub fn with_setup(&self, setup: &[String]) -> Result<Step, String> {
+        let cmd = self.command_name();
+        let mut step = self.clone();
+        for raw in setup {
+            let (name, value) = match raw.strip_prefix("--") {
+                Some(body) => match body.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (body, None),
+                },
+                None => {
+                    return Err(format!(
+                        "'{raw}': drbdsetup options are given as --NAME or --NAME=VALUE"
+                    ))
+                }
+            };
+            let unknown = || format!("{raw}: drbdsetup-84 {cmd} has no option --{name}");
+            let flag = || match value {
+                None | Some("yes") => Ok(true),
+                Some("no") => Ok(false),
+                Some(_) => Err(format!(
+                    "{raw}: expected --{name}, --{name}=yes or --{name}=no"
+                )),
+            };
+            let sectors = || -> Result<(String, u64), String> {
+                let text = value.ok_or_else(|| format!("--{name} needs a value (--{name}=S)"))?;
+                units::parse_number(text, Unit::Sectors)
+                    .map(|n| (text.to_string(), n))
+                    .map_err(|e| format!("{raw}: {e}"))
+            };
+            let set = |list: &mut OptionList, section: SectionKind| -> Result<(), String> {
+                let entry = OptionEntry::from_arg(section, name, value).ok_or_else(unknown)??;
+                list.set(entry);
+                Ok(())
+            };
+            match (&mut step, name) {
+                (Step::NewResource { options, .. }, _) => set(options, SectionKind::Options)?,
+                (Step::Attach { volume }, _) => set(&mut volume.disk_options, SectionKind::Disk)?,
+                (Step::Connect { flags, .. }, "discard-my-data") => flags.discard_my_data = flag()?,
+                (Step::Connect { flags, .. }, "tentative" | "dry-run") => flags.tentative = flag()?,
+                (Step::Connect { net, .. }, _) => set(net, SectionKind::Net)?,
+                (Step::NetOptions { set_defaults, .. }, "set-defaults") => *set_defaults = flag()?,
+                (Step::NetOptions { net, .. }, _) => set(net, SectionKind::Net)?,
+                (Step::Disconnect { force, .. }, "force")
+                | (Step::Detach { force, .. }, "force")
+                | (Step::CreateMd { force, .. }, "force")
+                | (
+                    Step::Primary { force, .. },
+                    "force" | "overwrite-data-of-peer" | "do-what-I-say",
+                ) => *force = flag()?,
+                (Step::Resize { size, .. }, "size") => *size = Some(sectors()?),
+                (
+                    Step::Resize {
+                        assume_peer_has_space,
+                        ..
+                    },
+                    "assume-peer-has-space",
+                ) => *assume_peer_has_space = flag()?,
+                (Step::Resize { assume_clean, .. }, "assume-clean") => *assume_clean = flag()?,
+                (Step::Verify { start, .. }, "start") => *start = Some(sectors()?),
+                (Step::Verify { stop, .. }, "stop") => *stop = Some(sectors()?),
+                (Step::NewCurrentUuid { clear_bitmap, .. }, "clear-bitmap") => {
+                    *clear_bitmap = flag()?
+                }
+                (Step::NewMinor { .. } | Step::WaitConnect { .. } | Step::ApplyAl { .. }, _) => {}
+                _ => return Err(unknown()),
+            }
+        }
+        Ok(step)
     }
 }
 
@@ -469,6 +598,91 @@ mod tests {
         assert_eq!(
             shell_escape("/dev/vg0/r1-data_x%+@"),
             "/dev/vg0/r1-data_x%+@"
+        );
+    }
+
+    fn setup(words: &str) -> Vec<String> {
+        words.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn setup_options_go_into_the_step() {
+        let connect = Step::Connect {
+            resource: "r0".into(),
+            ends: Ends {
+                my: Address {
+                    family: crate::config::AddressFamily::Ipv4,
+                    ip: "10.0.0.1".parse().unwrap(),
+                    scope: None,
+                    port: 7789,
+                },
+                peer: None,
+            },
+            net: OptionList::new(),
+            flags: ConnectFlags::default(),
+        };
+        let Step::Connect { net, flags, .. } = connect
+            .with_setup(&setup("--protocol=a --discard-my-data --max-buffers=8K"))
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(net.text("protocol"), Some("A"));
+        assert_eq!(net.number("max-buffers"), Some(8192));
+        assert_eq!(net.entry("max-buffers").unwrap().arg(), "8K");
+        assert!(flags.discard_my_data && !flags.tentative);
+        let e = connect.with_setup(&setup("--protocol=Q")).unwrap_err();
+        assert!(e.contains("expected one of A, B, C"), "{e}");
+        let e = connect
+            .with_setup(&setup("--on-io-error=detach"))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "--on-io-error=detach: drbdsetup-84 connect has no option --on-io-error"
+        );
+
+        let primary = Step::Primary {
+            minor: 0,
+            force: false,
+        };
+        assert_eq!(
+            primary.with_setup(&setup("--overwrite-data-of-peer")),
+            Ok(Step::Primary {
+                minor: 0,
+                force: true
+            })
+        );
+        let resize = Step::Resize {
+            minor: 1,
+            size: None,
+            assume_peer_has_space: false,
+            assume_clean: false,
+        };
+        assert_eq!(
+            resize.with_setup(&setup("--size=1G --assume-clean")),
+            Ok(Step::Resize {
+                minor: 1,
+                size: Some(("1G".into(), 2 * 1024 * 1024)),
+                assume_peer_has_space: false,
+                assume_clean: true,
+            })
+        );
+        let down = Step::Down {
+            resource: "r0".into(),
+        };
+        assert!(down.with_setup(&setup("--force")).is_err());
+        assert!(down.with_setup(&setup("force")).is_err());
+        // The lines: appended where drbdadm-84 appends them.
+        let tools = Tools {
+            drbdsetup: "drbdsetup-84".into(),
+            drbdmeta: "drbdmeta".into(),
+        };
+        assert_eq!(
+            resize.lines(&tools, &setup("--assume-clean")),
+            [
+                "drbdsetup-84 resize 1 --assume-clean",
+                "drbdsetup-84 check-resize 1"
+            ]
         );
     }
 

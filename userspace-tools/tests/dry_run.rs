@@ -47,6 +47,29 @@ const COMMANDS: &[&[&str]] = &[
     &["create-md"],
     &["create-md", "--force"],
     &["apply-al"],
+    // drbdsetup options given the drbdadm way: after `--` (appended to each drbdsetup and
+    // drbdmeta line but new-minor's, wait-connect's and check-resize's), or directly where
+    // drbdadm-84 takes them.
+    &["--", "--foo=1", "up"],
+    &["--", "--cpu-mask=1", "new-resource"],
+    &["attach", "--on-io-error=detach"],
+    &["attach", "--disk-flushes=no", "--al-extents", "7"],
+    &["connect", "--protocol=B"],
+    &["--", "--protocol=A", "net-options"],
+    &["net-options", "--protocol=A", "--allow-two-primaries"],
+    &["--", "--set-defaults", "--protocol=A", "net-options"],
+    &["--", "--force", "disconnect"],
+    &["detach", "--force"],
+    &["--", "--force", "detach"],
+    &["--", "--overwrite-data-of-peer", "primary"],
+    &["--", "--do-what-I-say", "primary"],
+    &["--", "--size=1G", "--assume-peer-has-space", "resize"],
+    &["--", "--assume-clean", "resize"],
+    &["--", "--stop=8M", "--start=100", "verify"],
+    &["--", "--clear-bitmap", "new-current-uuid"],
+    &["--", "--force", "create-md"],
+    &["--", "--force", "invalidate"],
+    &["--", "--force", "wait-connect"],
 ];
 
 /// Configurations drbdadm-84 refuses and drbdadm-rs reads (0.7 syntax: `incon-degr-cmd`,
@@ -295,4 +318,35 @@ fn dry_run_needs_no_kernel_and_no_devices() {
     let o = ours(&conf, "alice", &["role"], "r0");
     assert_eq!(o.code, 1, "{o:?}");
     assert!(o.stderr.contains("only reads the kernel's state"), "{o:?}");
+}
+
+/// Without -d, the drbdsetup options given are checked against the steps before anything
+/// runs (no module needed to see the error): an option the step's drbdsetup command does not
+/// have, or a bad value, exits 20 as drbdsetup-84 does.
+#[test]
+fn setup_options_are_checked_before_anything_runs() {
+    let conf = data_dir().join("drbd84/drbd.conf");
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drbdadm-rs"));
+        cmd.arg("-c")
+            .arg(&conf)
+            .args(["--hostname", "alice"])
+            .args(args);
+        run(cmd)
+    };
+    let o = run(&["--", "--foo=1", "up", "r0"]);
+    assert_eq!(o.code, 20, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("--foo=1: drbdsetup-84 new-resource has no option --foo"),
+        "{o:?}"
+    );
+    let o = run(&["net-options", "--protocol=Q", "r0"]);
+    assert_eq!(o.code, 20, "{o:?}");
+    assert!(o.stderr.contains("expected one of A, B, C"), "{o:?}");
+    let o = run(&["--", "--size=12Q", "resize", "r0"]);
+    assert_eq!(o.code, 20, "{o:?}");
+    // Read-only commands take none.
+    let o = run(&["--", "--force", "role", "r0"]);
+    assert_eq!(o.code, 1, "{o:?}");
 }

@@ -177,6 +177,73 @@ impl OptionEntry {
         }
     }
 
+    /// An option given to drbdsetup on the command line (`--name=value`, `--name` for a
+    /// flag), checked as the config's: `None` when `section` has no option `name`, an error
+    /// message for a bad value. `resync-after` takes a minor number, as drbdsetup's.
+    pub fn from_arg(
+        section: SectionKind,
+        name: &str,
+        value: Option<&str>,
+    ) -> Option<Result<OptionEntry, String>> {
+        let spec = option_spec(section, name)?;
+        let bad = |why: String| Err(format!("--{name}={}: {why}", value.unwrap_or("")));
+        let need = || value.ok_or_else(|| format!("--{name} needs a value (--{name}=VALUE)"));
+        let entry = |value: Value, text: Option<String>| {
+            Ok(OptionEntry {
+                name: spec.name,
+                value,
+                origin: Origin::default(),
+                text,
+            })
+        };
+        Some(match spec.kind {
+            OptionKind::Flag => match value {
+                None | Some("yes") => entry(Value::Flag(true), None),
+                Some("no") => entry(Value::Flag(false), None),
+                Some(_) => bad("expected yes or no".into()),
+            },
+            OptionKind::Number { unit, min, max } => {
+                let text = match need() {
+                    Ok(t) => t,
+                    Err(e) => return Some(Err(e)),
+                };
+                match crate::config::units::parse_number(text, unit) {
+                    Ok(n) if (min..=max).contains(&n) => {
+                        entry(Value::Number(n), Some(text.to_string()))
+                    }
+                    Ok(n) => bad(format!("{n} out of range [{min}..{max}] ({unit})")),
+                    Err(e) => bad(e.to_string()),
+                }
+            }
+            OptionKind::Enum(words) => match need() {
+                Ok(t) => {
+                    let t = if spec.name == "protocol" {
+                        t.to_ascii_uppercase()
+                    } else {
+                        t.to_string()
+                    };
+                    if words.iter().any(|(w, _)| *w == t) {
+                        entry(Value::Text(t), None)
+                    } else {
+                        let words: Vec<&str> = words.iter().map(|(w, _)| *w).collect();
+                        bad(format!("expected one of {}", words.join(", ")))
+                    }
+                }
+                Err(e) => Err(e),
+            },
+            OptionKind::ResourceRef => match need().map(|t| t.parse::<u64>()) {
+                Ok(Ok(minor)) => entry(Value::Number(minor), None),
+                Ok(Err(_)) => bad("expected a minor number".into()),
+                Err(e) => Err(e),
+            },
+            OptionKind::Text { .. } | OptionKind::CpuMask | OptionKind::Command => match need() {
+                Ok(t) => entry(Value::Text(t.to_string()), None),
+                Err(e) => Err(e),
+            },
+            OptionKind::HostList => bad("not a drbdsetup option".into()),
+        })
+    }
+
     /// The value as drbdadm-84 gives it to drbdsetup-84: as written for numbers (`40M`),
     /// else [`Value::to_arg`].
     pub fn arg(&self) -> String {
