@@ -132,8 +132,15 @@ disk { after r0; rate 30M; use-bmbv; }
 handlers { outdate-peer \"/bin/true\"; }
 protocol b;");
     let s = &c.resources[0].sections;
-    // disk { rate } comes after syncer { rate } and wins (with a warning).
+    // disk { rate } comes after syncer { rate }: both are kept (with a warning); as written
+    // the later one counts, but drbdadm-84 gives the volumes only the first of the
+    // resource's disk options (its inheritance), and so does the view.
     assert_eq!(s.disk.number("resync-rate"), Some(30 * 1024));
+    let v = c.host_view("r0", "alice").unwrap();
+    assert_eq!(
+        v.volumes[0].disk_options.number("resync-rate"),
+        Some(20 * 1024)
+    );
     assert_eq!(s.disk.text("resync-after"), Some("r0"));
     assert_eq!(s.disk.number("al-extents"), Some(1237));
     assert_eq!(s.disk.number("c-delay-target"), Some(20));

@@ -251,8 +251,11 @@ impl OptionEntry {
     }
 }
 
-/// An ordered list of options (one section's content). Names are unique: setting an option
-/// that is already present replaces its value in place.
+/// An ordered list of options (one section's content). Setting an option that is already
+/// present replaces its value in place; an option written twice in one section is kept twice
+/// ([`OptionList::push`]), as drbdadm-84 keeps it: it passes both to drbdsetup where the
+/// section applies as written (the later counts, so [`OptionList::entry`] is the last), and
+/// only the first where the section is inherited ([`OptionList::inherit_84`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OptionList {
     entries: Vec<OptionEntry>,
@@ -264,9 +267,10 @@ impl OptionList {
         OptionList::default()
     }
 
-    /// Set an option; returns the entry it replaced, if any.
+    /// Set an option (the one that counts, if it is there twice); returns the entry it
+    /// replaced, if any.
     pub fn set(&mut self, entry: OptionEntry) -> Option<OptionEntry> {
-        match self.entries.iter_mut().find(|e| e.name == entry.name) {
+        match self.entries.iter_mut().rev().find(|e| e.name == entry.name) {
             Some(e) => Some(std::mem::replace(e, entry)),
             None => {
                 self.entries.push(entry);
@@ -275,15 +279,21 @@ impl OptionList {
         }
     }
 
-    /// Remove an option; returns it if it was present.
-    pub fn remove(&mut self, name: &str) -> Option<OptionEntry> {
-        let i = self.entries.iter().position(|e| e.name == name)?;
-        Some(self.entries.remove(i))
+    /// Append an option, also when it is already there (written twice in one section).
+    pub fn push(&mut self, entry: OptionEntry) {
+        self.entries.push(entry);
     }
 
-    /// The entry named `name`.
+    /// Remove an option (every time it is there); returns the one that counted.
+    pub fn remove(&mut self, name: &str) -> Option<OptionEntry> {
+        let last = self.entry(name).cloned();
+        self.entries.retain(|e| e.name != name);
+        last
+    }
+
+    /// The entry named `name` (the last one, which counts, if it is there twice).
     pub fn entry(&self, name: &str) -> Option<&OptionEntry> {
-        self.entries.iter().find(|e| e.name == name)
+        self.entries.iter().rev().find(|e| e.name == name)
     }
 
     /// The value of `name`.
@@ -348,16 +358,18 @@ impl OptionList {
 
     /// drbdadm-84's inheritance (its `expand_opts`): `self` (the more specific level) with
     /// each option of `outer` that `self` does not set put in front, one after the other
-    /// (so they end up in reverse order). Values and order are what drbdadm-84 hands to
+    /// (so they end up in reverse order; of an option `outer` has twice, the first). Values and order are what drbdadm-84 hands to
     /// drbdsetup-84: `common { disk { a; b; } }` under `resource { disk { c; } }` is
     /// `b a c`.
     pub fn inherit_84(&self, outer: &OptionList) -> OptionList {
-        let mut front: Vec<OptionEntry> = outer
-            .entries
-            .iter()
-            .filter(|e| self.entry(e.name).is_none())
-            .cloned()
-            .collect();
+        // An option `outer` has twice comes in once, the first (drbdadm-84 looks each one up
+        // in the list it is building).
+        let mut front: Vec<OptionEntry> = Vec::new();
+        for e in &outer.entries {
+            if self.entry(e.name).is_none() && !front.iter().any(|f| f.name == e.name) {
+                front.push(e.clone());
+            }
+        }
         front.reverse();
         front.extend(self.entries.iter().cloned());
         OptionList { entries: front }

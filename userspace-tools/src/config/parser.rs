@@ -726,21 +726,24 @@ impl Parser {
         loc: &Location,
         section: &str,
     ) {
-        let old = list.set(OptionEntry {
+        if let Some(first) = list.entry(name) {
+            let first = first.origin.clone();
+            self.warn(
+                loc,
+                format!(
+                    "{section} option '{name}' is given twice (first at {first}); remove one: \
+                     drbdadm 8.4 passes both on where the section applies as written (the \
+                     last counts), but only the first where it is inherited (from common {{ }}, \
+                     or a resource's disk {{ }} into its volumes)"
+                ),
+            );
+        }
+        list.push(OptionEntry {
             name,
             value,
             origin: Origin::at(loc.clone()),
             text,
         });
-        if let Some(old) = old {
-            self.warn(
-                loc,
-                format!(
-                    "{section} option '{name}' is given twice (first at {}); the last value is used",
-                    old.origin
-                ),
-            );
-        }
     }
 
     // ---------------------------------------------------------------- option sections
