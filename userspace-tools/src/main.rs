@@ -59,7 +59,8 @@ struct Cli {
     /// Configuration file (default: the first of /etc/drbd-84.conf ... /etc/drbd.conf).
     #[arg(short = 'c', long = "config-file", global = true)]
     config: Option<PathBuf>,
-    /// Act as this host instead of `uname -n`.
+    /// Act as this host instead of `uname -n` (also: environment variable __DRBD_NODE__, as
+    /// for drbdadm-84).
     #[arg(long, global = true)]
     hostname: Option<String>,
     /// Change nothing: print the drbdsetup-84 / drbdmeta command lines drbdadm-84 would run
@@ -380,9 +381,14 @@ fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
         return show_version();
     }
     let cfg = load_config(cli.config.as_ref())?;
-    let host = match cli.hostname {
-        Some(h) => h,
-        None => hostname()?,
+    // As drbdadm-84: `__DRBD_NODE__` stands for `uname -n` (--hostname for both).
+    let host = match (cli.hostname, std::env::var("__DRBD_NODE__")) {
+        (Some(h), _) => h,
+        (None, Ok(h)) if !h.is_empty() => {
+            eprintln!("found __DRBD_NODE__ in environment: acting as host '{h}'");
+            h
+        }
+        _ => hostname()?,
     };
     let read_only = |what: &str| Failure {
         message: format!(

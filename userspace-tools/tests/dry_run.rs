@@ -169,11 +169,16 @@ fn diff(theirs: &[String], ours: &[String]) -> String {
 /// The host names of a configuration (as drbdadm-rs reads it).
 fn hosts(conf: &Path) -> Vec<String> {
     let cfg = config::load(conf).unwrap_or_else(|e| panic!("{}: {e}", conf.display()));
+    // `on` sections by name, `floating` ones by address (drbdadm-84 takes that for the host
+    // name too).
     let mut hosts: Vec<String> = cfg
         .resources
         .iter()
         .flat_map(|r| r.hosts.iter())
-        .flat_map(|h| h.names().to_vec())
+        .flat_map(|h| match h.kind {
+            config::HostKind::Floating => vec![h.address.ip.to_string()],
+            config::HostKind::On(_) => h.names().to_vec(),
+        })
         .collect();
     hosts.sort();
     hosts.dedup();
@@ -187,7 +192,7 @@ fn targets(conf: &Path, host: &str) -> Vec<String> {
     let mut out: Vec<String> = cfg.resources.iter().map(|r| r.name.clone()).collect();
     out.push("all".to_string());
     for r in cfg.resources_for_host(host) {
-        for v in &r.host(host).expect("host section").volumes {
+        for v in &r.select_host(host, &[]).expect("host section").volumes {
             out.push(format!("{}/{}", r.name, v.number));
             out.push(format!("minor-{}", v.device.minor));
         }

@@ -100,22 +100,26 @@ impl Resource {
     }
 
     /// The host section for this node: the `on` section naming `hostname`, else a `floating`
-    /// section whose address is one of `local_addresses`.
+    /// section whose address is one of `local_addresses` or is `hostname` (drbdadm-84 takes
+    /// `__DRBD_NODE__=10.0.0.1` for the floating section of that address, too).
     pub fn select_host(&self, hostname: &str, local_addresses: &[IpAddr]) -> Option<&Host> {
+        let named: Option<IpAddr> = hostname.parse().ok();
         self.host(hostname).or_else(|| {
-            self.hosts
-                .iter()
-                .find(|h| h.kind == HostKind::Floating && local_addresses.contains(&h.address.ip))
+            self.hosts.iter().find(|h| {
+                h.kind == HostKind::Floating
+                    && (local_addresses.contains(&h.address.ip) || named == Some(h.address.ip))
+            })
         })
     }
 }
 
 impl Config {
-    /// The resources that have a host section for `hostname`.
+    /// The resources that have a host section for `hostname` (an `on` section, or a
+    /// `floating` one of that address).
     pub fn resources_for_host(&self, hostname: &str) -> Vec<&Resource> {
         self.resources
             .iter()
-            .filter(|r| r.host(hostname).is_some())
+            .filter(|r| r.select_host(hostname, &[]).is_some())
             .collect()
     }
 
