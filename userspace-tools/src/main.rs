@@ -87,14 +87,24 @@ enum Command {
         /// Overwrite existing meta data or a file system without asking.
         #[arg(long)]
         force: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Configure the resource in the kernel: new-resource, new-minor, attach, connect.
-    Up { resource: String },
+    Up {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Create the resource in the kernel (with its `options { }`): the first step of `up`.
-    NewResource { resource: String },
+    NewResource {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Create the resource's minors in the kernel: the second step of `up`.
-    NewMinor { resource: String },
+    NewMinor {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Configure the network: connect to the peer with the `net { }` options.
     Connect {
         /// This node's data is discarded if a split brain is detected.
@@ -104,14 +114,16 @@ enum Command {
         /// name `-- --dry-run` too; a plain `--dry-run` is drbdadm's `-d`).
         #[arg(long)]
         tentative: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Tear the connection down (StandAlone).
     Disconnect {
         /// Do not wait for the peer (hard state change).
         #[arg(long)]
         force: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Change options of the connection (as drbdadm-84: only those given; with
     /// --from-config the `net { }` section).
@@ -122,7 +134,8 @@ enum Command {
         /// Send the config's `net { }` options (what `adjust` would apply).
         #[arg(long)]
         from_config: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Wait until the resource's volumes are connected (exit 5 on timeout).
     WaitConnect {
@@ -137,42 +150,72 @@ enum Command {
         /// { outdated-wfc-timeout }.
         #[arg(long)]
         outdated_wfc_timeout: Option<u32>,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Remove the resource from the kernel (Secondary, detach, delete).
-    Down { resource: String },
+    Down {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Attach the lower devices (after apply-al).
-    Attach { resource: String },
+    Attach {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Detach the lower devices.
-    Detach { resource: String },
+    Detach {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Make the resource's volumes clean meta data again (replay the activity log).
-    ApplyAl { resource: String },
+    ApplyAl {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Become Primary; --force promotes data not known to be UpToDate.
     Primary {
         #[arg(long)]
         force: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Become Secondary.
-    Secondary { resource: String },
+    Secondary {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Start a new data generation (new current UUID); with --clear-bitmap on a connected
     /// pair of freshly created meta data: skip the initial sync (both sides UpToDate).
     NewCurrentUuid {
         /// Clear the bitmap too (the "skip initial sync" of two identical, fresh disks).
         #[arg(long)]
         clear_bitmap: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Discard this node's data: a full resync from the peer (StandAlone: the disk becomes
     /// Inconsistent and the next connection syncs it completely; not attached: the meta data
     /// on disk is marked for a full sync).
-    Invalidate { resource: String },
+    Invalidate {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Discard the peer's data: a full resync from this node.
-    InvalidateRemote { resource: String },
+    InvalidateRemote {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Pause the resync (this node's pause flag; the peer shows it as paused by its peer).
-    PauseSync { resource: String },
+    PauseSync {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Clear this node's pause flag; the resync continues unless paused for another reason.
-    ResumeSync { resource: String },
+    ResumeSync {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Start online verify against the peer (blocks found different are marked out of sync).
     Verify {
         /// Sector to start at (K/M/G suffixes are bytes); default: where the last run ended.
@@ -181,7 +224,8 @@ enum Command {
         /// Sector to stop at; default: the end of the device.
         #[arg(long)]
         stop: Option<String>,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Resize the DRBD device after its lower device changed size.
     Resize {
@@ -194,14 +238,24 @@ enum Command {
         /// Do not mark the new space out of sync.
         #[arg(long)]
         assume_clean: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Show roles: local/peer.
-    Role { resource: String },
+    Role {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Show disk states: local/peer.
-    Dstate { resource: String },
+    Dstate {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Show the connection state.
-    Cstate { resource: String },
+    Cstate {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Show the state of resources (all when none is named).
     Status {
         #[arg(long)]
@@ -428,7 +482,7 @@ fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
         }
         Command::Status { json, resource } => status(&cfg, &host, resource.as_deref(), json),
         command => {
-            let steps = plan(&cfg, &host, command)?;
+            let (steps, failure) = plan(&cfg, &host, command)?;
             if cli.dry_run {
                 let default = Tools::as_installed();
                 let tools = Tools {
@@ -440,7 +494,7 @@ fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
                         println!("{line}");
                     }
                 }
-                return Ok(());
+                return failure.map_or(Ok(()), Err);
             }
             // The options given on the command line taken into the steps, all checked
             // before the first one runs.
@@ -457,14 +511,20 @@ fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
             for step in &steps {
                 exec.run(step)?;
             }
-            Ok(())
+            failure.map_or(Ok(()), Err)
         }
     }
 }
 
 /// The steps of a command that changes something (see [`plan`](drbd_rs_tools::plan)), in
-/// drbdadm-84's order: what `-d` prints and what runs.
-fn plan(cfg: &Config, host: &str, command: Command) -> Result<Vec<Step>, Failure> {
+/// drbdadm-84's order: what `-d` prints and what runs. A failure found at a later target
+/// (new-current-uuid of a resource with several volumes) comes with the steps of the targets
+/// before it, which drbdadm-84 runs (and prints) before it stops.
+fn plan(
+    cfg: &Config,
+    host: &str,
+    command: Command,
+) -> Result<(Vec<Step>, Option<Failure>), Failure> {
     let mut steps = Vec::new();
     match command {
         Command::CreateMd { force, resource } => {
@@ -618,24 +678,29 @@ fn plan(cfg: &Config, host: &str, command: Command) -> Result<Vec<Step>, Failure
             clear_bitmap,
             resource,
         } => {
-            // As drbdadm-84: a named resource must have one volume (`all` takes every one).
-            let views = views(cfg, host, &resource)?;
-            for view in &views {
-                if resource != "all" && view.volumes.len() > 1 {
-                    return Err(Failure {
-                        message: format!(
-                            "new-current-uuid requires a specific volume id, but none is specified.\n\
-                             Try 'new-current-uuid minor-<minor_number>' or 'new-current-uuid {}/<vnr>'",
-                            view.resource
-                        ),
-                        code: 1,
-                    });
-                }
-                for vol in &view.volumes {
-                    steps.push(Step::NewCurrentUuid {
-                        minor: vol.device.minor,
-                        clear_bitmap,
-                    });
+            // As drbdadm-84: a named resource must have one volume (`all` takes every one);
+            // checked target by target, so the targets before run (and are printed by -d).
+            for (target, views) in select_targets(cfg, host, &resource, None)? {
+                for view in &views {
+                    if target != "all" && view.volumes.len() > 1 {
+                        return Ok((
+                            steps,
+                            Some(Failure {
+                                message: format!(
+                                    "new-current-uuid requires a specific volume id, but none is specified.\n\
+                                     Try 'new-current-uuid minor-<minor_number>' or 'new-current-uuid {}/<vnr>'",
+                                    view.resource
+                                ),
+                                code: 1,
+                            }),
+                        ));
+                    }
+                    for vol in &view.volumes {
+                        steps.push(Step::NewCurrentUuid {
+                            minor: vol.device.minor,
+                            clear_bitmap,
+                        });
+                    }
                 }
             }
         }
@@ -712,7 +777,7 @@ fn plan(cfg: &Config, host: &str, command: Command) -> Result<Vec<Step>, Failure
         | Command::Dump { .. }
         | Command::Version => unreachable!("not planned: handled by run"),
     }
-    Ok(steps)
+    Ok((steps, None))
 }
 
 /// A `--start`/`--stop`/`--size` value: as given (for the dry run) and in sectors.
@@ -762,7 +827,7 @@ fn push_minor_cmds(
     steps: &mut Vec<Step>,
     cfg: &Config,
     host: &str,
-    resource: &str,
+    resource: &[String],
     step: impl Fn(u32) -> Step,
 ) -> Result<(), Failure> {
     for view in views(cfg, host, resource)? {
@@ -826,13 +891,16 @@ fn unknown_resource(name: &str) -> Failure {
     }
 }
 
-/// The host views of `target`: `all` (every resource with a section for this host), `RES`,
-/// or one volume as drbdadm-84 names it, `RES/VNR` or `minor-N` (the view then has only that
-/// volume). `all` matching nothing is an error, as in drbdadm-84: after a host rename (or
-/// with a wrong `--hostname`) `up all` must not succeed silently. The views' warnings go to
-/// stderr.
-fn views(cfg: &Config, host: &str, target: &str) -> Result<Vec<HostView>, Failure> {
-    select_views(cfg, host, target, None)
+/// The host views of the command line's targets, in order: `all` (every resource with a
+/// section for this host), `RES`, or one volume as drbdadm-84 names it, `RES/VNR` or
+/// `minor-N` (the view then has only that volume). `all` matching nothing is an error, as in
+/// drbdadm-84: after a host rename (or with a wrong `--hostname`) `up all` must not succeed
+/// silently. The views' warnings go to stderr.
+fn views(cfg: &Config, host: &str, targets: &[String]) -> Result<Vec<HostView>, Failure> {
+    Ok(select_targets(cfg, host, targets, None)?
+        .into_iter()
+        .flat_map(|(_, views)| views)
+        .collect())
 }
 
 /// [`views`] for a command on whole resources (`cmd`: down, connect, ...): a volume is
@@ -840,10 +908,32 @@ fn views(cfg: &Config, host: &str, target: &str) -> Result<Vec<HostView>, Failur
 fn whole_views(
     cfg: &Config,
     host: &str,
-    target: &str,
+    targets: &[String],
     cmd: &str,
 ) -> Result<Vec<HostView>, Failure> {
-    select_views(cfg, host, target, Some(cmd))
+    Ok(select_targets(cfg, host, targets, Some(cmd))?
+        .into_iter()
+        .flat_map(|(_, views)| views)
+        .collect())
+}
+
+/// Each target of the command line with its views, every one checked before anything is
+/// done, as drbdadm-84 does; `all` among them stands for all (the others add nothing).
+fn select_targets(
+    cfg: &Config,
+    host: &str,
+    targets: &[String],
+    whole: Option<&str>,
+) -> Result<Vec<(String, Vec<HostView>)>, Failure> {
+    let targets: Vec<&str> = if targets.iter().any(|t| t == "all") {
+        vec!["all"]
+    } else {
+        targets.iter().map(String::as_str).collect()
+    };
+    targets
+        .into_iter()
+        .map(|t| Ok((t.to_string(), select_views(cfg, host, t, whole)?)))
+        .collect()
 }
 
 fn select_views(
@@ -1165,7 +1255,7 @@ fn apply_al(resource: &str, vol: &config::VolumeView) -> Result<(), Failure> {
 fn show_state(
     cfg: &Config,
     host: &str,
-    resource: &str,
+    resource: &[String],
     show: impl Fn(&MinorStatus) -> String,
 ) -> Result<(), Failure> {
     let mut k = Kernel::open()?;
@@ -1190,7 +1280,7 @@ fn show_state(
 
 fn status(cfg: &Config, host: &str, resource: Option<&str>, json: bool) -> Result<(), Failure> {
     if let Some(r) = resource.filter(|r| *r != "all") {
-        whole_views(cfg, host, r, "status")?;
+        whole_views(cfg, host, &[r.to_string()], "status")?;
     }
     let all = Kernel::open()?.status_all()?;
     let wanted: Vec<&MinorStatus> = all
@@ -1482,7 +1572,7 @@ mod tests {
         let cli = Cli::parse_from(a);
         assert!(matches!(
             cli.command,
-            Command::Verify { start: Some(ref s), stop: None, ref resource } if s == "16" && resource == "r0"
+            Command::Verify { start: Some(ref s), stop: None, ref resource } if s == "16" && resource == &["r0"]
         ));
     }
 

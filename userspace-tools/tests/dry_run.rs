@@ -125,25 +125,26 @@ fn run(mut cmd: Command) -> Run {
     }
 }
 
-fn theirs(conf: &Path, host: &str, args: &[&str], resource: &str) -> Run {
+/// `resources`: one or more (separated by spaces).
+fn theirs(conf: &Path, host: &str, args: &[&str], resources: &str) -> Run {
     let mut cmd = Command::new(DRBDADM_84);
     cmd.env("__DRBD_NODE__", host)
         .arg("-d")
         .arg("-c")
         .arg(conf)
         .args(args)
-        .arg(resource);
+        .args(resources.split_whitespace());
     run(cmd)
 }
 
-fn ours(conf: &Path, host: &str, args: &[&str], resource: &str) -> Run {
+fn ours(conf: &Path, host: &str, args: &[&str], resources: &str) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_drbdadm-rs"));
     cmd.arg("-d")
         .arg("-c")
         .arg(conf)
         .args(["--hostname", host])
         .args(args)
-        .arg(resource);
+        .args(resources.split_whitespace());
     run(cmd)
 }
 
@@ -186,7 +187,8 @@ fn hosts(conf: &Path) -> Vec<String> {
 }
 
 /// What the commands are given for `host`: every resource, `all`, and each of the host's
-/// volumes as `RES/VNR` and `minor-N`, and a volume that does not exist.
+/// volumes as `RES/VNR` and `minor-N`, a volume that does not exist, and several at once
+/// (the resources in reverse order, `all` with another, a resource and a volume).
 fn targets(conf: &Path, host: &str) -> Vec<String> {
     let cfg = config::load(conf).unwrap_or_else(|e| panic!("{}: {e}", conf.display()));
     let mut out: Vec<String> = cfg.resources.iter().map(|r| r.name.clone()).collect();
@@ -199,6 +201,22 @@ fn targets(conf: &Path, host: &str) -> Vec<String> {
     }
     if let Some(r) = cfg.resources.first() {
         out.push(format!("{}/99", r.name));
+        out.push(format!("all {}", r.name));
+    }
+    let mine: Vec<&str> = cfg
+        .resources_for_host(host)
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    if mine.len() > 1 {
+        let reversed: Vec<&str> = mine.iter().rev().copied().collect();
+        out.push(reversed.join(" "));
+        out.push(format!("{} minor-{}", mine[1], {
+            let r = cfg.resource(mine[0]).expect("resource");
+            r.select_host(host, &[]).expect("host").volumes[0]
+                .device
+                .minor
+        }));
     }
     out
 }
