@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! `drbdadm-rs -d` against drbd-utils' `drbdadm-84 -d`: for every configuration in
-//! tests/data, every host named in it, every resource (and `all`, and each volume as
-//! `RES/VNR` and `minor-N`) and every command of the table below, both dry runs must print the same lines (drbdsetup-84 / drbdmeta command
-//! lines with their options, in drbdadm-84's order and spelling) and exit alike.
+//! tests/data, every host named in it, every resource (and `all`, each volume as `RES/VNR`
+//! and `minor-N`, several at once) and every command of the table below, both dry runs must
+//! print the same lines (drbdsetup-84 / drbdmeta command lines with their options, in
+//! drbdadm-84's order and spelling) and exit alike. Configurations drbdadm-84 refuses are
+//! listed in REFUSED_BY_84 and asserted refused.
 //!
 //! drbdadm-84 is a real dependency (`make deps` installs drbd-utils): without it this test
 //! fails. It takes the host name from `__DRBD_NODE__` (else `uname -n`), drbdadm-rs from

@@ -358,9 +358,9 @@ impl OptionList {
 
     /// drbdadm-84's inheritance (its `expand_opts`): `self` (the more specific level) with
     /// each option of `outer` that `self` does not set put in front, one after the other
-    /// (so they end up in reverse order; of an option `outer` has twice, the first). Values and order are what drbdadm-84 hands to
-    /// drbdsetup-84: `common { disk { a; b; } }` under `resource { disk { c; } }` is
-    /// `b a c`.
+    /// (so they end up in reverse order; of an option `outer` has twice, the first). Values
+    /// and order are what drbdadm-84 hands to drbdsetup-84: `common { disk { a; b; } }`
+    /// under `resource { disk { c; } }` is `b a c`.
     pub fn inherit_84(&self, outer: &OptionList) -> OptionList {
         // An option `outer` has twice comes in once, the first (drbdadm-84 looks each one up
         // in the list it is building).
