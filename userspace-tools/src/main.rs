@@ -1,5 +1,6 @@
 //! `drbdadm-rs`: administration of drbd_rs (and DRBD 8.4) resources from drbd.conf.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -436,13 +437,17 @@ fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
     }
     let cfg = load_config(cli.config.as_ref())?;
     // As drbdadm-84: `__DRBD_NODE__` stands for `uname -n` (--hostname for both).
-    let host = match (cli.hostname, std::env::var("__DRBD_NODE__")) {
+    let name = match (cli.hostname, std::env::var("__DRBD_NODE__")) {
         (Some(h), _) => h,
         (None, Ok(h)) if !h.is_empty() => {
             eprintln!("found __DRBD_NODE__ in environment: acting as host '{h}'");
             h
         }
         _ => hostname()?,
+    };
+    let host = Node {
+        name,
+        addresses: local_addresses(),
     };
     let read_only = |what: &str| Failure {
         message: format!(
@@ -522,7 +527,7 @@ fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
 /// before it, which drbdadm-84 runs (and prints) before it stops.
 fn plan(
     cfg: &Config,
-    host: &str,
+    host: &Node,
     command: Command,
 ) -> Result<(Vec<Step>, Option<Failure>), Failure> {
     let mut steps = Vec::new();
@@ -826,7 +831,7 @@ fn push_attach(steps: &mut Vec<Step>, view: &HostView) {
 fn push_minor_cmds(
     steps: &mut Vec<Step>,
     cfg: &Config,
-    host: &str,
+    host: &Node,
     resource: &[String],
     step: impl Fn(u32) -> Step,
 ) -> Result<(), Failure> {
@@ -872,6 +877,54 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, Failure> {
     Ok(cfg)
 }
 
+/// This node: its name (for `on` sections) and its IP addresses (for `floating` ones, as
+/// drbdadm-84 matches them).
+struct Node {
+    name: String,
+    addresses: Vec<IpAddr>,
+}
+
+/// The node's IP addresses: IPv4 from the kernel's local routes (/proc/net/fib_trie),
+/// IPv6 from /proc/net/if_inet6. None when they cannot be read (then only `on` sections and
+/// a floating address given as the host name match).
+fn local_addresses() -> Vec<IpAddr> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let mut out = local_ipv4(&read("/proc/net/fib_trie"));
+    out.extend(local_ipv6(&read("/proc/net/if_inet6")));
+    out
+}
+
+/// The `/32 host LOCAL` entries of /proc/net/fib_trie.
+fn local_ipv4(fib_trie: &str) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    let mut last: Option<IpAddr> = None;
+    for line in fib_trie.lines() {
+        let line = line.trim();
+        if let Some(a) = line.strip_prefix("|-- ") {
+            last = a.trim().parse().ok();
+        } else if line.starts_with("/32 host LOCAL") {
+            if let Some(a) = last.filter(|a| !out.contains(a)) {
+                out.push(a);
+            }
+        }
+    }
+    out
+}
+
+/// The addresses of /proc/net/if_inet6 (32 hex digits first on each line).
+fn local_ipv6(if_inet6: &str) -> Vec<IpAddr> {
+    if_inet6
+        .lines()
+        .filter_map(|l| {
+            let hex = l.split_whitespace().next()?;
+            let n = u128::from_str_radix(hex, 16)
+                .ok()
+                .filter(|_| hex.len() == 32)?;
+            Some(IpAddr::V6(std::net::Ipv6Addr::from(n)))
+        })
+        .collect()
+}
+
 fn hostname() -> Result<String, Failure> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -896,7 +949,7 @@ fn unknown_resource(name: &str) -> Failure {
 /// `minor-N` (the view then has only that volume). `all` matching nothing is an error, as in
 /// drbdadm-84: after a host rename (or with a wrong `--hostname`) `up all` must not succeed
 /// silently. The views' warnings go to stderr.
-fn views(cfg: &Config, host: &str, targets: &[String]) -> Result<Vec<HostView>, Failure> {
+fn views(cfg: &Config, host: &Node, targets: &[String]) -> Result<Vec<HostView>, Failure> {
     Ok(select_targets(cfg, host, targets, None)?
         .into_iter()
         .flat_map(|(_, views)| views)
@@ -907,7 +960,7 @@ fn views(cfg: &Config, host: &str, targets: &[String]) -> Result<Vec<HostView>, 
 /// refused, as by drbdadm-84, unless it is the resource's implicit one.
 fn whole_views(
     cfg: &Config,
-    host: &str,
+    host: &Node,
     targets: &[String],
     cmd: &str,
 ) -> Result<Vec<HostView>, Failure> {
@@ -921,7 +974,7 @@ fn whole_views(
 /// done, as drbdadm-84 does; `all` among them stands for all (the others add nothing).
 fn select_targets(
     cfg: &Config,
-    host: &str,
+    host: &Node,
     targets: &[String],
     whole: Option<&str>,
 ) -> Result<Vec<(String, Vec<HostView>)>, Failure> {
@@ -938,7 +991,7 @@ fn select_targets(
 
 fn select_views(
     cfg: &Config,
-    host: &str,
+    host: &Node,
     target: &str,
     whole: Option<&str>,
 ) -> Result<Vec<HostView>, Failure> {
@@ -975,7 +1028,7 @@ fn select_views(
 /// view and the volume number; `None` for a plain resource name or `all`.
 fn volume_target(
     cfg: &Config,
-    host: &str,
+    host: &Node,
     target: &str,
 ) -> Result<Option<(HostView, u32)>, Failure> {
     if target == "all" || cfg.resource(target).is_some() {
@@ -985,7 +1038,7 @@ fn volume_target(
         if cfg.resource(name).is_none() {
             return Err(unknown_resource(target));
         }
-        let view = cfg.host_view(name, host)?;
+        let view = cfg.host_view_with(name, &host.name, &host.addresses)?;
         let number = vnr
             .parse::<u32>()
             .ok()
@@ -997,8 +1050,8 @@ fn volume_target(
         .strip_prefix("minor-")
         .and_then(|m| m.parse::<u32>().ok())
     {
-        for r in cfg.resources_for_host(host) {
-            let view = cfg.host_view(&r.name, host)?;
+        for r in cfg.resources_for_host_with(&host.name, &host.addresses) {
+            let view = cfg.host_view_with(&r.name, &host.name, &host.addresses)?;
             if let Some(v) = view.volumes.iter().find(|v| v.device.minor == minor) {
                 let number = v.number;
                 return Ok(Some((view, number)));
@@ -1008,7 +1061,7 @@ fn volume_target(
     Err(unknown_resource(target))
 }
 
-fn host_views(cfg: &Config, host: &str, resource: &str) -> Result<Vec<HostView>, Failure> {
+fn host_views(cfg: &Config, host: &Node, resource: &str) -> Result<Vec<HostView>, Failure> {
     if resource == "all" {
         if cfg.resources.is_empty() {
             return Err(Failure {
@@ -1017,14 +1070,15 @@ fn host_views(cfg: &Config, host: &str, resource: &str) -> Result<Vec<HostView>,
             });
         }
         let mut out = Vec::new();
-        for r in cfg.resources_for_host(host) {
-            out.push(cfg.host_view(&r.name, host)?);
+        for r in cfg.resources_for_host_with(&host.name, &host.addresses) {
+            out.push(cfg.host_view_with(&r.name, &host.name, &host.addresses)?);
         }
         if out.is_empty() {
             return Err(Failure {
                 message: format!(
-                    "no resources defined for this host ('{host}'): is the host name in the \
-                     'on' sections misspelled? ('uname -n' must match, or use --hostname)"
+                    "no resources defined for this host ('{}'): is the host name in the \
+                     'on' sections misspelled? ('uname -n' must match, or use --hostname)",
+                    host.name
                 ),
                 code: USAGE_ERROR,
             });
@@ -1034,7 +1088,11 @@ fn host_views(cfg: &Config, host: &str, resource: &str) -> Result<Vec<HostView>,
         if cfg.resource(resource).is_none() {
             return Err(unknown_resource(resource));
         }
-        Ok(vec![cfg.host_view(resource, host)?])
+        Ok(vec![cfg.host_view_with(
+            resource,
+            &host.name,
+            &host.addresses,
+        )?])
     }
 }
 
@@ -1254,7 +1312,7 @@ fn apply_al(resource: &str, vol: &config::VolumeView) -> Result<(), Failure> {
 
 fn show_state(
     cfg: &Config,
-    host: &str,
+    host: &Node,
     resource: &[String],
     show: impl Fn(&MinorStatus) -> String,
 ) -> Result<(), Failure> {
@@ -1278,7 +1336,7 @@ fn show_state(
     Ok(())
 }
 
-fn status(cfg: &Config, host: &str, resource: Option<&str>, json: bool) -> Result<(), Failure> {
+fn status(cfg: &Config, host: &Node, resource: Option<&str>, json: bool) -> Result<(), Failure> {
     if let Some(r) = resource.filter(|r| *r != "all") {
         whole_views(cfg, host, &[r.to_string()], "status")?;
     }
@@ -1609,6 +1667,27 @@ mod tests {
         // All 0: forever.
         assert_eq!(choose_wfc_timeout(0, 0, 0, DEGRADED), 0);
         assert_eq!(choose_wfc_timeout(0, 20, 5, PEER_OUTDATED), 5);
+    }
+
+    #[test]
+    fn local_addresses_from_proc() {
+        let fib = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 127.0.0.0\n        /8 host LOCAL\n     \
+                   |-- 127.0.0.1\n        /32 host LOCAL\n     |-- 192.0.2.2\n        /32 host \
+                   LOCAL\n     |-- 192.0.2.255\n        /32 link BROADCAST\nLocal:\n     |-- \
+                   127.0.0.1\n        /32 host LOCAL\n";
+        assert_eq!(
+            local_ipv4(fib),
+            [
+                "127.0.0.1".parse::<IpAddr>().unwrap(),
+                "192.0.2.2".parse().unwrap()
+            ]
+        );
+        let inet6 = "fd000000000000000000000000000002 04 40 00 82     eth0\n\
+                     00000000000000000000000000000001 01 80 10 80       lo\n";
+        assert_eq!(
+            local_ipv6(inet6),
+            ["fd00::2".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
+        );
     }
 
     #[test]

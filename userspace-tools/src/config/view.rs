@@ -117,9 +117,19 @@ impl Config {
     /// The resources that have a host section for `hostname` (an `on` section, or a
     /// `floating` one of that address).
     pub fn resources_for_host(&self, hostname: &str) -> Vec<&Resource> {
+        self.resources_for_host_with(hostname, &[])
+    }
+
+    /// Like [`Config::resources_for_host`], also matching `floating` sections against the
+    /// node's local IP addresses.
+    pub fn resources_for_host_with(
+        &self,
+        hostname: &str,
+        local_addresses: &[IpAddr],
+    ) -> Vec<&Resource> {
         self.resources
             .iter()
-            .filter(|r| r.select_host(hostname, &[]).is_some())
+            .filter(|r| r.select_host(hostname, local_addresses).is_some())
             .collect()
     }
 
