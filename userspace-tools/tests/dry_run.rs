@@ -229,61 +229,95 @@ fn dry_run_prints_what_drbdadm_84_prints() {
         Path::new(DRBDADM_84).exists(),
         "{DRBDADM_84} is missing: make deps installs drbd-utils (this test compares with it)"
     );
-    let mut failures = Vec::new();
-    let mut compared = 0;
-    let mut lines = 0;
-    for conf in configs() {
-        let name = conf
-            .strip_prefix(data_dir())
-            .expect("under tests/data")
-            .display()
-            .to_string();
-        let hosts = hosts(&conf);
-        assert!(!hosts.is_empty(), "{name}: no hosts");
-        for host in &hosts {
-            let targets = targets(&conf, host);
-            for args in COMMANDS {
-                for res in &targets {
-                    let o = ours(&conf, host, args, res);
-                    let t = theirs(&conf, host, args, res);
-                    let what = format!("{name} (host {host}): -d {} {res}", args.join(" "));
-                    if REFUSED_BY_84.contains(&name.as_str()) {
-                        // drbdadm-84 stops at the 0.7 keywords; drbdadm-rs reads the file.
-                        assert_eq!(t.code, 10, "{what}: drbdadm-84 accepts it now: {t:?}");
-                        assert!(t.stdout.is_empty(), "{what}: {t:?}");
-                        assert!(
-                            t.stderr.contains("Parse error"),
-                            "{what}: drbdadm-84 said {}",
-                            t.stderr
-                        );
-                        continue;
-                    }
-                    compared += 1;
-                    lines += t.stdout.len();
-                    if o.stdout != t.stdout || o.code != t.code {
-                        failures.push(format!(
-                            "{what}: exit {} (drbdadm-84 {})\n{}drbdadm-84 stderr: {}drbdadm-rs stderr: {}",
-                            o.code,
-                            t.code,
-                            diff(&t.stdout, &o.stdout),
-                            t.stderr,
-                            o.stderr
-                        ));
-                    }
-                }
-            }
-        }
-    }
+    // The configurations side by side (thousands of short runs each).
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let configs = configs();
+    let results: Vec<Compared> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|k| {
+                let mine: Vec<&PathBuf> = configs.iter().skip(k).step_by(threads).collect();
+                scope.spawn(move || mine.into_iter().map(|c| compare(c)).collect::<Vec<_>>())
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("comparison thread"))
+            .collect()
+    });
+    let compared: usize = results.iter().map(|r| r.runs).sum();
+    let lines: usize = results.iter().map(|r| r.lines).sum();
+    let failures: Vec<&String> = results.iter().flat_map(|r| &r.failures).collect();
     assert!(
         failures.is_empty(),
         "{} of {compared} dry runs differ from drbdadm-84's (-84: its line, +rs: ours):\n\n{}",
         failures.len(),
-        failures.join("\n")
+        failures
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     eprintln!("{compared} dry runs, {lines} lines of drbdadm-84 output compared");
     // Enough was compared to mean something (every config, host, resource, command).
     assert!(compared > 1000, "only {compared} runs compared");
     assert!(lines > 1000, "only {lines} lines compared");
+}
+
+/// What [`compare`] found for one configuration.
+struct Compared {
+    runs: usize,
+    lines: usize,
+    failures: Vec<String>,
+}
+
+/// Every host, command and target of one configuration, both tools.
+fn compare(conf: &Path) -> Compared {
+    let name = conf
+        .strip_prefix(data_dir())
+        .expect("under tests/data")
+        .display()
+        .to_string();
+    let mut found = Compared {
+        runs: 0,
+        lines: 0,
+        failures: Vec::new(),
+    };
+    let hosts = hosts(conf);
+    assert!(!hosts.is_empty(), "{name}: no hosts");
+    for host in &hosts {
+        let targets = targets(conf, host);
+        for args in COMMANDS {
+            for res in &targets {
+                let t = theirs(conf, host, args, res);
+                let what = format!("{name} (host {host}): -d {} {res}", args.join(" "));
+                if REFUSED_BY_84.contains(&name.as_str()) {
+                    // drbdadm-84 stops at the 0.7 keywords; drbdadm-rs reads the file.
+                    assert_eq!(t.code, 10, "{what}: drbdadm-84 accepts it now: {t:?}");
+                    assert!(t.stdout.is_empty(), "{what}: {t:?}");
+                    assert!(
+                        t.stderr.contains("Parse error"),
+                        "{what}: drbdadm-84 said {}",
+                        t.stderr
+                    );
+                    continue;
+                }
+                let o = ours(conf, host, args, res);
+                found.runs += 1;
+                found.lines += t.stdout.len();
+                if o.stdout != t.stdout || o.code != t.code {
+                    found.failures.push(format!(
+                        "{what}: exit {} (drbdadm-84 {})\n{}drbdadm-84 stderr: {}drbdadm-rs stderr: {}",
+                        o.code,
+                        t.code,
+                        diff(&t.stdout, &o.stdout),
+                        t.stderr,
+                        o.stderr
+                    ));
+                }
+            }
+        }
+    }
+    found
 }
 
 /// The 0.7 configuration drbdadm-84 refuses: drbdadm-rs plans it as it would an 8.4 one
