@@ -516,7 +516,7 @@ impl Step {
                 let text = value.ok_or_else(|| format!("--{name} needs a value (--{name}=S)"))?;
                 units::parse_number(text, Unit::Sectors)
                     .map(|n| (text.to_string(), n))
-                    .map_err(|e| format!("{raw}: {e}"))
+                    .map_err(|e| format!("{raw}: '{text}' {e}"))
             };
             let set = |list: &mut OptionList, section: SectionKind| -> Result<(), String> {
                 let entry = OptionEntry::from_arg(section, name, value).ok_or_else(unknown)??;

@@ -212,7 +212,7 @@ impl OptionEntry {
                         entry(Value::Number(n), Some(text.to_string()))
                     }
                     Ok(n) => bad(format!("{n} out of range [{min}..{max}] ({unit})")),
-                    Err(e) => bad(e.to_string()),
+                    Err(e) => bad(format!("'{text}' {e}")),
                 }
             }
             OptionKind::Enum(words) => match need() {
