@@ -1,9 +1,13 @@
 //! What a drbdadm command does, as a list of steps. Each step is one command line drbdadm-84
 //! runs (a `drbdsetup-84` or `drbdmeta` call, with its options in drbdadm-84's order and
 //! spelling) and, for drbdadm-rs, the kernel request or meta-data operation that does the
-//! same. The steps are built once from the configuration ([`HostView`]s): the dry run
-//! (`-d`) prints their command lines, the executor in `main.rs` carries them out, so what
-//! `-d` shows is what runs.
+//! same. The steps are built once from the configuration (the host views,
+//! [`crate::config::HostView`]): the dry run (`-d`) prints their command lines, the executor
+//! in `main.rs` carries them out, so what `-d` shows is what runs. `resize` and `invalidate`
+//! print two lines, as drbdadm-84 (`check-resize`, which drbdadm-rs does not need, and the
+//! drbdmeta fallback, which it runs only when the kernel cannot invalidate). drbdsetup
+//! options given on the command line are appended to the lines where drbdadm-84 appends
+//! them ([`Step::argvs`]) and taken into the step that runs ([`Step::with_setup`]).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
