@@ -52,8 +52,8 @@ const EXIT_SETUP_OPTION: u8 = 20;
                   RES/VNR or minor-N.\n\
                   drbdsetup options go after '--' (before or after the command: \
                   'drbdadm-rs -- --protocol=A net-options r0'), or directly after attach, \
-                  connect, net-options and detach ('attach --on-io-error=detach r0'), as with \
-                  drbdadm-84; the old spellings of 'primary --force', --overwrite-data-of-peer \
+                  connect, net-options and detach ('attach --on-io-error=detach r0'), or one \
+                  each with -W OPT / --setup-option=OPT, as with drbdadm-84; the old spellings of 'primary --force', --overwrite-data-of-peer \
                   and --do-what-I-say, anywhere. --version is the 'version' command."
 )]
 struct Cli {
@@ -359,7 +359,8 @@ fn takes_value(command: &str, name: &str) -> bool {
 
 /// Take the drbdsetup options given the drbdadm way out of argv, in the order given: every
 /// option after `--` (drbdadm-84 takes them before the command; after it too here: `primary
-/// r0 -- --overwrite-data-of-peer`), the old primary spellings anywhere, and the drbdsetup
+/// r0 -- --overwrite-data-of-peer`), `-W OPT` / `--setup-option=OPT` (drbdadm-84's, one each),
+/// the old primary spellings anywhere, and the drbdsetup
 /// options drbdadm-84 takes directly for attach, connect, net-options and detach (`attach
 /// --on-io-error=detach r0`). They go to the command's drbdsetup steps (see
 /// `Step::with_setup`); the dry run prints them where drbdadm-84 does.
@@ -377,7 +378,17 @@ fn take_setup_options(args: Vec<String>) -> (Vec<String>, Vec<String>) {
         out.push(program.clone());
     }
     while let Some((i, a)) = words.next() {
-        if a == "--" && !after_dashes {
+        // drbdadm-84's -W / --setup-option: one drbdsetup option, anywhere.
+        let setup_option = match a.as_str() {
+            "-W" | "--setup-option" => Some(words.next().map(|(_, v)| v.clone())),
+            _ => a
+                .strip_prefix("--setup-option=")
+                .or_else(|| a.strip_prefix("-W"))
+                .map(|v| Some(v.to_string())),
+        };
+        if let Some(option) = setup_option {
+            setup.extend(option);
+        } else if a == "--" && !after_dashes {
             after_dashes = true;
         } else if LEGACY_FORCE_FLAGS.contains(&a.as_str()) || (after_dashes && a.starts_with('-')) {
             setup.push(a.clone());
@@ -1514,6 +1525,19 @@ mod tests {
         );
         let (a, f) = take("drbdadm-rs detach --force r0");
         assert_eq!((a, f), (argv("drbdadm-rs detach r0"), argv("--force")));
+        // drbdadm-84's -W / --setup-option.
+        for line in [
+            "drbdadm-rs -W--force detach r0",
+            "drbdadm-rs -W --force detach r0",
+            "drbdadm-rs --setup-option=--force detach r0",
+            "drbdadm-rs detach --setup-option --force r0",
+        ] {
+            assert_eq!(
+                take(line),
+                (argv("drbdadm-rs detach r0"), argv("--force")),
+                "{line}"
+            );
+        }
         let (a, f) = take("drbdadm-rs disconnect --force r0");
         assert_eq!((a, f), (argv("drbdadm-rs disconnect --force r0"), vec![]));
         // A global option's value is not the command (`-c attach`).

@@ -72,6 +72,8 @@ const COMMANDS: &[&[&str]] = &[
     &["--", "--force", "create-md"],
     &["--", "--force", "invalidate"],
     &["--", "--force", "wait-connect"],
+    &["-W--force", "detach"],
+    &["--setup-option=--assume-clean", "resize"],
 ];
 
 /// Configurations drbdadm-84 refuses and drbdadm-rs reads (0.7 syntax: `incon-degr-cmd`,
