@@ -119,7 +119,7 @@ adm_create_md() {
 # (.2), port 7789; SECTIONS (e.g. `handlers { ... }`) go into the resource as they are.
 # The resync rate is fixed (c-plan-ahead 0): low enough to watch a sync, high enough for TCG;
 # DISK-OPTIONS, if given, replace the default `resync-rate 20M;` (a second
-# resync-rate is a warning and the tools disagree which one counts).
+# resync-rate is a warning, and the first one counts, with drbdadm-84 as with drbdadm-rs).
 # A guest under TCG on a busy host can stall for a second or two: the ping timeout is 3 s
 # (default 0.5 s, which drops the connection again and again there). STARTUP_OPTIONS, if set,
 # replace the startup section's timeouts.

@@ -10,15 +10,15 @@ use drbd_core::genl::msg::MINOR_NONE;
 use drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use drbd_core::genl::sets::{self, sib_reason, FieldType, SetDef};
 use drbd_core::genl::typed::{
-    CfgContext, DisconnectParms, DiskConf, FieldValues, NetConf, NewCUuidParms, ResOpts,
-    ResizeParms, SetEncode, SetRoleParms, StartOvParms, StateInfo, TimeoutParms,
+    CfgContext, DetachParms, DisconnectParms, DiskConf, FieldValues, NetConf, NewCUuidParms,
+    ResOpts, ResizeParms, SetEncode, SetRoleParms, StartOvParms, StateInfo, TimeoutParms,
 };
 use drbd_core::genl::validate::ValidateOpts;
 use drbd_core::genl::value::Value;
 use drbd_core::state::{ConnState, State, StateError};
 
 use crate::config::model::{Address, AddressFamily};
-use crate::config::options::{OptionList, Value as OptValue};
+use crate::config::options::{OptionEntry, OptionList, Value as OptValue};
 use crate::netlink::{DrbdGenl, Events, NlError, Reply, RequestOptions};
 
 /// A failed admin step, with the exit status drbdadm uses for it.
@@ -133,6 +133,28 @@ mod tests {
         assert_eq!(
             pause_set.to_string(),
             "0: Failure: (134) Sync-pause flag is already set"
+        );
+    }
+
+    #[test]
+    fn an_option_given_twice_is_sent_once_the_last() {
+        let cfg = crate::config::parse_str(
+            "resource r0 { net { max-buffers 2k; ko-count 3; max-buffers 4k; }
+               on a { device minor 0; disk /dev/a; meta-disk internal; address 10.0.0.1:1; }
+               on b { device minor 0; disk /dev/a; meta-disk internal; address 10.0.0.2:1; } }",
+            "t.conf",
+        )
+        .unwrap();
+        let view = cfg.host_view("r0", "a").unwrap();
+        assert_eq!(view.net.len(), 3, "both kept, as drbdadm-84 passes both on");
+        let values = net_conf_values(&view.net, ConnectFlags::default()).unwrap();
+        let field = |name: &str| sets::NET_CONF.field_by_option(name).unwrap().id;
+        assert_eq!(
+            values,
+            vec![
+                (field("ko-count"), OwnedValue::U32(3)),
+                (field("max-buffers"), OwnedValue::U32(4096)),
+            ]
         );
     }
 
@@ -640,10 +662,17 @@ impl Kernel {
             .map(drop)
     }
 
-    /// `detach MINOR`.
-    pub fn detach(&mut self, minor: u32) -> Result<(), AdminError> {
-        self.call(Command::Detach, minor, &minor.to_string(), &[])
-            .map(drop)
+    /// `detach MINOR [--force]` (`--force`: without waiting for pending I/O).
+    pub fn detach(&mut self, minor: u32, force: bool) -> Result<(), AdminError> {
+        let parms = DetachParms {
+            force_detach: Some(true),
+        };
+        if force {
+            self.call(Command::Detach, minor, &minor.to_string(), &[&parms])
+        } else {
+            self.call(Command::Detach, minor, &minor.to_string(), &[])
+        }
+        .map(drop)
     }
 
     /// `down NAME`: every volume to Secondary, detached, removed; then the resource.
@@ -811,7 +840,15 @@ pub fn option_values(
     skip: &[u16],
 ) -> Result<Vec<(u16, OwnedValue)>, AdminError> {
     let mut out = Vec::new();
-    for entry in options.iter() {
+    let entries: Vec<&OptionEntry> = options.iter().collect();
+    for (i, entry) in entries.iter().enumerate() {
+        // An option given twice: the last counts (as when drbdsetup-84 gets both).
+        if entries[i + 1..]
+            .iter()
+            .any(|later| later.name == entry.name)
+        {
+            continue;
+        }
         let Some(field) = set.fields.iter().find(|f| f.option == entry.name) else {
             continue;
         };

@@ -5,6 +5,8 @@
 //! * [`netlink`]: the generic-netlink transport to the kernel's `drbd` family.
 //! * [`admin`]: the requests the tool makes (new-resource, attach, primary, status, ...).
 //! * [`meta`]: meta data on lower devices (create-md, apply-al).
+//! * [`plan`]: a command as steps, each drbdadm-84's command line (what `-d` prints) and
+//!   what drbdadm-rs does for it.
 
 #![warn(missing_docs)]
 
@@ -12,3 +14,4 @@ pub mod admin;
 pub mod config;
 pub mod meta;
 pub mod netlink;
+pub mod plan;

@@ -1,53 +1,82 @@
 //! `drbdadm-rs`: administration of drbd_rs (and DRBD 8.4) resources from drbd.conf.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use drbd_core::genl::sets::timeout_type;
 use drbd_core::proc_text::parse_release;
 use drbd_core::version;
 use drbd_rs_tools::admin::{
     self, AdminError, ConnectFlags, Endpoints, Kernel, MinorStatus, WaitOutcome,
 };
-use drbd_rs_tools::config::{self, units, Config, HostView};
+use drbd_rs_tools::config::options::{names as option_names, option_spec};
+use drbd_rs_tools::config::{
+    self, units, Config, HostView, OptionEntry, OptionKind, OptionList, SectionKind, Value,
+};
 use drbd_rs_tools::meta::{self, AlOutcome, MetaTarget};
+use drbd_rs_tools::plan::{Ends, MinorCmd, Step, Tools};
 
 const PROC_DRBD: &str = "/proc/drbd";
 
-/// Old spellings of `primary --force` users still type (8.3 era).
+/// Old spellings of `primary --force` users still type (8.3 era), taken anywhere (drbdadm-84
+/// takes them only after `--`).
 const LEGACY_FORCE_FLAGS: [&str; 2] = ["--overwrite-data-of-peer", "--do-what-I-say"];
 
-/// drbdsetup options drbdadm users pass through after `--` (`drbdadm -- --discard-my-data
-/// connect r0`).
-const PASS_THROUGH_FLAGS: [&str; 3] = ["--discard-my-data", "--dry-run", "--tentative"];
-
-/// drbdsetup options with a value that drbdadm-84 takes only after `--` (`drbdadm --
-/// --start=1024 verify r0`).
-const PASS_THROUGH_VALUES: [&str; 2] = ["--start=", "--stop="];
+/// Global options that take a value (the word after them is not the command).
+const GLOBAL_WITH_VALUE: [&str; 7] = [
+    "-c",
+    "--config-file",
+    "--hostname",
+    "-s",
+    "--drbdsetup",
+    "-m",
+    "--drbdmeta",
+];
 
 /// Exit status of `wait-connect` when the timeout passed (drbdsetup-84's).
 const EXIT_WAIT_TIMEOUT: u8 = 5;
+
+/// Exit status of an option a drbdsetup command does not have, or a bad value
+/// (drbdsetup-84's).
+const EXIT_SETUP_OPTION: u8 = 20;
 
 #[derive(Parser)]
 #[command(
     name = "drbdadm-rs",
     disable_version_flag = true,
     about = "Administer drbd_rs / DRBD 8.4 resources defined in drbd.conf",
-    after_help = "RESOURCE is a resource name from the configuration, or 'all'.\n\
-                  'primary RES -- --overwrite-data-of-peer' (and --do-what-I-say) are accepted as \
-                  the old spellings of 'primary --force RES'; '-- --discard-my-data' and \
-                  '-- --dry-run' go with 'connect', '-- --start=S' and '-- --stop=S' with \
-                  'verify'. --version is the 'version' command."
+    after_help = "RESOURCE is a resource name from the configuration, 'all', or one volume: \
+                  RES/VNR or minor-N.\n\
+                  drbdsetup options go after '--' (before or after the command: \
+                  'drbdadm-rs -- --protocol=A net-options r0'), or directly after attach, \
+                  connect, net-options and detach ('attach --on-io-error=detach r0'), or one \
+                  each with -W OPT / --setup-option=OPT, as with drbdadm-84; the old spellings of 'primary --force', --overwrite-data-of-peer \
+                  and --do-what-I-say, anywhere. --version is the 'version' command."
 )]
 struct Cli {
     /// Configuration file (default: the first of /etc/drbd-84.conf ... /etc/drbd.conf).
     #[arg(short = 'c', long = "config-file", global = true)]
     config: Option<PathBuf>,
-    /// Act as this host instead of `uname -n`.
+    /// Act as this host instead of `uname -n` (also: environment variable __DRBD_NODE__, as
+    /// for drbdadm-84).
     #[arg(long, global = true)]
     hostname: Option<String>,
+    /// Change nothing: print the drbdsetup-84 / drbdmeta command lines drbdadm-84 would run
+    /// for this command (drbdadm-rs does the same with netlink requests and its own meta-data
+    /// code).
+    #[arg(short = 'd', long = "dry-run", global = true)]
+    dry_run: bool,
+    /// The drbdsetup name the dry run prints (default: /lib/drbd/drbdsetup-84 when it is
+    /// installed, else drbdsetup-84).
+    #[arg(short = 's', long, global = true, value_name = "PATH")]
+    drbdsetup: Option<String>,
+    /// The drbdmeta name the dry run prints (default: /lib/drbd/drbdmeta when it is
+    /// installed, else drbdmeta).
+    #[arg(short = 'm', long, global = true, value_name = "PATH")]
+    drbdmeta: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,37 +88,55 @@ enum Command {
         /// Overwrite existing meta data or a file system without asking.
         #[arg(long)]
         force: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Configure the resource in the kernel: new-resource, new-minor, attach, connect.
-    Up { resource: String },
+    Up {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Create the resource in the kernel (with its `options { }`): the first step of `up`.
-    NewResource { resource: String },
+    NewResource {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Create the resource's minors in the kernel: the second step of `up`.
-    NewMinor { resource: String },
+    NewMinor {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Configure the network: connect to the peer with the `net { }` options.
     Connect {
         /// This node's data is discarded if a split brain is detected.
         #[arg(long)]
         discard_my_data: bool,
-        /// Only report (in the kernel log) what the handshake would decide.
-        #[arg(long, visible_alias = "dry-run")]
+        /// Only report (in the kernel log) what the handshake would decide (drbdsetup's old
+        /// name `-- --dry-run` too; a plain `--dry-run` is drbdadm's `-d`).
+        #[arg(long)]
         tentative: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Tear the connection down (StandAlone).
     Disconnect {
         /// Do not wait for the peer (hard state change).
         #[arg(long)]
         force: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
-    /// Apply the `net { }` options to the connection.
+    /// Change options of the connection (as drbdadm-84: only those given; with
+    /// --from-config the `net { }` section).
     NetOptions {
-        /// Reset the options not in the config to their defaults.
+        /// Reset the options not sent to their defaults.
         #[arg(long)]
         set_defaults: bool,
-        resource: String,
+        /// Send the config's `net { }` options (what `adjust` would apply).
+        #[arg(long)]
+        from_config: bool,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Wait until the resource's volumes are connected (exit 5 on timeout).
     WaitConnect {
@@ -104,42 +151,72 @@ enum Command {
         /// { outdated-wfc-timeout }.
         #[arg(long)]
         outdated_wfc_timeout: Option<u32>,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Remove the resource from the kernel (Secondary, detach, delete).
-    Down { resource: String },
+    Down {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Attach the lower devices (after apply-al).
-    Attach { resource: String },
+    Attach {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Detach the lower devices.
-    Detach { resource: String },
+    Detach {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Make the resource's volumes clean meta data again (replay the activity log).
-    ApplyAl { resource: String },
+    ApplyAl {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Become Primary; --force promotes data not known to be UpToDate.
     Primary {
         #[arg(long)]
         force: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Become Secondary.
-    Secondary { resource: String },
+    Secondary {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Start a new data generation (new current UUID); with --clear-bitmap on a connected
     /// pair of freshly created meta data: skip the initial sync (both sides UpToDate).
     NewCurrentUuid {
         /// Clear the bitmap too (the "skip initial sync" of two identical, fresh disks).
         #[arg(long)]
         clear_bitmap: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Discard this node's data: a full resync from the peer (StandAlone: the disk becomes
     /// Inconsistent and the next connection syncs it completely; not attached: the meta data
     /// on disk is marked for a full sync).
-    Invalidate { resource: String },
+    Invalidate {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Discard the peer's data: a full resync from this node.
-    InvalidateRemote { resource: String },
+    InvalidateRemote {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Pause the resync (this node's pause flag; the peer shows it as paused by its peer).
-    PauseSync { resource: String },
+    PauseSync {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Clear this node's pause flag; the resync continues unless paused for another reason.
-    ResumeSync { resource: String },
+    ResumeSync {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Start online verify against the peer (blocks found different are marked out of sync).
     Verify {
         /// Sector to start at (K/M/G suffixes are bytes); default: where the last run ended.
@@ -148,7 +225,8 @@ enum Command {
         /// Sector to stop at; default: the end of the device.
         #[arg(long)]
         stop: Option<String>,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Resize the DRBD device after its lower device changed size.
     Resize {
@@ -161,14 +239,24 @@ enum Command {
         /// Do not mark the new space out of sync.
         #[arg(long)]
         assume_clean: bool,
-        resource: String,
+        #[arg(required = true)]
+        resource: Vec<String>,
     },
     /// Show roles: local/peer.
-    Role { resource: String },
+    Role {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Show disk states: local/peer.
-    Dstate { resource: String },
+    Dstate {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Show the connection state.
-    Cstate { resource: String },
+    Cstate {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
     /// Show the state of resources (all when none is named).
     Status {
         #[arg(long)]
@@ -215,7 +303,7 @@ impl From<meta::MetaError> for Failure {
 }
 
 fn main() -> ExitCode {
-    let (args, legacy) = take_legacy_flags(std::env::args().collect());
+    let (args, setup) = take_setup_options(std::env::args().collect());
     // `--version` is the `version` command (one output for both, as drbdadm-84's keys).
     if args.iter().skip(1).any(|a| a == "--version" || a == "-V") {
         return match show_version() {
@@ -238,7 +326,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    match run(cli, legacy) {
+    match run(cli, &setup) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("{}", f.message);
@@ -247,82 +335,137 @@ fn main() -> ExitCode {
     }
 }
 
-/// drbdsetup flags given the drbdadm way (see [`take_legacy_flags`]).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct LegacyFlags {
-    /// `--overwrite-data-of-peer` / `--do-what-I-say` (anywhere).
-    force: bool,
-    /// `-- --discard-my-data`.
-    discard_my_data: bool,
-    /// `-- --dry-run` / `-- --tentative`.
-    tentative: bool,
-    /// `-- --start=S` (verify).
-    start: Option<String>,
-    /// `-- --stop=S` (verify).
-    stop: Option<String>,
+/// The drbdsetup options drbdadm-84 takes directly after `command` (those of its drbdsetup
+/// context that drbdadm-rs has no flag of its own for).
+fn direct_options(command: &str) -> Vec<&'static str> {
+    match command {
+        "attach" => option_names(SectionKind::Disk),
+        "connect" | "net-options" => option_names(SectionKind::Net),
+        "detach" => vec!["force"],
+        _ => Vec::new(),
+    }
 }
 
-/// Remove the legacy force flags (anywhere) and the pass-through connect flags (after `--`),
-/// and the `--` before them, from argv.
-fn take_legacy_flags(args: Vec<String>) -> (Vec<String>, LegacyFlags) {
-    let mut flags = LegacyFlags::default();
+/// Whether drbdsetup option `name` of `command` takes a value (`--name VALUE` is
+/// `--name=VALUE`).
+fn takes_value(command: &str, name: &str) -> bool {
+    let section = match command {
+        "attach" => SectionKind::Disk,
+        "connect" | "net-options" => SectionKind::Net,
+        _ => return false,
+    };
+    option_spec(section, name).is_some_and(|s| s.kind != OptionKind::Flag)
+}
+
+/// Take the drbdsetup options given the drbdadm way out of argv, in the order given: every
+/// option after `--` (drbdadm-84 takes them before the command; after it too here: `primary
+/// r0 -- --overwrite-data-of-peer`), `-W OPT` / `--setup-option=OPT` (drbdadm-84's, one each),
+/// the old primary spellings anywhere, and the drbdsetup
+/// options drbdadm-84 takes directly for attach, connect, net-options and detach (`attach
+/// --on-io-error=detach r0`). They go to the command's drbdsetup steps (see
+/// `Step::with_setup`); the dry run prints them where drbdadm-84 does.
+fn take_setup_options(args: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let commands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
     let mut out = Vec::with_capacity(args.len());
+    let mut setup = Vec::new();
+    let mut command: Option<&str> = None;
     let mut after_dashes = false;
-    for (i, a) in args.iter().enumerate() {
-        let pass_through = |n: &String| {
-            LEGACY_FORCE_FLAGS.contains(&n.as_str())
-                || PASS_THROUGH_FLAGS.contains(&n.as_str())
-                || PASS_THROUGH_VALUES.iter().any(|p| n.starts_with(p))
+    let mut words = args.iter().enumerate();
+    if let Some((_, program)) = words.next() {
+        out.push(program.clone());
+    }
+    while let Some((i, a)) = words.next() {
+        // drbdadm-84's -W / --setup-option: one drbdsetup option, anywhere.
+        let setup_option = match a.as_str() {
+            "-W" | "--setup-option" => Some(words.next().map(|(_, v)| v.clone())),
+            _ => a
+                .strip_prefix("--setup-option=")
+                .or_else(|| a.strip_prefix("-W"))
+                .map(|v| Some(v.to_string())),
         };
-        if LEGACY_FORCE_FLAGS.contains(&a.as_str()) {
-            flags.force = true;
-        } else if after_dashes && a == "--discard-my-data" {
-            flags.discard_my_data = true;
-        } else if after_dashes && (a == "--dry-run" || a == "--tentative") {
-            flags.tentative = true;
-        } else if let (true, Some(v)) = (after_dashes, a.strip_prefix("--start=")) {
-            flags.start = Some(v.to_string());
-        } else if let (true, Some(v)) = (after_dashes, a.strip_prefix("--stop=")) {
-            flags.stop = Some(v.to_string());
-        } else if a == "--" && !after_dashes && args[i + 1..].iter().any(pass_through) {
+        if let Some(option) = setup_option {
+            setup.extend(option);
+        } else if a == "--" && !after_dashes {
             after_dashes = true;
+        } else if LEGACY_FORCE_FLAGS.contains(&a.as_str()) || (after_dashes && a.starts_with('-')) {
+            setup.push(a.clone());
+        } else if let Some(cmd) = command {
+            let direct = a.strip_prefix("--").map(|body| match body.split_once('=') {
+                Some((name, _)) => (name, true),
+                None => (body, false),
+            });
+            match direct {
+                Some((name, has_value)) if direct_options(cmd).contains(&name) => {
+                    match args.get(i + 1) {
+                        Some(v) if !has_value && takes_value(cmd, name) => {
+                            setup.push(format!("--{name}={v}"));
+                            words.next();
+                        }
+                        _ => setup.push(a.clone()),
+                    }
+                }
+                _ => out.push(a.clone()),
+            }
         } else {
             out.push(a.clone());
+            if GLOBAL_WITH_VALUE.contains(&a.as_str()) {
+                if let Some((_, v)) = words.next() {
+                    out.push(v.clone());
+                }
+            } else if !a.starts_with('-') && commands.iter().any(|c| c == a) {
+                command = Some(a.as_str());
+            }
         }
     }
-    (out, flags)
+    (out, setup)
 }
 
-fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
-    if legacy.force && !matches!(cli.command, Command::Primary { .. }) {
-        return Err(Failure {
-            message: "--overwrite-data-of-peer / --do-what-I-say only go with 'primary'".into(),
-            code: 10,
-        });
-    }
-    if (legacy.discard_my_data || legacy.tentative)
-        && !matches!(cli.command, Command::Connect { .. })
+fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
+    if !setup.is_empty()
+        && matches!(
+            cli.command,
+            Command::Role { .. }
+                | Command::Dstate { .. }
+                | Command::Cstate { .. }
+                | Command::Status { .. }
+                | Command::Dump { .. }
+                | Command::Version
+        )
     {
         return Err(Failure {
-            message: "--discard-my-data / --dry-run only go with 'connect'".into(),
-            code: 10,
-        });
-    }
-    if (legacy.start.is_some() || legacy.stop.is_some())
-        && !matches!(cli.command, Command::Verify { .. })
-    {
-        return Err(Failure {
-            message: "--start / --stop only go with 'verify'".into(),
-            code: 10,
+            message: format!(
+                "{}: drbdsetup options go with the commands that change something",
+                setup.join(" ")
+            ),
+            code: USAGE_ERROR,
         });
     }
     if let Command::Version = cli.command {
         return show_version();
     }
     let cfg = load_config(cli.config.as_ref())?;
-    let host = match cli.hostname {
-        Some(h) => h,
-        None => hostname()?,
+    // As drbdadm-84: `__DRBD_NODE__` stands for `uname -n` (--hostname for both).
+    let name = match (cli.hostname, std::env::var("__DRBD_NODE__")) {
+        (Some(h), _) => h,
+        (None, Ok(h)) if !h.is_empty() => {
+            eprintln!("found __DRBD_NODE__ in environment: acting as host '{h}'");
+            h
+        }
+        _ => hostname()?,
+    };
+    let host = Node {
+        name,
+        addresses: local_addresses(),
+    };
+    let read_only = |what: &str| Failure {
+        message: format!(
+            "-d (--dry-run): '{what}' only reads the kernel's state, there is nothing to print; \
+             run it without -d"
+        ),
+        code: USAGE_ERROR,
     };
     match cli.command {
         Command::Dump { resource } => {
@@ -340,185 +483,10 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
             print!("{text}");
             Ok(())
         }
-        Command::CreateMd { force, resource } => for_each(&cfg, &host, &resource, |view| {
-            for vol in &view.volumes {
-                let target = MetaTarget::new(&vol.disk, &vol.meta_disk);
-                let created = meta::create_md(&target, force)?;
-                println!(
-                    "{}/{}: meta data written to {} ({} KiB usable)",
-                    view.resource,
-                    vol.number,
-                    target.meta.display(),
-                    created.capacity / 2
-                );
-            }
-            println!("New drbd meta data block successfully created.");
-            Ok(())
-        }),
-        Command::ApplyAl { resource } => for_each(&cfg, &host, &resource, |view| {
-            for vol in &view.volumes {
-                apply_al(&view.resource, vol)?;
-            }
-            Ok(())
-        }),
-        Command::Up { resource } => {
-            // In stages over all resources, like drbdadm: every object first (resync-after
-            // may name another resource's minor), then the disks, then the network.
-            let views = views(&cfg, &host, &resource)?;
-            let mut k = Kernel::open()?;
-            for view in &views {
-                new_resource_and_minors(&mut k, view)?;
-            }
-            for view in &views {
-                for vol in &view.volumes {
-                    attach(&mut k, &view.resource, vol)?;
-                }
-            }
-            for view in &views {
-                connect(&mut k, view, ConnectFlags::default())?;
-            }
-            Ok(())
-        }
-        Command::NewResource { resource } => for_each(&cfg, &host, &resource, |view| {
-            Ok(Kernel::open()?.new_resource(&view.resource, &view.options)?)
-        }),
-        Command::NewMinor { resource } => for_each(&cfg, &host, &resource, |view| {
-            let mut k = Kernel::open()?;
-            for vol in &view.volumes {
-                k.new_minor(&view.resource, vol.device.minor, vol.number)?;
-            }
-            Ok(())
-        }),
-        Command::Connect {
-            discard_my_data,
-            tentative,
-            resource,
-        } => {
-            let flags = ConnectFlags {
-                discard_my_data: discard_my_data || legacy.discard_my_data,
-                tentative: tentative || legacy.tentative,
-            };
-            for_each(&cfg, &host, &resource, |view| {
-                connect(&mut Kernel::open()?, view, flags)
-            })
-        }
-        Command::Disconnect { force, resource } => for_each(&cfg, &host, &resource, |view| {
-            Ok(Kernel::open()?.disconnect(&endpoints(view)?, force)?)
-        }),
-        Command::NetOptions {
-            set_defaults,
-            resource,
-        } => for_each(&cfg, &host, &resource, |view| {
-            let net = admin::net_conf_values(&view.net, ConnectFlags::default())?;
-            Ok(Kernel::open()?.net_options(&endpoints(view)?, &net, set_defaults)?)
-        }),
-        Command::WaitConnect {
-            wfc_timeout,
-            degr_wfc_timeout,
-            outdated_wfc_timeout,
-            resource,
-        } => {
-            let given = WfcTimeouts {
-                wfc: wfc_timeout,
-                degr: degr_wfc_timeout,
-                outdated: outdated_wfc_timeout,
-            };
-            for_each(&cfg, &host, &resource, |view| wait_connect(view, given))
-        }
-        Command::Attach { resource } => for_each(&cfg, &host, &resource, |view| {
-            let mut k = Kernel::open()?;
-            for vol in &view.volumes {
-                attach(&mut k, &view.resource, vol)?;
-            }
-            Ok(())
-        }),
-        Command::Detach { resource } => for_minors(&cfg, &host, &resource, |k, m| Ok(k.detach(m)?)),
-        Command::Down { resource } => for_each(&cfg, &host, &resource, |view| {
-            Ok(Kernel::open()?.down(&view.resource)?)
-        }),
-        Command::Primary { force, resource } => for_minors(&cfg, &host, &resource, |k, m| {
-            Ok(k.primary(m, force || legacy.force)?)
-        }),
-        Command::Secondary { resource } => {
-            for_minors(&cfg, &host, &resource, |k, m| Ok(k.secondary(m)?))
-        }
-        Command::NewCurrentUuid {
-            clear_bitmap,
-            resource,
-        } => {
-            // As drbdadm-84: a named resource must have one volume (`all` takes every one).
-            for view in views(&cfg, &host, &resource)? {
-                if resource != "all" && view.volumes.len() > 1 {
-                    return Err(Failure {
-                        message: format!(
-                            "new-current-uuid requires a specific volume id, but none is specified.\n\
-                             Try 'new-current-uuid minor-<minor_number>' or 'new-current-uuid {}/<vnr>'",
-                            view.resource
-                        ),
-                        code: 1,
-                    });
-                }
-            }
-            for_minors(&cfg, &host, &resource, |k, m| {
-                Ok(k.new_current_uuid(m, clear_bitmap)?)
-            })
-        }
-        Command::Invalidate { resource } => {
-            for view in views(&cfg, &host, &resource)? {
-                for vol in &view.volumes {
-                    invalidate(vol)?;
-                }
-            }
-            Ok(())
-        }
-        Command::InvalidateRemote { resource } => {
-            for_minors(&cfg, &host, &resource, |k, m| Ok(k.invalidate_remote(m)?))
-        }
-        Command::PauseSync { resource } => {
-            for_minors(&cfg, &host, &resource, |k, m| Ok(k.pause_sync(m)?))
-        }
-        Command::ResumeSync { resource } => {
-            for_minors(&cfg, &host, &resource, |k, m| Ok(k.resume_sync(m)?))
-        }
-        Command::Verify {
-            start,
-            stop,
-            resource,
-        } => {
-            let sector = |name: &str, text: Option<String>| -> Result<Option<u64>, Failure> {
-                text.map(|t| {
-                    units::parse_number(&t, units::Unit::Sectors).map_err(|e| Failure {
-                        message: format!("--{name} {t}: {e}"),
-                        code: 20,
-                    })
-                })
-                .transpose()
-            };
-            let values = admin::start_ov_values(
-                sector("start", start.or(legacy.start))?,
-                sector("stop", stop.or(legacy.stop))?,
-            );
-            for_minors(&cfg, &host, &resource, |k, m| Ok(k.verify(m, &values)?))
-        }
-        Command::Resize {
-            size,
-            assume_peer_has_space,
-            assume_clean,
-            resource,
-        } => {
-            let sectors = match size.as_deref() {
-                None => 0,
-                Some(text) => {
-                    units::parse_number(text, units::Unit::Sectors).map_err(|e| Failure {
-                        message: format!("--size {text}: {e}"),
-                        code: 10,
-                    })?
-                }
-            };
-            for_minors(&cfg, &host, &resource, |k, m| {
-                Ok(k.resize(m, sectors, assume_peer_has_space, assume_clean)?)
-            })
-        }
+        Command::Role { .. } if cli.dry_run => Err(read_only("role")),
+        Command::Dstate { .. } if cli.dry_run => Err(read_only("dstate")),
+        Command::Cstate { .. } if cli.dry_run => Err(read_only("cstate")),
+        Command::Status { .. } if cli.dry_run => Err(read_only("status")),
         Command::Role { resource } => show_state(&cfg, &host, &resource, |s| {
             format!("{}/{}", s.state.role.name(), s.state.peer.name())
         }),
@@ -529,7 +497,376 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
             show_state(&cfg, &host, &resource, |s| s.state.conn.name().to_string())
         }
         Command::Status { json, resource } => status(&cfg, &host, resource.as_deref(), json),
-        Command::Version => unreachable!("handled above"),
+        command => {
+            let (steps, failure) = plan(&cfg, &host, command)?;
+            if cli.dry_run {
+                let default = Tools::as_installed();
+                let tools = Tools {
+                    drbdsetup: cli.drbdsetup.unwrap_or(default.drbdsetup),
+                    drbdmeta: cli.drbdmeta.unwrap_or(default.drbdmeta),
+                };
+                for step in &steps {
+                    for line in step.lines(&tools, setup) {
+                        println!("{line}");
+                    }
+                }
+                return failure.map_or(Ok(()), Err);
+            }
+            // The options given on the command line taken into the steps, all checked
+            // before the first one runs.
+            let steps = steps
+                .iter()
+                .map(|s| {
+                    s.with_setup(setup).map_err(|message| Failure {
+                        message,
+                        code: EXIT_SETUP_OPTION,
+                    })
+                })
+                .collect::<Result<Vec<Step>, Failure>>()?;
+            let mut exec = Executor::default();
+            for step in &steps {
+                exec.run(step)?;
+            }
+            failure.map_or(Ok(()), Err)
+        }
+    }
+}
+
+/// The steps of a command that changes something (see [`plan`](drbd_rs_tools::plan)), in
+/// drbdadm-84's order: what `-d` prints and what runs. A failure found at a later target
+/// (new-current-uuid of a resource with several volumes) comes with the steps of the targets
+/// before it, which drbdadm-84 runs (and prints) before it stops.
+fn plan(
+    cfg: &Config,
+    host: &Node,
+    command: Command,
+) -> Result<(Vec<Step>, Option<Failure>), Failure> {
+    let mut steps = Vec::new();
+    match command {
+        Command::CreateMd { force, resource } => {
+            for view in views(cfg, host, &resource)? {
+                for vol in &view.volumes {
+                    steps.push(Step::CreateMd {
+                        resource: view.resource.clone(),
+                        volume: vol.clone(),
+                        force,
+                    });
+                }
+            }
+        }
+        Command::ApplyAl { resource } => {
+            for view in views(cfg, host, &resource)? {
+                for vol in &view.volumes {
+                    steps.push(Step::ApplyAl {
+                        resource: view.resource.clone(),
+                        volume: vol.clone(),
+                    });
+                }
+            }
+        }
+        Command::Up { resource } => {
+            // In stages over all resources, like drbdadm: every object first (resync-after
+            // may name another resource's minor), then the disks, then the network.
+            let views = views(cfg, host, &resource)?;
+            for view in &views {
+                push_new_resource(&mut steps, view);
+                push_new_minors(&mut steps, view);
+            }
+            for view in &views {
+                push_attach(&mut steps, view);
+            }
+            for view in &views {
+                steps.push(connect_step(view, ConnectFlags::default()));
+            }
+        }
+        Command::NewResource { resource } => {
+            for view in whole_views(cfg, host, &resource, "new-resource")? {
+                push_new_resource(&mut steps, &view);
+            }
+        }
+        Command::NewMinor { resource } => {
+            for view in views(cfg, host, &resource)? {
+                push_new_minors(&mut steps, &view);
+            }
+        }
+        Command::Attach { resource } => {
+            for view in views(cfg, host, &resource)? {
+                push_attach(&mut steps, &view);
+            }
+        }
+        Command::Connect {
+            discard_my_data,
+            tentative,
+            resource,
+        } => {
+            let flags = ConnectFlags {
+                discard_my_data,
+                tentative,
+            };
+            for view in whole_views(cfg, host, &resource, "connect")? {
+                steps.push(connect_step(&view, flags));
+            }
+        }
+        Command::Disconnect { force, resource } => {
+            for view in whole_views(cfg, host, &resource, "disconnect")? {
+                steps.push(Step::Disconnect {
+                    resource: view.resource.clone(),
+                    ends: ends(&view),
+                    force,
+                });
+            }
+        }
+        Command::NetOptions {
+            set_defaults,
+            from_config,
+            resource,
+        } => {
+            for view in whole_views(cfg, host, &resource, "net-options")? {
+                steps.push(Step::NetOptions {
+                    resource: view.resource.clone(),
+                    ends: ends(&view),
+                    net: if from_config {
+                        view.net.clone()
+                    } else {
+                        OptionList::new()
+                    },
+                    set_defaults,
+                });
+            }
+        }
+        Command::WaitConnect {
+            wfc_timeout,
+            degr_wfc_timeout,
+            outdated_wfc_timeout,
+            resource,
+        } => {
+            for view in views(cfg, host, &resource)? {
+                let mut startup = view.startup.clone();
+                for (name, given) in [
+                    ("wfc-timeout", wfc_timeout),
+                    ("degr-wfc-timeout", degr_wfc_timeout),
+                    ("outdated-wfc-timeout", outdated_wfc_timeout),
+                ] {
+                    if let Some(secs) = given {
+                        startup.set(OptionEntry::new(
+                            name,
+                            Value::Number(u64::from(secs)),
+                            Default::default(),
+                        ));
+                    }
+                }
+                for vol in &view.volumes {
+                    steps.push(Step::WaitConnect {
+                        resource: view.resource.clone(),
+                        volume: vol.number,
+                        minor: vol.device.minor,
+                        startup: startup.clone(),
+                    });
+                }
+            }
+        }
+        Command::Down { resource } => {
+            for view in whole_views(cfg, host, &resource, "down")? {
+                steps.push(Step::Down {
+                    resource: view.resource.clone(),
+                });
+            }
+        }
+        Command::Detach { resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Detach {
+                minor,
+                force: false,
+            })?
+        }
+        Command::Primary { force, resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Primary {
+                minor,
+                force,
+            })?
+        }
+        Command::Secondary { resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Minor {
+                cmd: MinorCmd::Secondary,
+                minor,
+            })?
+        }
+        Command::NewCurrentUuid {
+            clear_bitmap,
+            resource,
+        } => {
+            // As drbdadm-84: a named resource must have one volume (`all` takes every one);
+            // checked target by target, so the targets before run (and are printed by -d).
+            for (target, views) in select_targets(cfg, host, &resource, None)? {
+                for view in &views {
+                    if target != "all" && view.volumes.len() > 1 {
+                        return Ok((
+                            steps,
+                            Some(Failure {
+                                message: format!(
+                                    "new-current-uuid requires a specific volume id, but none is specified.\n\
+                                     Try 'new-current-uuid minor-<minor_number>' or 'new-current-uuid {}/<vnr>'",
+                                    view.resource
+                                ),
+                                code: 1,
+                            }),
+                        ));
+                    }
+                    for vol in &view.volumes {
+                        steps.push(Step::NewCurrentUuid {
+                            minor: vol.device.minor,
+                            clear_bitmap,
+                        });
+                    }
+                }
+            }
+        }
+        Command::Invalidate { resource } => {
+            for view in views(cfg, host, &resource)? {
+                for vol in &view.volumes {
+                    steps.push(Step::Invalidate {
+                        volume: vol.clone(),
+                    });
+                }
+            }
+        }
+        Command::InvalidateRemote { resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Minor {
+                cmd: MinorCmd::InvalidateRemote,
+                minor,
+            })?
+        }
+        Command::PauseSync { resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Minor {
+                cmd: MinorCmd::PauseSync,
+                minor,
+            })?
+        }
+        Command::ResumeSync { resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Minor {
+                cmd: MinorCmd::ResumeSync,
+                minor,
+            })?
+        }
+        Command::Verify {
+            start,
+            stop,
+            resource,
+        } => {
+            let start = sectors("start", start, 20)?;
+            let stop = sectors("stop", stop, 20)?;
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Verify {
+                minor,
+                start: start.clone(),
+                stop: stop.clone(),
+            })?
+        }
+        Command::Resize {
+            size,
+            assume_peer_has_space,
+            assume_clean,
+            resource,
+        } => {
+            let given = sectors("size", size, 10)?;
+            for view in views(cfg, host, &resource)? {
+                for vol in &view.volumes {
+                    // drbdadm-84 passes the configured `disk { size }` on.
+                    let size = given.clone().or_else(|| {
+                        let e = vol.disk_options.entry("size")?;
+                        match e.value {
+                            Value::Number(n) => Some((e.arg(), n)),
+                            _ => None,
+                        }
+                    });
+                    steps.push(Step::Resize {
+                        minor: vol.device.minor,
+                        size,
+                        assume_peer_has_space,
+                        assume_clean,
+                    });
+                }
+            }
+        }
+        Command::Role { .. }
+        | Command::Dstate { .. }
+        | Command::Cstate { .. }
+        | Command::Status { .. }
+        | Command::Dump { .. }
+        | Command::Version => unreachable!("not planned: handled by run"),
+    }
+    Ok((steps, None))
+}
+
+/// A `--start`/`--stop`/`--size` value: as given (for the dry run) and in sectors.
+fn sectors(name: &str, text: Option<String>, code: u8) -> Result<Option<(String, u64)>, Failure> {
+    text.map(|t| {
+        units::parse_number(&t, units::Unit::Sectors)
+            .map(|n| (t.clone(), n))
+            .map_err(|e| Failure {
+                message: format!("--{name} {t}: {e}"),
+                code,
+            })
+    })
+    .transpose()
+}
+
+fn push_new_resource(steps: &mut Vec<Step>, view: &HostView) {
+    steps.push(Step::NewResource {
+        resource: view.resource.clone(),
+        options: view.options.clone(),
+    });
+}
+
+fn push_new_minors(steps: &mut Vec<Step>, view: &HostView) {
+    for vol in &view.volumes {
+        steps.push(Step::NewMinor {
+            resource: view.resource.clone(),
+            minor: vol.device.minor,
+            volume: vol.number,
+        });
+    }
+}
+
+/// apply-al, then attach, per volume (the kernel refuses unclean meta data).
+fn push_attach(steps: &mut Vec<Step>, view: &HostView) {
+    for vol in &view.volumes {
+        steps.push(Step::ApplyAl {
+            resource: view.resource.clone(),
+            volume: vol.clone(),
+        });
+        steps.push(Step::Attach {
+            volume: vol.clone(),
+        });
+    }
+}
+
+fn push_minor_cmds(
+    steps: &mut Vec<Step>,
+    cfg: &Config,
+    host: &Node,
+    resource: &[String],
+    step: impl Fn(u32) -> Step,
+) -> Result<(), Failure> {
+    for view in views(cfg, host, resource)? {
+        for vol in &view.volumes {
+            steps.push(step(vol.device.minor));
+        }
+    }
+    Ok(())
+}
+
+fn ends(view: &HostView) -> Ends {
+    Ends {
+        my: view.address.clone(),
+        peer: view.peer().map(|p| p.address.clone()),
+    }
+}
+
+fn connect_step(view: &HostView, flags: ConnectFlags) -> Step {
+    Step::Connect {
+        resource: view.resource.clone(),
+        ends: ends(view),
+        net: view.net.clone(),
+        flags,
     }
 }
 
@@ -551,6 +888,54 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, Failure> {
     Ok(cfg)
 }
 
+/// This node: its name (for `on` sections) and its IP addresses (for `floating` ones, as
+/// drbdadm-84 matches them).
+struct Node {
+    name: String,
+    addresses: Vec<IpAddr>,
+}
+
+/// The node's IP addresses: IPv4 from the kernel's local routes (/proc/net/fib_trie),
+/// IPv6 from /proc/net/if_inet6. None when they cannot be read (then only `on` sections and
+/// a floating address given as the host name match).
+fn local_addresses() -> Vec<IpAddr> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let mut out = local_ipv4(&read("/proc/net/fib_trie"));
+    out.extend(local_ipv6(&read("/proc/net/if_inet6")));
+    out
+}
+
+/// The `/32 host LOCAL` entries of /proc/net/fib_trie.
+fn local_ipv4(fib_trie: &str) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    let mut last: Option<IpAddr> = None;
+    for line in fib_trie.lines() {
+        let line = line.trim();
+        if let Some(a) = line.strip_prefix("|-- ") {
+            last = a.trim().parse().ok();
+        } else if line.starts_with("/32 host LOCAL") {
+            if let Some(a) = last.filter(|a| !out.contains(a)) {
+                out.push(a);
+            }
+        }
+    }
+    out
+}
+
+/// The addresses of /proc/net/if_inet6 (32 hex digits first on each line).
+fn local_ipv6(if_inet6: &str) -> Vec<IpAddr> {
+    if_inet6
+        .lines()
+        .filter_map(|l| {
+            let hex = l.split_whitespace().next()?;
+            let n = u128::from_str_radix(hex, 16)
+                .ok()
+                .filter(|_| hex.len() == 32)?;
+            Some(IpAddr::V6(std::net::Ipv6Addr::from(n)))
+        })
+        .collect()
+}
+
 fn hostname() -> Result<String, Failure> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -570,10 +955,124 @@ fn unknown_resource(name: &str) -> Failure {
     }
 }
 
-/// The host views of `resource` (`all` = every resource with a section for this host).
-/// `all` matching nothing is an error, as in drbdadm-84: after a host rename (or with a
-/// wrong `--hostname`) `up all` must not succeed silently.
-fn views(cfg: &Config, host: &str, resource: &str) -> Result<Vec<HostView>, Failure> {
+/// The host views of the command line's targets, in order: `all` (every resource with a
+/// section for this host), `RES`, or one volume as drbdadm-84 names it, `RES/VNR` or
+/// `minor-N` (the view then has only that volume). `all` matching nothing is an error, as in
+/// drbdadm-84: after a host rename (or with a wrong `--hostname`) `up all` must not succeed
+/// silently. The views' warnings go to stderr.
+fn views(cfg: &Config, host: &Node, targets: &[String]) -> Result<Vec<HostView>, Failure> {
+    Ok(select_targets(cfg, host, targets, None)?
+        .into_iter()
+        .flat_map(|(_, views)| views)
+        .collect())
+}
+
+/// [`views`] for a command on whole resources (`cmd`: down, connect, ...): a volume is
+/// refused, as by drbdadm-84, unless it is the resource's implicit one.
+fn whole_views(
+    cfg: &Config,
+    host: &Node,
+    targets: &[String],
+    cmd: &str,
+) -> Result<Vec<HostView>, Failure> {
+    Ok(select_targets(cfg, host, targets, Some(cmd))?
+        .into_iter()
+        .flat_map(|(_, views)| views)
+        .collect())
+}
+
+/// Each target of the command line with its views, every one checked before anything is
+/// done, as drbdadm-84 does; `all` among them stands for all (the others add nothing).
+fn select_targets(
+    cfg: &Config,
+    host: &Node,
+    targets: &[String],
+    whole: Option<&str>,
+) -> Result<Vec<(String, Vec<HostView>)>, Failure> {
+    let targets: Vec<&str> = if targets.iter().any(|t| t == "all") {
+        vec!["all"]
+    } else {
+        targets.iter().map(String::as_str).collect()
+    };
+    targets
+        .into_iter()
+        .map(|t| Ok((t.to_string(), select_views(cfg, host, t, whole)?)))
+        .collect()
+}
+
+fn select_views(
+    cfg: &Config,
+    host: &Node,
+    target: &str,
+    whole: Option<&str>,
+) -> Result<Vec<HostView>, Failure> {
+    let views = match volume_target(cfg, host, target)? {
+        None => host_views(cfg, host, target)?,
+        Some((mut view, number)) => {
+            let implicit = view.volume(number).is_some_and(|v| v.implicit);
+            match whole {
+                Some(cmd) if !implicit => {
+                    return Err(Failure {
+                        message: format!(
+                            "{cmd} operates on whole resources, but you specified a specific \
+                             volume! (name the resource: '{cmd} {}')",
+                            view.resource
+                        ),
+                        code: USAGE_ERROR,
+                    })
+                }
+                Some(_) => {}
+                None => view.volumes.retain(|v| v.number == number),
+            }
+            vec![view]
+        }
+    };
+    for view in &views {
+        for w in &view.warnings {
+            eprintln!("{w}");
+        }
+    }
+    Ok(views)
+}
+
+/// `RES/VNR` or `minor-N` (as drbdadm-84: a resource of that name first): the resource's
+/// view and the volume number; `None` for a plain resource name or `all`.
+fn volume_target(
+    cfg: &Config,
+    host: &Node,
+    target: &str,
+) -> Result<Option<(HostView, u32)>, Failure> {
+    if target == "all" || cfg.resource(target).is_some() {
+        return Ok(None);
+    }
+    if let Some((name, vnr)) = target.split_once('/') {
+        if cfg.resource(name).is_none() {
+            return Err(unknown_resource(target));
+        }
+        let view = cfg.host_view_with(name, &host.name, &host.addresses)?;
+        let number = vnr
+            .parse::<u32>()
+            .ok()
+            .filter(|n| view.volume(*n).is_some())
+            .ok_or_else(|| unknown_resource(target))?;
+        return Ok(Some((view, number)));
+    }
+    if let Some(minor) = target
+        .strip_prefix("minor-")
+        .and_then(|m| m.parse::<u32>().ok())
+    {
+        for r in cfg.resources_for_host_with(&host.name, &host.addresses) {
+            let view = cfg.host_view_with(&r.name, &host.name, &host.addresses)?;
+            if let Some(v) = view.volumes.iter().find(|v| v.device.minor == minor) {
+                let number = v.number;
+                return Ok(Some((view, number)));
+            }
+        }
+    }
+    Err(unknown_resource(target))
+}
+
+fn host_views(cfg: &Config, host: &Node, resource: &str) -> Result<Vec<HostView>, Failure> {
     if resource == "all" {
         if cfg.resources.is_empty() {
             return Err(Failure {
@@ -582,14 +1081,15 @@ fn views(cfg: &Config, host: &str, resource: &str) -> Result<Vec<HostView>, Fail
             });
         }
         let mut out = Vec::new();
-        for r in cfg.resources_for_host(host) {
-            out.push(cfg.host_view(&r.name, host)?);
+        for r in cfg.resources_for_host_with(&host.name, &host.addresses) {
+            out.push(cfg.host_view_with(&r.name, &host.name, &host.addresses)?);
         }
         if out.is_empty() {
             return Err(Failure {
                 message: format!(
-                    "no resources defined for this host ('{host}'): is the host name in the \
-                     'on' sections misspelled? ('uname -n' must match, or use --hostname)"
+                    "no resources defined for this host ('{}'): is the host name in the \
+                     'on' sections misspelled? ('uname -n' must match, or use --hostname)",
+                    host.name
                 ),
                 code: USAGE_ERROR,
             });
@@ -599,69 +1099,148 @@ fn views(cfg: &Config, host: &str, resource: &str) -> Result<Vec<HostView>, Fail
         if cfg.resource(resource).is_none() {
             return Err(unknown_resource(resource));
         }
-        Ok(vec![cfg.host_view(resource, host)?])
+        Ok(vec![cfg.host_view_with(
+            resource,
+            &host.name,
+            &host.addresses,
+        )?])
     }
 }
 
-fn for_each(
-    cfg: &Config,
-    host: &str,
-    resource: &str,
-    mut f: impl FnMut(&HostView) -> Result<(), Failure>,
-) -> Result<(), Failure> {
-    for view in views(cfg, host, resource)? {
-        f(&view)?;
-    }
-    Ok(())
+/// Carries out [`Step`]s: kernel requests over one netlink socket, opened at the first
+/// step that needs the kernel (create-md and apply-al do not).
+#[derive(Default)]
+struct Executor {
+    kernel: Option<Kernel>,
 }
 
-fn for_minors(
-    cfg: &Config,
-    host: &str,
-    resource: &str,
-    mut f: impl FnMut(&mut Kernel, u32) -> Result<(), Failure>,
-) -> Result<(), Failure> {
-    let mut k = Kernel::open()?;
-    for view in views(cfg, host, resource)? {
-        for vol in &view.volumes {
-            f(&mut k, vol.device.minor)?;
+impl Executor {
+    fn kernel(&mut self) -> Result<&mut Kernel, Failure> {
+        if self.kernel.is_none() {
+            self.kernel = Some(Kernel::open()?);
         }
+        Ok(self.kernel.as_mut().expect("just opened"))
     }
-    Ok(())
-}
 
-fn new_resource_and_minors(k: &mut Kernel, view: &HostView) -> Result<(), Failure> {
-    k.new_resource(&view.resource, &view.options)?;
-    for vol in &view.volumes {
-        k.new_minor(&view.resource, vol.device.minor, vol.number)?;
+    fn run(&mut self, step: &Step) -> Result<(), Failure> {
+        match step {
+            Step::NewResource { resource, options } => {
+                self.kernel()?.new_resource(resource, options)?
+            }
+            Step::NewMinor {
+                resource,
+                minor,
+                volume,
+            } => self.kernel()?.new_minor(resource, *minor, *volume)?,
+            Step::ApplyAl { resource, volume } => apply_al(resource, volume)?,
+            Step::Attach { volume: vol } => {
+                let (meta_dev, _) = vol.meta_disk.attach_args(&vol.disk);
+                self.kernel()?.attach(
+                    vol.device.minor,
+                    &vol.disk,
+                    meta_dev,
+                    vol.meta_disk.index_code(),
+                    &vol.disk_options,
+                )?
+            }
+            Step::Connect {
+                resource,
+                ends,
+                net,
+                flags,
+            } => {
+                let values = admin::net_conf_values(net, *flags)?;
+                let ends = endpoints(resource, ends)?;
+                self.kernel()?.connect(resource, &ends, &values)?
+            }
+            Step::Disconnect {
+                resource,
+                ends,
+                force,
+            } => {
+                let ends = endpoints(resource, ends)?;
+                self.kernel()?.disconnect(&ends, *force)?
+            }
+            Step::NetOptions {
+                resource,
+                ends,
+                net,
+                set_defaults,
+            } => {
+                let values = admin::net_conf_values(net, ConnectFlags::default())?;
+                let ends = endpoints(resource, ends)?;
+                self.kernel()?.net_options(&ends, &values, *set_defaults)?
+            }
+            Step::WaitConnect {
+                resource,
+                volume,
+                minor,
+                startup,
+            } => wait_connect(self.kernel()?, resource, *volume, *minor, startup)?,
+            Step::Down { resource } => self.kernel()?.down(resource)?,
+            Step::Resize {
+                minor,
+                size,
+                assume_peer_has_space,
+                assume_clean,
+            } => {
+                // drbdsetup-84's check-resize (the printed second line) records the lower
+                // device's size for drbdmeta in /var/lib/drbd; drbdadm-rs moves internal
+                // meta data online and keeps no such file.
+                let sectors = size.as_ref().map_or(0, |(_, n)| *n);
+                self.kernel()?
+                    .resize(*minor, sectors, *assume_peer_has_space, *assume_clean)?
+            }
+            Step::Invalidate { volume } => invalidate(volume)?,
+            Step::Verify { minor, start, stop } => {
+                let values = admin::start_ov_values(
+                    start.as_ref().map(|(_, n)| *n),
+                    stop.as_ref().map(|(_, n)| *n),
+                );
+                self.kernel()?.verify(*minor, &values)?
+            }
+            Step::NewCurrentUuid {
+                minor,
+                clear_bitmap,
+            } => self.kernel()?.new_current_uuid(*minor, *clear_bitmap)?,
+            Step::Primary { minor, force } => self.kernel()?.primary(*minor, *force)?,
+            Step::Detach { minor, force } => self.kernel()?.detach(*minor, *force)?,
+            Step::Minor { cmd, minor } => {
+                let k = self.kernel()?;
+                match cmd {
+                    MinorCmd::Secondary => k.secondary(*minor)?,
+                    MinorCmd::InvalidateRemote => k.invalidate_remote(*minor)?,
+                    MinorCmd::PauseSync => k.pause_sync(*minor)?,
+                    MinorCmd::ResumeSync => k.resume_sync(*minor)?,
+                }
+            }
+            Step::CreateMd {
+                resource,
+                volume: vol,
+                force,
+            } => {
+                let target = MetaTarget::new(&vol.disk, &vol.meta_disk);
+                let created = meta::create_md(&target, *force)?;
+                println!(
+                    "{resource}/{}: meta data written to {} ({} KiB usable)",
+                    vol.number,
+                    target.meta.display(),
+                    created.capacity / 2
+                );
+                println!("New drbd meta data block successfully created.");
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The connection's endpoints: this node's address and its (single) peer's.
-fn endpoints(view: &HostView) -> Result<Endpoints, Failure> {
-    let peer = view.peer().ok_or_else(|| Failure {
-        message: format!(
-            "resource {}: cannot configure network without knowing my peer.",
-            view.resource
-        ),
+fn endpoints(resource: &str, ends: &Ends) -> Result<Endpoints, Failure> {
+    let peer = ends.peer.as_ref().ok_or_else(|| Failure {
+        message: format!("resource {resource}: cannot configure network without knowing my peer."),
         code: 20,
     })?;
-    Ok(Endpoints::from_config(&view.address, &peer.address)?)
-}
-
-fn connect(k: &mut Kernel, view: &HostView, flags: ConnectFlags) -> Result<(), Failure> {
-    let net = admin::net_conf_values(&view.net, flags)?;
-    k.connect(&view.resource, &endpoints(view)?, &net)?;
-    Ok(())
-}
-
-/// `wait-connect` timeouts given on the command line (else from `startup { }`).
-#[derive(Debug, Clone, Copy, Default)]
-struct WfcTimeouts {
-    wfc: Option<u32>,
-    degr: Option<u32>,
-    outdated: Option<u32>,
+    Ok(Endpoints::from_config(&ends.my, peer)?)
 }
 
 /// The seconds to wait (0 = forever) for a device with kernel timeout type `ty`, from the
@@ -684,29 +1263,31 @@ fn choose_wfc_timeout(wfc: u64, degr: u64, outdated: u64, ty: u32) -> u64 {
     }
 }
 
-fn wait_connect(view: &HostView, given: WfcTimeouts) -> Result<(), Failure> {
-    let startup = |cli: Option<u32>, name: &str| {
-        cli.map(u64::from)
-            .or_else(|| view.startup.number(name))
-            .unwrap_or(0)
-    };
-    let wfc = startup(given.wfc, "wfc-timeout");
-    let degr = startup(given.degr, "degr-wfc-timeout");
-    let outdated = startup(given.outdated, "outdated-wfc-timeout");
-    let mut k = Kernel::open()?;
-    for vol in &view.volumes {
-        let minor = vol.device.minor;
-        let secs = choose_wfc_timeout(wfc, degr, outdated, k.timeout_type(minor)?);
-        let timeout = (secs > 0).then(|| Duration::from_secs(secs));
-        if let WaitOutcome::TimedOut(s) = k.wait_connect(minor, timeout)? {
-            return Err(Failure {
-                message: format!(
-                    "{}/{} (minor {minor}): not connected after {secs} s (still {})",
-                    view.resource, vol.number, s.conn
-                ),
-                code: EXIT_WAIT_TIMEOUT,
-            });
-        }
+/// `wait-connect` of one minor with the timeouts of `startup` (the config's, with the
+/// command line's set on top).
+fn wait_connect(
+    k: &mut Kernel,
+    resource: &str,
+    volume: u32,
+    minor: u32,
+    startup: &OptionList,
+) -> Result<(), Failure> {
+    let secs = |name: &str| startup.number(name).unwrap_or(0);
+    let secs = choose_wfc_timeout(
+        secs("wfc-timeout"),
+        secs("degr-wfc-timeout"),
+        secs("outdated-wfc-timeout"),
+        k.timeout_type(minor)?,
+    );
+    let timeout = (secs > 0).then(|| Duration::from_secs(secs));
+    if let WaitOutcome::TimedOut(s) = k.wait_connect(minor, timeout)? {
+        return Err(Failure {
+            message: format!(
+                "{resource}/{volume} (minor {minor}): not connected after {secs} s (still {})",
+                s.conn
+            ),
+            code: EXIT_WAIT_TIMEOUT,
+        });
     }
     Ok(())
 }
@@ -740,23 +1321,10 @@ fn apply_al(resource: &str, vol: &config::VolumeView) -> Result<(), Failure> {
     Ok(())
 }
 
-fn attach(k: &mut Kernel, resource: &str, vol: &config::VolumeView) -> Result<(), Failure> {
-    apply_al(resource, vol)?;
-    let (meta_dev, _) = vol.meta_disk.attach_args(&vol.disk);
-    k.attach(
-        vol.device.minor,
-        &vol.disk,
-        meta_dev,
-        vol.meta_disk.index_code(),
-        &vol.disk_options,
-    )?;
-    Ok(())
-}
-
 fn show_state(
     cfg: &Config,
-    host: &str,
-    resource: &str,
+    host: &Node,
+    resource: &[String],
     show: impl Fn(&MinorStatus) -> String,
 ) -> Result<(), Failure> {
     let mut k = Kernel::open()?;
@@ -779,9 +1347,9 @@ fn show_state(
     Ok(())
 }
 
-fn status(cfg: &Config, host: &str, resource: Option<&str>, json: bool) -> Result<(), Failure> {
+fn status(cfg: &Config, host: &Node, resource: Option<&str>, json: bool) -> Result<(), Failure> {
     if let Some(r) = resource.filter(|r| *r != "all") {
-        views(cfg, host, r)?;
+        whole_views(cfg, host, &[r.to_string()], "status")?;
     }
     let all = Kernel::open()?.status_all()?;
     let wanted: Vec<&MinorStatus> = all
@@ -906,42 +1474,96 @@ mod tests {
         s.split_whitespace().map(String::from).collect()
     }
 
-    fn force() -> LegacyFlags {
-        LegacyFlags {
-            force: true,
-            ..LegacyFlags::default()
-        }
+    fn take(line: &str) -> (Vec<String>, Vec<String>) {
+        take_setup_options(argv(line))
     }
 
     #[test]
     fn legacy_force_spellings() {
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs primary r0 -- --overwrite-data-of-peer"));
-        assert_eq!((a, f), (argv("drbdadm-rs primary r0"), force()));
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs -- --do-what-I-say primary r0"));
-        assert_eq!((a, f), (argv("drbdadm-rs primary r0"), force()));
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs primary --force r0"));
+        let (a, f) = take("drbdadm-rs primary r0 -- --overwrite-data-of-peer");
         assert_eq!(
             (a, f),
             (
-                argv("drbdadm-rs primary --force r0"),
-                LegacyFlags::default()
+                argv("drbdadm-rs primary r0"),
+                argv("--overwrite-data-of-peer")
             )
+        );
+        let (a, f) = take("drbdadm-rs -- --do-what-I-say primary r0");
+        assert_eq!(
+            (a, f),
+            (argv("drbdadm-rs primary r0"), argv("--do-what-I-say"))
+        );
+        let (a, f) = take("drbdadm-rs primary --overwrite-data-of-peer r0");
+        assert_eq!(
+            (a, f),
+            (
+                argv("drbdadm-rs primary r0"),
+                argv("--overwrite-data-of-peer")
+            )
+        );
+        let (a, f) = take("drbdadm-rs primary --force r0");
+        assert_eq!((a, f), (argv("drbdadm-rs primary --force r0"), vec![]));
+    }
+
+    #[test]
+    fn setup_options_after_dashes_and_direct() {
+        // Everything with a dash after `--`, in order, before or after the command.
+        let (a, f) = take("drbdadm-rs -c x.conf -- --set-defaults --protocol=A net-options r0");
+        assert_eq!(a, argv("drbdadm-rs -c x.conf net-options r0"));
+        assert_eq!(f, argv("--set-defaults --protocol=A"));
+        let (a, f) = take("drbdadm-rs -d -- --foo=1 up r0");
+        assert_eq!((a, f), (argv("drbdadm-rs -d up r0"), argv("--foo=1")));
+        // drbdadm-84's direct drbdsetup options of attach, connect, net-options, detach
+        // (`--name value` as `--name=value`); other options stay for clap.
+        let (a, f) = take("drbdadm-rs attach --on-io-error detach --disk-flushes r0 -d");
+        assert_eq!(a, argv("drbdadm-rs attach r0 -d"));
+        assert_eq!(f, argv("--on-io-error=detach --disk-flushes"));
+        let (a, f) = take("drbdadm-rs net-options --protocol=A r0");
+        assert_eq!(
+            (a, f),
+            (argv("drbdadm-rs net-options r0"), argv("--protocol=A"))
+        );
+        let (a, f) = take("drbdadm-rs detach --force r0");
+        assert_eq!((a, f), (argv("drbdadm-rs detach r0"), argv("--force")));
+        // drbdadm-84's -W / --setup-option.
+        for line in [
+            "drbdadm-rs -W--force detach r0",
+            "drbdadm-rs -W --force detach r0",
+            "drbdadm-rs --setup-option=--force detach r0",
+            "drbdadm-rs detach --setup-option --force r0",
+        ] {
+            assert_eq!(
+                take(line),
+                (argv("drbdadm-rs detach r0"), argv("--force")),
+                "{line}"
+            );
+        }
+        let (a, f) = take("drbdadm-rs disconnect --force r0");
+        assert_eq!((a, f), (argv("drbdadm-rs disconnect --force r0"), vec![]));
+        // A global option's value is not the command (`-c attach`).
+        let (a, f) = take("drbdadm-rs -c attach up --protocol=A r0");
+        assert_eq!(
+            (a, f),
+            (argv("drbdadm-rs -c attach up --protocol=A r0"), vec![])
         );
     }
 
     #[test]
     fn pass_through_connect_flags() {
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs -- --discard-my-data connect r0"));
-        assert_eq!(a, argv("drbdadm-rs connect r0"));
-        assert!(f.discard_my_data && !f.tentative && !f.force);
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs connect r0 -- --dry-run"));
-        assert_eq!(a, argv("drbdadm-rs connect r0"));
-        assert!(f.tentative && !f.discard_my_data);
+        let (a, f) = take("drbdadm-rs -- --discard-my-data connect r0");
+        assert_eq!(
+            (a, f),
+            (argv("drbdadm-rs connect r0"), argv("--discard-my-data"))
+        );
+        let (a, f) = take("drbdadm-rs connect r0 -- --dry-run");
+        assert_eq!((a, f), (argv("drbdadm-rs connect r0"), argv("--dry-run")));
         // Without `--` clap parses them (connect --discard-my-data r0).
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs connect --discard-my-data r0"));
-        assert_eq!(a, argv("drbdadm-rs connect --discard-my-data r0"));
-        assert_eq!(f, LegacyFlags::default());
-        let cli = Cli::parse_from(argv("drbdadm-rs connect --dry-run r0"));
+        let (a, f) = take("drbdadm-rs connect --discard-my-data r0");
+        assert_eq!(
+            (a, f),
+            (argv("drbdadm-rs connect --discard-my-data r0"), vec![])
+        );
+        let cli = Cli::parse_from(argv("drbdadm-rs connect --tentative r0"));
         assert!(matches!(
             cli.command,
             Command::Connect {
@@ -949,6 +1571,27 @@ mod tests {
                 ..
             }
         ));
+        // A plain --dry-run is drbdadm's -d, after the command too (as drbdadm-84).
+        let cli = Cli::parse_from(argv("drbdadm-rs connect --dry-run r0"));
+        assert!(cli.dry_run);
+        assert!(matches!(
+            cli.command,
+            Command::Connect {
+                tentative: false,
+                ..
+            }
+        ));
+        for line in [
+            "drbdadm-rs -d up r0",
+            "drbdadm-rs up -d r0",
+            "drbdadm-rs up r0 --dry-run",
+        ] {
+            let cli = Cli::parse_from(argv(line));
+            assert!(
+                cli.dry_run && matches!(cli.command, Command::Up { .. }),
+                "{line}"
+            );
+        }
         let cli = Cli::parse_from(argv("drbdadm-rs wait-connect -t 7 r0"));
         assert!(matches!(
             cli.command,
@@ -998,23 +1641,20 @@ mod tests {
     #[test]
     fn verify_sectors_the_drbdadm_way_and_the_drbdsetup_way() {
         // drbdadm-84 takes them only after `--`.
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs -- --start=1024 --stop=8M verify r0"));
-        assert_eq!(a, argv("drbdadm-rs verify r0"));
+        let (a, f) = take("drbdadm-rs -- --start=1024 --stop=8M verify r0");
         assert_eq!(
-            (f.start.as_deref(), f.stop.as_deref()),
-            (Some("1024"), Some("8M"))
+            (a, f),
+            (argv("drbdadm-rs verify r0"), argv("--start=1024 --stop=8M"))
         );
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs verify r0 -- --stop=100"));
-        assert_eq!(a, argv("drbdadm-rs verify r0"));
-        assert_eq!((f.start, f.stop.as_deref()), (None, Some("100")));
+        let (a, f) = take("drbdadm-rs verify r0 -- --stop=100");
+        assert_eq!((a, f), (argv("drbdadm-rs verify r0"), argv("--stop=100")));
         // Without `--` they are verify's own options.
-        let (a, f) = take_legacy_flags(argv("drbdadm-rs verify --start 16 r0"));
-        assert_eq!(a, argv("drbdadm-rs verify --start 16 r0"));
-        assert_eq!(f, LegacyFlags::default());
+        let (a, f) = take("drbdadm-rs verify --start 16 r0");
+        assert_eq!((&a, f), (&argv("drbdadm-rs verify --start 16 r0"), vec![]));
         let cli = Cli::parse_from(a);
         assert!(matches!(
             cli.command,
-            Command::Verify { start: Some(ref s), stop: None, ref resource } if s == "16" && resource == "r0"
+            Command::Verify { start: Some(ref s), stop: None, ref resource } if s == "16" && resource == &["r0"]
         ));
     }
 
@@ -1051,6 +1691,27 @@ mod tests {
         // All 0: forever.
         assert_eq!(choose_wfc_timeout(0, 0, 0, DEGRADED), 0);
         assert_eq!(choose_wfc_timeout(0, 20, 5, PEER_OUTDATED), 5);
+    }
+
+    #[test]
+    fn local_addresses_from_proc() {
+        let fib = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 127.0.0.0\n        /8 host LOCAL\n     \
+                   |-- 127.0.0.1\n        /32 host LOCAL\n     |-- 192.0.2.2\n        /32 host \
+                   LOCAL\n     |-- 192.0.2.255\n        /32 link BROADCAST\nLocal:\n     |-- \
+                   127.0.0.1\n        /32 host LOCAL\n";
+        assert_eq!(
+            local_ipv4(fib),
+            [
+                "127.0.0.1".parse::<IpAddr>().unwrap(),
+                "192.0.2.2".parse().unwrap()
+            ]
+        );
+        let inet6 = "fd000000000000000000000000000002 04 40 00 82     eth0\n\
+                     00000000000000000000000000000001 01 80 10 80       lo\n";
+        assert_eq!(
+            local_ipv6(inet6),
+            ["fd00::2".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
+        );
     }
 
     #[test]

@@ -243,7 +243,14 @@ proptest! {
         let cfg = config::parse_str(&text, "gen.conf").map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         let view = cfg.host_view("r0", "alice").map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         prop_assert_eq!(view.volumes.len(), if explicit { volumes as usize } else { 1 });
-        // The last write of each option at the most specific level wins.
+        // The last write of each option at the strongest level wins: the resource, then
+        // common; a resource-level `volume N { disk { } }` only adds what neither sets
+        // (drbdadm-84's order of inheritance).
+        let strength = |level: u8| match level {
+            2 => 0,
+            0 => 1,
+            _ => 2,
+        };
         for section in SectionKind::ALL {
             let effective = match section {
                 SectionKind::Options => &view.options,
@@ -252,18 +259,30 @@ proptest! {
                 SectionKind::Startup => &view.startup,
                 SectionKind::Handlers => &view.handlers,
             };
+            let mut seen: Vec<&str> = Vec::new();
             for entry in effective {
-                let winner = expected
+                // An option written twice is listed twice; the one that counts is entry().
+                if seen.contains(&entry.name) {
+                    continue;
+                }
+                seen.push(entry.name);
+                let entry = effective.entry(entry.name).unwrap();
+                let top = expected
                     .iter()
                     .filter(|(s, n, _, _)| *s == section && *n == entry.name)
-                    .max_by_key(|(_, _, level, _)| *level)
                     .map(|(_, _, level, _)| *level)
-                    .and_then(|top| {
-                        expected
-                            .iter()
-                            .rev()
-                            .find(|(s, n, l, _)| *s == section && *n == entry.name && *l == top)
-                    });
+                    .max_by_key(|level| strength(*level));
+                // At the level that wins: the last write where the section applies as
+                // written (the resource's net, options, ...), the first where it is
+                // inherited (common's, and every disk { }: it goes into the volume).
+                let mut at_top = expected
+                    .iter()
+                    .filter(|(s, n, l, _)| *s == section && *n == entry.name && Some(*l) == top);
+                let winner = if section == SectionKind::Disk || top == Some(0) {
+                    at_top.next()
+                } else {
+                    at_top.next_back()
+                };
                 let Some((_, _, _, text_value)) = winner else {
                     return Err(TestCaseError::fail(format!("unexpected {}", entry.name)));
                 };

@@ -100,12 +100,14 @@ fn heartbeat_07_classic_two_node() {
     assert_eq!(view.address.to_arg(), "ipv4:192.168.1.2:7788");
     assert_eq!(view.peer().unwrap().names(), ["node1".to_string()]);
     assert_eq!(view.protocol, Protocol::C);
+    // In drbdadm-84's order: the resource's disk options (disk { } then syncer { }) taken
+    // into the volume one after the other, so reversed.
     assert_eq!(
         view.volumes[0].disk_options.to_args(),
         [
-            "--on-io-error=detach",
+            "--al-extents=257",
             "--resync-rate=10240",
-            "--al-extents=257"
+            "--on-io-error=detach"
         ]
     );
     assert_eq!(

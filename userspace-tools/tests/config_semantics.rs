@@ -132,8 +132,15 @@ disk { after r0; rate 30M; use-bmbv; }
 handlers { outdate-peer \"/bin/true\"; }
 protocol b;");
     let s = &c.resources[0].sections;
-    // disk { rate } comes after syncer { rate } and wins (with a warning).
+    // disk { rate } comes after syncer { rate }: both are kept (with a warning); as written
+    // the later one counts, but drbdadm-84 gives the volumes only the first of the
+    // resource's disk options (its inheritance), and so does the view.
     assert_eq!(s.disk.number("resync-rate"), Some(30 * 1024));
+    let v = c.host_view("r0", "alice").unwrap();
+    assert_eq!(
+        v.volumes[0].disk_options.number("resync-rate"),
+        Some(20 * 1024)
+    );
     assert_eq!(s.disk.text("resync-after"), Some("r0"));
     assert_eq!(s.disk.number("al-extents"), Some(1237));
     assert_eq!(s.disk.number("c-delay-target"), Some(20));
@@ -217,8 +224,15 @@ resource r1 {
     assert_eq!(v0.text("on-io-error"), Some("pass_on"), "from common");
     assert_eq!(
         v0.number("al-extents"),
-        Some(200),
-        "resource volume beats common"
+        Some(100),
+        "common beats a resource-level volume section (drbdadm-84's order of inheritance)"
+    );
+    assert!(
+        a.warnings.iter().any(|w| w
+            .to_string()
+            .contains("'al-extents 200' of volume 0 is overridden")),
+        "{:?}",
+        a.warnings
     );
     assert_eq!(
         v0.number("c-max-rate"),
@@ -237,20 +251,24 @@ resource r1 {
     assert_eq!(a.protocol, Protocol::A);
     assert_eq!(
         a.options.text("cpu-mask"),
-        Some("3"),
-        "host options beat common"
+        Some("1"),
+        "options {{ }} in a host section are ignored, as by drbdadm-84"
     );
+    assert!(a.warnings.iter().any(|w| w
+        .to_string()
+        .contains("options { } section of 'on alice' is ignored")));
     assert_eq!(b.options.text("cpu-mask"), Some("1"));
     assert_eq!(a.startup.number("wfc-timeout"), Some(10));
     assert_eq!(a.handlers.text("split-brain"), Some("r0-sb"));
     assert_eq!(a.handlers.text("fence-peer"), Some("common-fp"));
-    // Merged order: common's options first, then the resource's new ones.
+    // drbdadm-84's order (its `attach 0 ... --resync-rate=20M --on-io-error=pass_on
+    // --al-extents=100 --c-max-rate=300M`).
     assert_eq!(
         v0.pairs(),
         [
             ("resync-rate", "20480".to_string()),
             ("on-io-error", "pass_on".to_string()),
-            ("al-extents", "200".to_string()),
+            ("al-extents", "100".to_string()),
             ("c-max-rate", "307200".to_string()),
         ]
     );

@@ -228,12 +228,35 @@ pub struct Volume {
     /// `meta-disk`.
     pub meta_disk: MetaDisk,
     /// `disk { }` options given for this volume (resource-level `volume N { disk { } }`
-    /// merged with the host's); the resource's `disk { }` comes on top of `common`'s and
-    /// below these.
+    /// merged with the host's, the host's winning). What counts for the kernel is computed
+    /// by [`Config::host_view`](super::Config::host_view) from [`Volume::layers`].
     pub disk_options: OptionList,
+    /// The two lists [`Volume::disk_options`] was merged from, as written.
+    pub layers: DiskLayers,
     /// Where the volume was written.
     pub origin: Origin,
 }
+
+/// A volume's `disk { }` options by where they were written: drbdadm-84 evaluates them
+/// in an order of its own (the host's volume section first, then the resource's and
+/// `common`'s `disk { }`, the resource-level `volume N { disk { } }` last: it only adds
+/// options none of the others set), and so does [`Config::host_view`](super::Config::host_view).
+/// Not part of the configuration's identity: `dump` writes the merged list into the host.
+#[derive(Debug, Clone, Default)]
+pub struct DiskLayers {
+    /// The resource-level `volume N { disk { } }` (or the implicit volume's).
+    pub resource: OptionList,
+    /// The host section's `volume N { disk { } }`.
+    pub host: OptionList,
+}
+
+impl PartialEq for DiskLayers {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for DiskLayers {}
 
 /// The DRBD device of a volume.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

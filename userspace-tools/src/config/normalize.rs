@@ -7,7 +7,8 @@ use std::net::IpAddr;
 
 use super::error::{ConfigError, ErrorKind, Location, Origin, Warning};
 use super::model::{
-    Address, Config, Device, Global, Host, HostKind, MetaDisk, Resource, Sections, Volume,
+    Address, Config, Device, DiskLayers, Global, Host, HostKind, MetaDisk, Resource, Sections,
+    Volume,
 };
 use super::options::{OptionList, Value};
 use super::parser::split_resource_ref;
@@ -200,6 +201,10 @@ fn normalize_resource(
                 disk,
                 meta_disk,
                 disk_options,
+                layers: DiskLayers {
+                    resource: rv.map(|v| v.disk_options.clone()).unwrap_or_default(),
+                    host: hv.map(|v| v.disk_options.clone()).unwrap_or_default(),
+                },
                 origin: src.map(|v| v.origin.clone()).unwrap_or_default(),
             });
         }
@@ -362,6 +367,10 @@ fn check_resync_after(config: &mut Config, warnings: &mut Vec<Warning>) {
         for h in &mut r.hosts {
             for v in &mut h.volumes {
                 check(&mut v.disk_options, &ctx);
+                if v.disk_options.entry("resync-after").is_none() {
+                    v.layers.resource.remove("resync-after");
+                    v.layers.host.remove("resync-after");
+                }
             }
         }
     }

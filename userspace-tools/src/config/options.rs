@@ -144,7 +144,7 @@ impl Value {
 }
 
 /// One option as written (or inherited), with where it was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct OptionEntry {
     /// The 8.4 name (old names are translated).
     pub name: &'static str,
@@ -152,10 +152,110 @@ pub struct OptionEntry {
     pub value: Value,
     /// Where it was written.
     pub origin: Origin,
+    /// The value as written, when it is not [`Value::to_arg`] of the value: a number with
+    /// its unit suffix (`40M`), as drbdadm-84 passes it on to drbdsetup-84 (and its dry run
+    /// prints it). Not part of the option's identity (`40M` and `40960` are equal).
+    pub text: Option<String>,
 }
 
-/// An ordered list of options (one section's content). Names are unique: setting an option
-/// that is already present replaces its value in place.
+impl PartialEq for OptionEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.value == other.value && self.origin == other.origin
+    }
+}
+
+impl Eq for OptionEntry {}
+
+impl OptionEntry {
+    /// An entry without a separate written form.
+    pub fn new(name: &'static str, value: Value, origin: Origin) -> Self {
+        OptionEntry {
+            name,
+            value,
+            origin,
+            text: None,
+        }
+    }
+
+    /// An option given to drbdsetup on the command line (`--name=value`, `--name` for a
+    /// flag), checked as the config's: `None` when `section` has no option `name`, an error
+    /// message for a bad value. `resync-after` takes a minor number, as drbdsetup's.
+    pub fn from_arg(
+        section: SectionKind,
+        name: &str,
+        value: Option<&str>,
+    ) -> Option<Result<OptionEntry, String>> {
+        let spec = option_spec(section, name)?;
+        let bad = |why: String| Err(format!("--{name}={}: {why}", value.unwrap_or("")));
+        let need = || value.ok_or_else(|| format!("--{name} needs a value (--{name}=VALUE)"));
+        let entry = |value: Value, text: Option<String>| {
+            Ok(OptionEntry {
+                name: spec.name,
+                value,
+                origin: Origin::default(),
+                text,
+            })
+        };
+        Some(match spec.kind {
+            OptionKind::Flag => match value {
+                None | Some("yes") => entry(Value::Flag(true), None),
+                Some("no") => entry(Value::Flag(false), None),
+                Some(_) => bad("expected yes or no".into()),
+            },
+            OptionKind::Number { unit, min, max } => {
+                let text = match need() {
+                    Ok(t) => t,
+                    Err(e) => return Some(Err(e)),
+                };
+                match crate::config::units::parse_number(text, unit) {
+                    Ok(n) if (min..=max).contains(&n) => {
+                        entry(Value::Number(n), Some(text.to_string()))
+                    }
+                    Ok(n) => bad(format!("{n} out of range [{min}..{max}] ({unit})")),
+                    Err(e) => bad(format!("'{text}' {e}")),
+                }
+            }
+            OptionKind::Enum(words) => match need() {
+                Ok(t) => {
+                    let t = if spec.name == "protocol" {
+                        t.to_ascii_uppercase()
+                    } else {
+                        t.to_string()
+                    };
+                    if words.iter().any(|(w, _)| *w == t) {
+                        entry(Value::Text(t), None)
+                    } else {
+                        let words: Vec<&str> = words.iter().map(|(w, _)| *w).collect();
+                        bad(format!("expected one of {}", words.join(", ")))
+                    }
+                }
+                Err(e) => Err(e),
+            },
+            OptionKind::ResourceRef => match need().map(|t| t.parse::<u64>()) {
+                Ok(Ok(minor)) => entry(Value::Number(minor), None),
+                Ok(Err(_)) => bad("expected a minor number".into()),
+                Err(e) => Err(e),
+            },
+            OptionKind::Text { .. } | OptionKind::CpuMask | OptionKind::Command => match need() {
+                Ok(t) => entry(Value::Text(t.to_string()), None),
+                Err(e) => Err(e),
+            },
+            OptionKind::HostList => bad("not a drbdsetup option".into()),
+        })
+    }
+
+    /// The value as drbdadm-84 gives it to drbdsetup-84: as written for numbers (`40M`),
+    /// else [`Value::to_arg`].
+    pub fn arg(&self) -> String {
+        self.text.clone().unwrap_or_else(|| self.value.to_arg())
+    }
+}
+
+/// An ordered list of options (one section's content). Setting an option that is already
+/// present replaces its value in place; an option written twice in one section is kept twice
+/// ([`OptionList::push`]), as drbdadm-84 keeps it: it passes both to drbdsetup where the
+/// section applies as written (the later counts, so [`OptionList::entry`] is the last), and
+/// only the first where the section is inherited ([`OptionList::inherit_84`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OptionList {
     entries: Vec<OptionEntry>,
@@ -167,9 +267,10 @@ impl OptionList {
         OptionList::default()
     }
 
-    /// Set an option; returns the entry it replaced, if any.
+    /// Set an option (the one that counts, if it is there twice); returns the entry it
+    /// replaced, if any.
     pub fn set(&mut self, entry: OptionEntry) -> Option<OptionEntry> {
-        match self.entries.iter_mut().find(|e| e.name == entry.name) {
+        match self.entries.iter_mut().rev().find(|e| e.name == entry.name) {
             Some(e) => Some(std::mem::replace(e, entry)),
             None => {
                 self.entries.push(entry);
@@ -178,15 +279,21 @@ impl OptionList {
         }
     }
 
-    /// Remove an option; returns it if it was present.
-    pub fn remove(&mut self, name: &str) -> Option<OptionEntry> {
-        let i = self.entries.iter().position(|e| e.name == name)?;
-        Some(self.entries.remove(i))
+    /// Append an option, also when it is already there (written twice in one section).
+    pub fn push(&mut self, entry: OptionEntry) {
+        self.entries.push(entry);
     }
 
-    /// The entry named `name`.
+    /// Remove an option (every time it is there); returns the one that counted.
+    pub fn remove(&mut self, name: &str) -> Option<OptionEntry> {
+        let last = self.entry(name).cloned();
+        self.entries.retain(|e| e.name != name);
+        last
+    }
+
+    /// The entry named `name` (the last one, which counts, if it is there twice).
     pub fn entry(&self, name: &str) -> Option<&OptionEntry> {
-        self.entries.iter().find(|e| e.name == name)
+        self.entries.iter().rev().find(|e| e.name == name)
     }
 
     /// The value of `name`.
@@ -247,6 +354,25 @@ impl OptionList {
             .iter()
             .map(|e| format!("--{}={}", e.name, e.value.to_arg()))
             .collect()
+    }
+
+    /// drbdadm-84's inheritance (its `expand_opts`): `self` (the more specific level) with
+    /// each option of `outer` that `self` does not set put in front, one after the other
+    /// (so they end up in reverse order; of an option `outer` has twice, the first). Values
+    /// and order are what drbdadm-84 hands to drbdsetup-84: `common { disk { a; b; } }`
+    /// under `resource { disk { c; } }` is `b a c`.
+    pub fn inherit_84(&self, outer: &OptionList) -> OptionList {
+        // An option `outer` has twice comes in once, the first (drbdadm-84 looks each one up
+        // in the list it is building).
+        let mut front: Vec<OptionEntry> = Vec::new();
+        for e in &outer.entries {
+            if self.entry(e.name).is_none() && !front.iter().any(|f| f.name == e.name) {
+                front.push(e.clone());
+            }
+        }
+        front.reverse();
+        front.extend(self.entries.iter().cloned());
+        OptionList { entries: front }
     }
 
     /// `self` with every option of `overlay` set on top (inheritance: `overlay` is the more
@@ -932,11 +1058,7 @@ mod tests {
     fn option_list_semantics() {
         let mut l = OptionList::new();
         assert!(l.is_empty());
-        let e = |name, value| OptionEntry {
-            name,
-            value,
-            origin: Origin::default(),
-        };
+        let e = |name, value| OptionEntry::new(name, value, Origin::default());
         assert!(l.set(e("timeout", Value::Number(60))).is_none());
         assert!(l.set(e("tcp-cork", Value::Flag(false))).is_none());
         let old = l.set(e("timeout", Value::Number(70))).unwrap();

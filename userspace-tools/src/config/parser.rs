@@ -591,7 +591,7 @@ impl Parser {
             match w.as_str() {
                 "protocol" => {
                     let v = self.protocol_value()?;
-                    self.store(&mut raw.sections.net, "protocol", v, &loc, "net");
+                    self.store(&mut raw.sections.net, "protocol", (v, None), &loc, "net");
                 }
                 "options" => self.option_block(SectionKind::Options, &mut raw.sections.options)?,
                 "net" => self.option_block(SectionKind::Net, &mut raw.sections.net)?,
@@ -694,11 +694,11 @@ impl Parser {
                 loc,
                 "'incon-degr-cmd' is obsolete (DRBD 0.7); used as 'handlers { pri-on-incon-degr }'",
             );
-            sections.handlers.set(OptionEntry {
-                name: "pri-on-incon-degr",
-                value: Value::Text(cmd),
-                origin: Origin::at(loc.clone()),
-            });
+            sections.handlers.set(OptionEntry::new(
+                "pri-on-incon-degr",
+                Value::Text(cmd),
+                Origin::at(loc.clone()),
+            ));
         }
         Ok(())
     }
@@ -722,24 +722,28 @@ impl Parser {
         &mut self,
         list: &mut OptionList,
         name: &'static str,
-        value: Value,
+        (value, text): (Value, Option<String>),
         loc: &Location,
         section: &str,
     ) {
-        let old = list.set(OptionEntry {
-            name,
-            value,
-            origin: Origin::at(loc.clone()),
-        });
-        if let Some(old) = old {
+        if let Some(first) = list.entry(name) {
+            let first = first.origin.clone();
             self.warn(
                 loc,
                 format!(
-                    "{section} option '{name}' is given twice (first at {}); the last value is used",
-                    old.origin
+                    "{section} option '{name}' is given twice (first at {first}); remove one: \
+                     drbdadm 8.4 passes both on where the section applies as written (the \
+                     last counts), but only the first where it is inherited (from common {{ }}, \
+                     or a resource's disk {{ }} into its volumes)"
                 ),
             );
         }
+        list.push(OptionEntry {
+            name,
+            value,
+            origin: Origin::at(loc.clone()),
+            text,
+        });
     }
 
     // ---------------------------------------------------------------- option sections
@@ -774,7 +778,13 @@ impl Parser {
         if let Some(flag) = word.strip_prefix("no-") {
             if let Some(spec) = option_spec(section, flag).filter(|s| s.kind == OptionKind::Flag) {
                 self.expect_semi(word)?;
-                self.store(list, spec.name, Value::Flag(false), loc, section.name());
+                self.store(
+                    list,
+                    spec.name,
+                    (Value::Flag(false), None),
+                    loc,
+                    section.name(),
+                );
                 return Ok(());
             }
         }
@@ -863,17 +873,31 @@ impl Parser {
         Ok(())
     }
 
-    /// The value(s) and the `;` of option `spec` (the keyword `written` is consumed).
-    fn option_value(&mut self, spec: &OptionSpec, written: &str) -> Result<Value, ConfigError> {
+    /// The value(s) and the `;` of option `spec` (the keyword `written` is consumed), and
+    /// for numbers the text as written (`40M`, see [`OptionEntry::text`]).
+    fn option_value(
+        &mut self,
+        spec: &OptionSpec,
+        written: &str,
+    ) -> Result<(Value, Option<String>), ConfigError> {
+        if let OptionKind::Number { unit, min, max } = spec.kind {
+            let (text, loc) = self.value(&format!("a number after {written}"))?;
+            let n = number_in_range(written, &text, unit, min, max, &loc)?;
+            self.expect_semi(written)?;
+            return Ok((Value::Number(n), Some(text)));
+        }
+        Ok((self.other_option_value(spec, written)?, None))
+    }
+
+    fn other_option_value(
+        &mut self,
+        spec: &OptionSpec,
+        written: &str,
+    ) -> Result<Value, ConfigError> {
         let name = spec.name;
         match spec.kind {
             OptionKind::Flag => Ok(Value::Flag(self.flag_value(written)?)),
-            OptionKind::Number { unit, min, max } => {
-                let (text, loc) = self.value(&format!("a number after {written}"))?;
-                let n = number_in_range(written, &text, unit, min, max, &loc)?;
-                self.expect_semi(written)?;
-                Ok(Value::Number(n))
-            }
+            OptionKind::Number { .. } => unreachable!("handled by option_value"),
             OptionKind::Enum(values) => {
                 let (text, loc) = self.value(&format!("a value after {written}"))?;
                 let v = if name == "protocol" {

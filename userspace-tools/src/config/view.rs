@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 
 use super::error::{ConfigError, ErrorKind, Origin, Warning};
-use super::model::{Address, Config, Device, Host, HostKind, MetaDisk, Protocol, Resource};
+use super::model::{
+    Address, Config, Device, Host, HostKind, MetaDisk, Protocol, Resource, Sections,
+};
 use super::options::{option_spec, DefaultValue, OptionEntry, OptionList, SectionKind, Value};
 use super::parser::split_resource_ref;
 
@@ -13,6 +15,8 @@ use super::parser::split_resource_ref;
 pub struct VolumeView {
     /// Volume number.
     pub number: u32,
+    /// The resource's single volume written without a `volume N { }` block.
+    pub implicit: bool,
     /// The DRBD device (path and minor).
     pub device: Device,
     /// The lower-level device.
@@ -96,22 +100,36 @@ impl Resource {
     }
 
     /// The host section for this node: the `on` section naming `hostname`, else a `floating`
-    /// section whose address is one of `local_addresses`.
+    /// section whose address is one of `local_addresses` or is `hostname` (drbdadm-84 takes
+    /// `__DRBD_NODE__=10.0.0.1` for the floating section of that address, too).
     pub fn select_host(&self, hostname: &str, local_addresses: &[IpAddr]) -> Option<&Host> {
+        let named: Option<IpAddr> = hostname.parse().ok();
         self.host(hostname).or_else(|| {
-            self.hosts
-                .iter()
-                .find(|h| h.kind == HostKind::Floating && local_addresses.contains(&h.address.ip))
+            self.hosts.iter().find(|h| {
+                h.kind == HostKind::Floating
+                    && (local_addresses.contains(&h.address.ip) || named == Some(h.address.ip))
+            })
         })
     }
 }
 
 impl Config {
-    /// The resources that have a host section for `hostname`.
+    /// The resources that have a host section for `hostname` (an `on` section, or a
+    /// `floating` one of that address).
     pub fn resources_for_host(&self, hostname: &str) -> Vec<&Resource> {
+        self.resources_for_host_with(hostname, &[])
+    }
+
+    /// Like [`Config::resources_for_host`], also matching `floating` sections against the
+    /// node's local IP addresses.
+    pub fn resources_for_host_with(
+        &self,
+        hostname: &str,
+        local_addresses: &[IpAddr],
+    ) -> Vec<&Resource> {
         self.resources
             .iter()
-            .filter(|r| r.host(hostname).is_some())
+            .filter(|r| r.select_host(hostname, local_addresses).is_some())
             .collect()
     }
 
@@ -171,7 +189,16 @@ impl Config {
             .filter(|h| !std::ptr::eq(*h, me))
             .cloned()
             .collect();
-        let eff = self.common.merged(&res.sections);
+        // drbdadm-84's inheritance order (see OptionList::inherit_84): what it gives
+        // drbdsetup-84, in its order, so that the dry run prints the same lines.
+        let inherit = |kind: SectionKind| res.sections.get(kind).inherit_84(self.common.get(kind));
+        let eff = Sections {
+            options: inherit(SectionKind::Options),
+            disk: inherit(SectionKind::Disk),
+            net: inherit(SectionKind::Net),
+            startup: inherit(SectionKind::Startup),
+            handlers: inherit(SectionKind::Handlers),
+        };
         let mut warnings = Vec::new();
 
         // net: protocol and discard-node-NAME.
@@ -245,10 +272,53 @@ impl Config {
             }
         }
 
+        // drbdadm-84 reads an `options { }` section in a host section and does nothing with
+        // it; so does drbdadm-rs, saying so.
+        if let Some(e) = me.options.iter().next() {
+            warnings.push(Warning {
+                origin: e.origin.clone(),
+                message: format!(
+                    "in resource {resource}: the options {{ }} section of '{}' is ignored (as by \
+                     drbdadm 8.4); move it into the resource",
+                    me.label()
+                ),
+            });
+        }
+
         // volumes
         let mut volumes = Vec::new();
         for v in &me.volumes {
-            let mut disk_options = eff.disk.merged(&v.disk_options);
+            // The host's volume section, then the resource's (and common's) disk { }, then
+            // the resource-level volume section, as drbdadm-84 (expand_common).
+            let mut disk_options = v
+                .layers
+                .host
+                .inherit_84(&eff.disk)
+                .inherit_84(&v.layers.resource);
+            // A resource-level volume option that the resource's or common's disk { }
+            // shadows (the host's own volume section winning is the point of it).
+            for e in v.layers.resource.iter() {
+                if v.layers.host.entry(e.name).is_some() {
+                    continue;
+                }
+                if let Some(won) = disk_options.entry(e.name).filter(|w| w.value != e.value) {
+                    warnings.push(Warning {
+                        origin: e.origin.clone(),
+                        message: format!(
+                            "in resource {resource}: '{} {}' of volume {} is overridden by '{} {}' \
+                             at {} (drbdadm 8.4 lets the resource's and common's disk {{ }} win \
+                             over a resource-level volume section); set it in the volume \
+                             sections of the 'on' hosts instead",
+                            e.name,
+                            e.arg(),
+                            v.number,
+                            won.name,
+                            won.arg(),
+                            won.origin
+                        ),
+                    });
+                }
+            }
             if disk_options.text("fencing") == Some("resource-and-stonith")
                 && protocol == Protocol::A
             {
@@ -271,12 +341,14 @@ impl Config {
                         self.resolve_resync_after(t, hostname, local_addresses, &e.origin)?;
                     disk_options.set(OptionEntry {
                         value: Value::Number(u64::from(minor)),
+                        text: None,
                         ..e
                     });
                 }
             }
             volumes.push(VolumeView {
                 number: v.number,
+                implicit: v.implicit,
                 device: v.device.clone(),
                 disk: v.disk.clone(),
                 meta_disk: v.meta_disk.clone(),
@@ -292,7 +364,7 @@ impl Config {
             peers,
             protocol,
             volumes,
-            options: eff.options.merged(&me.options),
+            options: eff.options,
             net,
             startup: eff.startup,
             handlers: eff.handlers,
