@@ -110,13 +110,10 @@ dmesg | grep -q "Out of sync: start=2048, size=8 (sectors)" ||
   fail "the first changed block (sector 2048) was not logged"
 sync_point verified
 log "reconnect: only the two blocks resync"
-before=$(received)
 [[ $DRBDRS_NODE == b ]] && { adm disconnect r0; adm connect r0; }
 wait_for "the resync to finish" 120 bash -c "grep -q 'cs:Connected.*UpToDate/UpToDate' /proc/drbd && grep -q 'oos:0\$' /proc/drbd"
-if [[ $DRBDRS_NODE == b ]]; then
-  got=$(($(received) - before))
-  expect_eq "KiB resynced after the verify" 8 "$got"
-fi
+# `connect` starts the ns/nr counters over (both modules).
+[[ $DRBDRS_NODE == b ]] && expect_eq "KiB resynced after the verify" 8 "$(received)"
 compare_devices repaired
 sync_point down
 adm down r0

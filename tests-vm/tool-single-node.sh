@@ -104,7 +104,7 @@ expect_fail() { # expect_fail WHAT EXPECTED-EXIT PATTERN CMD...
 }
 printf 'resource bad {\n  on node-a { device /dev/drbd5; disk /dev/vdz; address 1.2.3.4:7789; meta-disk internal; }\n  syncr { rate 10M; }\n}\n' >/tmp/bad.conf
 expect_fail "syntax error" 10 "/tmp/bad.conf:3" adm -c /tmp/bad.conf dump
-expect_fail "unknown resource" 10 "'nosuch' not defined" adm role nosuch
+expect_fail "unknown resource" 1 "'nosuch' not defined" adm role nosuch
 printf 'resource m {\n  on node-a { device /dev/drbd5; disk /dev/vdz; address 1.2.3.4:7789; meta-disk internal; }\n  on node-b { device /dev/drbd5; disk /dev/vdz; address 1.2.3.5:7789; meta-disk internal; }\n}\n' >/tmp/missing.conf
 expect_fail "missing disk" 10 "/dev/vdz" adm -c /tmp/missing.conf create-md m
 printf 'resource s {\n  on node-a { device /dev/drbd6; disk /dev/vdd; address 1.2.3.4:7789; meta-disk internal; }\n  on node-b { device /dev/drbd6; disk /dev/vdd; address 1.2.3.5:7789; meta-disk internal; }\n}\n' >/tmp/small.conf

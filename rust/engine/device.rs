@@ -834,6 +834,8 @@ impl Device {
             worker_wake: self.worker.wakeup(),
             events: self.events.clone(),
         };
+        // drbd counts `ns nr` per connection: a `connect` starts them over.
+        self.io.counters.reset_network();
         let (link, threads) = Link::start(start).map_err(|_| Failure::NoMemory)?;
         let service: Arc<dyn Service> = link.clone();
         self.worker.set_service(Some(service));

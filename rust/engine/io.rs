@@ -58,6 +58,12 @@ impl Counters {
         }
     }
 
+    /// Start over on `connect`, as drbd does for `ns nr` (a new connection's traffic).
+    pub(crate) fn reset_network(&self) {
+        self.net_sent.store(0, Ordering::Relaxed);
+        self.net_received.store(0, Ordering::Relaxed);
+    }
+
     /// The counters as /proc/drbd and status messages report them.
     pub(crate) fn snapshot(&self) -> ProcCounters {
         let get = |c: &AtomicU32| c.load(Ordering::Relaxed);
