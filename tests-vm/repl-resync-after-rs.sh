@@ -3,8 +3,8 @@
 # full sync waits as PausedSyncT / PausedSyncS with the `a` flag in /proc/drbd (aftr_isp; the
 # peer's `p` too) and moves no block while r0 resyncs, then continues by itself and finishes;
 # both lower devices end identical. Then the refusals of a dependency cycle (r0 after r1 while
-# r1 is after r0), with drbd's message: node-a's drbdadm-rs at attach (`up`), node-b's
-# drbd-utils drbdadm at `disk-options` (both translate the resource name into its minor).
+# r1 is after r0), with drbd's message: node-a's drbdadm-rs at attach (`up`, the resource
+# name translated into its minor), node-b's drbd-utils drbdadm at `disk-options`.
 # Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
 # drbd_rs on both, drbdadm-rs on node-a and drbd-utils' drbdadm on node-b).
 # vm-nodes: 2
@@ -127,8 +127,13 @@ log "a dependency cycle is refused: r0 after r1 while r1 is after r0"
 cycle="This would cause a resync-after dependency cycle"
 write_conf "resync-after r1;"
 if [[ $DRBDRS_NODE == b ]]; then
-  # drbd-utils' drbdadm sends disk-options with r1's minor; the kernel refuses (133).
-  out=$(adm disk-options r0 2>&1) && fail "disk-options with a cycle succeeded: $out"
+  # The kernel refuses (133). drbd-utils' drbdadm sends disk-options with only the options
+  # after `--`, as they are (a minor); drbdadm-rs sends the config's, r1 as its minor.
+  if [[ $NODE_TOOL == drbdadm-84 ]]; then
+    out=$(adm -- --resync-after=1 disk-options r0 2>&1) && fail "disk-options with a cycle succeeded: $out"
+  else
+    out=$(adm disk-options r0 2>&1) && fail "disk-options with a cycle succeeded: $out"
+  fi
   echo "$out"
   expect_match "disk-options r0" "$cycle" "$out"
 fi
