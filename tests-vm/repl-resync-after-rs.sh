@@ -106,7 +106,7 @@ while snap=$(cat /proc/drbd) && resyncing 0 <(echo "$snap"); do
 done
 echo "$snap"
 ((checked >= 3)) || fail "only $checked looks at r1 while r0 resynced"
-log "r1 stayed paused for $checked s of r0's resync"
+log "r1 stayed paused in all $checked looks during r0's resync"
 
 wait_for "r0 in sync" 60 synced 0
 wait_for "r1 to continue after r0 and finish" 240 synced 1

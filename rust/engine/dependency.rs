@@ -30,6 +30,7 @@ use crate::drbd_core::replication::sync_control::{
 };
 use crate::drbd_core::state::State;
 use crate::engine::link::Link;
+use crate::glue::sys::NoIo;
 
 /// The minor of a free entry (above every real minor, so no chain leads to it).
 const FREE: u32 = u32::MAX;
@@ -102,6 +103,9 @@ impl Dependencies {
 
     /// A new minor: an unconfigured entry (a free one is reused).
     pub(crate) fn add(&self, minor: u32) -> Result {
+        // Link workers, which complete our writeback, wait for this lock: allocate without
+        // I/O under it.
+        let _noio = NoIo::enter();
         let mut board = self.board.lock();
         if board.index(minor).is_some() {
             return Ok(());
