@@ -1,10 +1,12 @@
 # `resync-after` between two resources on the same pair of nodes: r0 (/dev/drbd0 on /dev/vda)
-# and r1 (/dev/drbd1 on /dev/vdb, `disk { resync-after r0; }`). node-b invalidates both; r1's
-# full sync waits as PausedSyncT / PausedSyncS with the `a` flag in /proc/drbd (aftr_isp; the
-# peer's `p` too) and moves no block while r0 resyncs, then continues by itself and finishes;
-# both lower devices end identical. Then the refusals of a dependency cycle (r0 after r1 while
-# r1 is after r0), with drbd's message: node-a's drbdadm-rs at attach (`up`, the resource
-# name translated into its minor), node-b's drbd-utils drbdadm at `disk-options`.
+# and r1 (/dev/drbd1 on /dev/vdb, `disk { resync-after r0; }`). node-b invalidates r0; while
+# r0 resyncs, r1 shows the `a` flag (aftr_isp) Connected, keeps it StandAlone after a
+# disconnect and has it again on the new connection; then node-b invalidates r1. r1's full
+# sync waits as PausedSyncT / PausedSyncS with `a` in /proc/drbd (and the peer's `p`) and
+# moves no block while r0 resyncs, then continues by itself and finishes; both lower devices
+# end identical. Then the refusals of a dependency cycle (r0 after r1 while r1 is after r0),
+# with drbd's message: node-a's drbdadm-rs at attach (`up`, the resource name translated into
+# its minor), node-b's drbd-utils drbdadm at `disk-options`.
 # Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
 # drbd_rs on both, drbdadm-rs on node-a and drbd-utils' drbdadm on node-b).
 # vm-nodes: 2
@@ -20,7 +22,7 @@ write_conf() {
 global { usage-count no; }
 resource r0 {
   net { protocol C; ping-timeout 30; connect-int 3; }
-  disk { c-plan-ahead 0; resync-rate 128K; $1 }
+  disk { c-plan-ahead 0; resync-rate 64K; $1 }
   on node-a { device /dev/drbd0; disk /dev/vda; address 169.254.77.1:7789; meta-disk internal; }
   on node-b { device /dev/drbd0; disk /dev/vda; address 169.254.77.2:7789; meta-disk internal; }
 }
@@ -82,9 +84,16 @@ if [[ $DRBDRS_NODE == b ]]; then
   # The dependency holds r1 back before its own resync exists.
   wait_for "r1's aftr_isp" 30 r1_waits
   cat /proc/drbd
+  # StandAlone with its disk, r1 keeps the flag (drbd sets it there too), and the new
+  # connection starts with it.
+  adm disconnect r1
+  wait_for "r1 StandAlone, still waiting" 30 bash -c "grep -Eq '^ *1: cs:StandAlone .* ra' /proc/drbd"
+  cat /proc/drbd
+  adm connect r1
+  wait_for "r1 connected again, still waiting" 60 bash -c "grep -Eq '^ *1: cs:Connected .* ra' /proc/drbd"
   adm invalidate r1
 fi
-wait_for "r1 paused by the dependency" 60 held
+wait_for "r1 paused by the dependency" 120 held
 cat /proc/drbd
 resyncing 0 || fail "r0 finished before r1 was seen waiting: make r0's resync slower"
 # invalidate set every bit of r1 (on both nodes); nothing of it moves while it waits.
