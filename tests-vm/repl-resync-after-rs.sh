@@ -137,11 +137,12 @@ cycle="This would cause a resync-after dependency cycle"
 write_conf "resync-after r1;"
 if [[ $DRBDRS_NODE == b ]]; then
   # The kernel refuses (133). drbd-utils' drbdadm sends disk-options with only the options
-  # after `--`, as they are (a minor); drbdadm-rs sends the config's, r1 as its minor.
+  # after `--`, as they are (a minor); drbdadm-rs has no disk-options: drbdsetup-84 then.
   if [[ $NODE_TOOL == drbdadm-84 ]]; then
     out=$(adm -- --resync-after=1 disk-options r0 2>&1) && fail "disk-options with a cycle succeeded: $out"
   else
-    out=$(adm disk-options r0 2>&1) && fail "disk-options with a cycle succeeded: $out"
+    out=$(/lib/drbd/drbdsetup-84 disk-options 0 --resync-after=1 2>&1) &&
+      fail "disk-options with a cycle succeeded: $out"
   fi
   echo "$out"
   expect_match "disk-options r0" "$cycle" "$out"

@@ -555,33 +555,6 @@ impl Kernel {
             .map(drop)
     }
 
-    /// `disk-options MINOR [disk options] [--set-defaults]`: the config's `disk { }` options
-    /// for an attached volume (`resync-rate`, `c-*`, `resync-after` as a minor, ...).
-    pub fn disk_options(
-        &mut self,
-        minor: u32,
-        options: &OptionList,
-        set_defaults: bool,
-    ) -> Result<(), AdminError> {
-        let owned = option_values(&sets::DISK_CONF, options, &[1, 2, 3])?;
-        let values = encode_values(&owned);
-        let conf = FieldValues {
-            set: DiskConf::DEF,
-            values: &values,
-        };
-        let opts = RequestOptions {
-            nl_flags: 0,
-            set_defaults,
-        };
-        let reply = if values.is_empty() {
-            self.nl.request_with(Command::ChgDiskOpts, minor, &[], opts)
-        } else {
-            self.nl
-                .request_with(Command::ChgDiskOpts, minor, &[&conf], opts)
-        }?;
-        check(&reply, &minor.to_string())
-    }
-
     /// `primary MINOR [--force]`.
     pub fn primary(&mut self, minor: u32, force: bool) -> Result<(), AdminError> {
         let parms = SetRoleParms {

@@ -91,14 +91,6 @@ enum Command {
         set_defaults: bool,
         resource: String,
     },
-    /// Apply the `disk { }` options to the attached volumes (`resync-rate`, `c-*`,
-    /// `resync-after`).
-    DiskOptions {
-        /// Reset the options not in the config to their defaults.
-        #[arg(long)]
-        set_defaults: bool,
-        resource: String,
-    },
     /// Wait until the resource's volumes are connected (exit 5 on timeout).
     WaitConnect {
         /// Seconds to wait (0: forever); default: startup { wfc-timeout }.
@@ -419,16 +411,6 @@ fn run(cli: Cli, legacy: LegacyFlags) -> Result<(), Failure> {
         } => for_each(&cfg, &host, &resource, |view| {
             let net = admin::net_conf_values(&view.net, ConnectFlags::default())?;
             Ok(Kernel::open()?.net_options(&endpoints(view)?, &net, set_defaults)?)
-        }),
-        Command::DiskOptions {
-            set_defaults,
-            resource,
-        } => for_each(&cfg, &host, &resource, |view| {
-            let mut k = Kernel::open()?;
-            for vol in &view.volumes {
-                k.disk_options(vol.device.minor, &vol.disk_options, set_defaults)?;
-            }
-            Ok(())
         }),
         Command::WaitConnect {
             wfc_timeout,
@@ -1043,11 +1025,6 @@ mod tests {
             ("drbdadm-rs invalidate-remote all", "invalidate-remote"),
             ("drbdadm-rs pause-sync r1", "pause-sync"),
             ("drbdadm-rs resume-sync r1", "resume-sync"),
-            ("drbdadm-rs disk-options r1", "disk-options"),
-            (
-                "drbdadm-rs disk-options --set-defaults r1",
-                "disk-options --set-defaults",
-            ),
         ] {
             let cli = Cli::parse_from(argv(line));
             let got = match cli.command {
@@ -1055,13 +1032,6 @@ mod tests {
                 Command::InvalidateRemote { .. } => "invalidate-remote",
                 Command::PauseSync { .. } => "pause-sync",
                 Command::ResumeSync { .. } => "resume-sync",
-                Command::DiskOptions {
-                    set_defaults: false,
-                    ..
-                } => "disk-options",
-                Command::DiskOptions {
-                    set_defaults: true, ..
-                } => "disk-options --set-defaults",
                 _ => "other",
             };
             assert_eq!(got, want, "{line}");
