@@ -26,11 +26,10 @@ use crate::drbd_core::genl::typed::{
 };
 use crate::drbd_core::genl::validate::Outcome;
 use crate::drbd_core::genl::writer::Writer;
-use crate::drbd_core::replication::connection::{NetSettings, SyncSettings};
-use crate::drbd_core::replication::settings::net_settings;
-use crate::drbd_core::replication::sync_control::FullSyncSide;
+use crate::drbd_core::replication::connection::NetSettings;
+use crate::drbd_core::replication::settings::{net_settings, DiskOptions};
+use crate::drbd_core::replication::sync_control::{check_resync_after, FullSyncSide};
 use crate::drbd_core::text_buf::TextBuf;
-use crate::drbd_core::wire::Controller;
 use crate::engine::link::LinkConfig;
 use crate::glue::genl::{CommandSpec, DumpOut, GenlHandler, Reply};
 use crate::glue::socket::{BufferSizes, SockAddr};
@@ -58,6 +57,7 @@ const SUPPORTED: &[Command] = &[
     Command::PauseSync,
     Command::ResumeSync,
     Command::StartOv,
+    Command::ChgDiskOpts,
 ];
 
 /// The genetlink ops to register, from the core's command table.
@@ -109,6 +109,7 @@ impl GenlHandler for Admin {
                     return self.drbd.get_timeout_type(&req, reply, &mut buf);
                 }
                 let result = self.drbd.dispatch(&req, &mut info);
+                self.drbd.refresh_dependencies();
                 self.drbd.announce_states();
                 let code = match result {
                     Ok(()) => ReplyCode::Ret(RetCode::NoError),
@@ -250,8 +251,8 @@ impl Drbd {
                     return Err(Failure::Ret(RetCode::ErrMinorOrVolumeExists));
                 }
                 let name = reg.resources.get(&res).map_or(&[][..], |r| r.name());
-                let dev =
-                    Device::new(&self.major, &self.pool, minor, volume, name).map_err(|e| {
+                let dev = Device::new(&self.major, &self.pool, &self.deps, minor, volume, name)
+                    .map_err(|e| {
                         // drbd's reply codes have no "other kernel error": say which one it was.
                         let _ = write!(
                             info,
@@ -313,11 +314,39 @@ impl Drbd {
                     disk_size: conf.disk_size.unwrap_or(0),
                     // FP_DONT_CARE = 0 is the default fencing policy.
                     fencing_dont_care: conf.fencing.unwrap_or(0) == 0,
-                    sync: sync_settings(&conf),
+                    options: DiskOptions::of_attach(&conf),
                     al_extents: conf.al_extents.unwrap_or(activity_log::AL_EXTENTS_DEFAULT),
                     al_updates: conf.al_updates.unwrap_or(true),
                 };
+                // drbd_resync_after_valid, before anything is opened.
+                check_resync_after(minor, params.options.resync_after, |m| {
+                    reg.devices.get(&m).map(|(_, d)| d.dependency_node())
+                })
+                .map_err(Failure::Ret)?;
                 device(&mut reg, minor)?.attach(&params)
+            }
+            Command::ChgDiskOpts => {
+                // drbd_adm_disk_opts: the current options (the defaults with
+                // --set-defaults), the request's over them; needs a disk.
+                let minor = lookup_minor(&reg, req, info)?;
+                let dev = device(&mut reg, minor)?;
+                if !dev.has_disk() {
+                    return Err(Failure::Ret(RetCode::ErrNoDisk));
+                }
+                let base = if req.set_defaults() {
+                    DiskOptions::DEFAULT
+                } else {
+                    dev.disk_options()
+                };
+                let options = match req.get::<DiskConf<'_>>() {
+                    Some(conf) => base.changed(&conf),
+                    None => base,
+                };
+                check_resync_after(minor, options.resync_after, |m| {
+                    reg.devices.get(&m).map(|(_, d)| d.dependency_node())
+                })
+                .map_err(Failure::Ret)?;
+                device(&mut reg, minor)?.change_disk_options(options)
             }
             Command::Primary => {
                 let minor = lookup_minor(&reg, req, info)?;
@@ -442,6 +471,18 @@ impl Drbd {
             }
             _ => Err(Failure::Ret(RetCode::ErrInvalidRequest)),
         }
+    }
+
+    /// After every admin request: every device tells the `resync-after` board what it is
+    /// now (disk, option, connection), then one pass hands out the verdicts (not under the
+    /// registry: a pass takes only the board and one link at a time).
+    fn refresh_dependencies(&self) {
+        let reg = self.registry.lock();
+        for (_, (_, dev)) in reg.devices.iter() {
+            dev.publish_dependencies();
+        }
+        drop(reg);
+        self.deps.pass();
     }
 
     /// Announce what admin operations (and connections) changed in every device's state.
@@ -658,20 +699,6 @@ fn net_config<'a>(
     // Discards and zeroes are not replicated yet: the peer must not send P_TRIM either.
     net.features = 0;
     Ok((net, conf))
-}
-
-/// Resync settings from an attach's `disk_conf` (8.4 keeps them there).
-fn sync_settings(conf: &DiskConf<'_>) -> SyncSettings {
-    let d = SyncSettings::DEFAULT;
-    SyncSettings {
-        resync_rate: conf.resync_rate.unwrap_or(d.resync_rate),
-        controller: Controller {
-            plan_ahead: conf.c_plan_ahead.unwrap_or(d.controller.plan_ahead),
-            delay_target: conf.c_delay_target.unwrap_or(d.controller.delay_target),
-            fill_target: conf.c_fill_target.unwrap_or(d.controller.fill_target),
-            max_rate: conf.c_max_rate.unwrap_or(d.controller.max_rate),
-        },
-    }
 }
 
 fn trim_nul(s: &[u8]) -> &[u8] {

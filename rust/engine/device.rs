@@ -16,16 +16,18 @@ use crate::drbd_core::meta_data::{
     self, AttachDisk, FlagState, MdError, MdFlags, MdGeometry, MdLayout, Superblock, MD_BLOCK_SIZE,
 };
 use crate::drbd_core::proc_text::DeviceStatus;
-use crate::drbd_core::replication::connection::{DiskGeometry, NetSettings, SyncSettings};
+use crate::drbd_core::replication::connection::{DiskGeometry, NetSettings};
+use crate::drbd_core::replication::settings::DiskOptions;
 use crate::drbd_core::replication::sync_control::{
-    pause_sync_state, plan_invalidate, resume_sync_state, AdminRefusal, FullSyncSide,
-    InvalidatePlan,
+    pause_sync_state, plan_invalidate, resume_sync_state, AdminRefusal, DependencyNode,
+    FullSyncSide, InvalidatePlan,
 };
 use crate::drbd_core::state::{
     ConnState, DiskState, Role, State, StateChange, StateContext, StateError,
 };
 use crate::engine::al::{ActivityLog, Submitter};
 use crate::engine::bitmap::{BitmapStorage, DeviceBitmap};
+use crate::engine::dependency::Dependencies;
 use crate::engine::events::{DiskStatus, StateEvents, StatusSnapshot};
 use crate::engine::io::DeviceIo;
 use crate::engine::link::{Link, LinkConfig, LinkStart, LinkThreads, MetaStore};
@@ -48,8 +50,9 @@ pub(crate) struct AttachParams<'a> {
     pub(crate) disk_size: u64,
     /// `fencing dont-care` (the default).
     pub(crate) fencing_dont_care: bool,
-    /// Resync rate and controller settings (8.4 keeps them in `disk_conf`).
-    pub(crate) sync: SyncSettings,
+    /// Resync rate, controller settings and `resync-after` (8.4 keeps them in
+    /// `disk_conf`); `resync-after` validated by the caller.
+    pub(crate) options: DiskOptions,
     /// `al-extents` as configured (the kernel's limits are applied at attach).
     pub(crate) al_extents: u32,
     /// `al-updates`: write the activity log. Without it the meta data says so
@@ -111,8 +114,10 @@ pub(crate) struct Device {
     pub(crate) state: State,
     /// The connection to the peer (net config present).
     link: Option<(Arc<Link>, LinkThreads)>,
-    /// Resync settings from the disk configuration.
-    sync: SyncSettings,
+    /// Resync settings and `resync-after` from the disk configuration (while attached).
+    options: DiskOptions,
+    /// The `resync-after` board: this device's entry lives as long as the device.
+    deps: Arc<Dependencies>,
     /// State-change notifications (`DRBD_EVENT`).
     events: Arc<StateEvents>,
     /// The meta data at attach said "Primary, not connected" (a degraded cluster): `wait-connect`
@@ -127,6 +132,7 @@ impl Drop for Device {
         // when `backing` closes it.
         drop(self.io.take_backing());
         self.stop_activity_log();
+        self.deps.remove(self.minor);
     }
 }
 
@@ -135,6 +141,7 @@ impl Device {
     pub(crate) fn new(
         major: &Major,
         pool: &Arc<Pin<KBox<BioSet>>>,
+        deps: &Arc<Dependencies>,
         minor: u32,
         volume: u32,
         resource: &[u8],
@@ -144,6 +151,8 @@ impl Device {
         let worker = Worker::start(minor)?;
         let mut disk = Disk::new(major, minor, io.clone())?;
         disk.add()?;
+        // Last: nothing fails after it, so the entry is removed by `drop` only.
+        deps.add(minor)?;
         Ok(Self {
             minor,
             volume,
@@ -153,7 +162,8 @@ impl Device {
             disk,
             worker,
             link: None,
-            sync: SyncSettings::DEFAULT,
+            options: DiskOptions::DEFAULT,
+            deps: deps.clone(),
             events,
             degraded_at_attach: false,
         })
@@ -326,7 +336,7 @@ impl Device {
         self.disk.set_capacity(capacity);
         self.state = new_state;
         self.backing = Some(backing);
-        self.sync = p.sync;
+        self.options = p.options;
         self.degraded_at_attach = degraded;
         pr_info!(
             "drbd{}: attached, {} sectors, disk {}\n",
@@ -756,6 +766,7 @@ impl Device {
         drop(self.io.replace_bitmap(None));
         self.stop_activity_log();
         self.backing = None;
+        self.options = DiskOptions::DEFAULT;
         self.disk.set_capacity(0);
         self.state.disk = DiskState::Diskless;
         pr_info!("drbd{}: detached\n", self.minor);
@@ -778,7 +789,60 @@ impl Device {
 
     /// The state as the admin interface reports it (the link's while connected).
     pub(crate) fn current_state(&self) -> State {
-        self.link.as_ref().map_or(self.state, |(l, _)| l.state())
+        match self.link.as_ref() {
+            Some((l, _)) => l.state(),
+            None => self.standalone_state(),
+        }
+    }
+
+    /// The device's own state (no link), with the `aftr_isp` the `resync-after` board keeps
+    /// for it.
+    fn standalone_state(&self) -> State {
+        State {
+            aftr_isp: self.deps.aftr_isp(self.minor),
+            ..self.state
+        }
+    }
+
+    /// What the `resync-after` rules see of this device.
+    pub(crate) fn dependency_node(&self) -> DependencyNode {
+        DependencyNode {
+            state: self.current_state(),
+            has_disk: self.has_disk(),
+            resync_after: self.options.resync_after,
+        }
+    }
+
+    /// Tell the `resync-after` board what changed here (after every admin request; the
+    /// caller runs the pass).
+    pub(crate) fn publish_dependencies(&self) {
+        self.deps.update(
+            self.minor,
+            self.has_disk(),
+            self.options.resync_after,
+            self.state,
+            self.link.as_ref().map(|(l, _)| l),
+        );
+    }
+
+    /// The disk options in force (attached), the defaults otherwise.
+    pub(crate) fn disk_options(&self) -> DiskOptions {
+        self.options
+    }
+
+    /// `disk-options`: new resync settings and `resync-after` (validated by the caller); a
+    /// connection uses the settings at once and sends them to the peer.
+    pub(crate) fn change_disk_options(&mut self, options: DiskOptions) -> Result<(), Failure> {
+        if self.backing.is_none() {
+            return Err(Failure::Ret(RetCode::ErrNoDisk));
+        }
+        if let Some((link, _)) = self.link.as_ref() {
+            if options.sync != self.options.sync {
+                link.change_sync_settings(options.sync);
+            }
+        }
+        self.options = options;
+        Ok(())
     }
 
     /// Whether a net config exists.
@@ -805,7 +869,8 @@ impl Device {
         let Some(backing) = self.backing.as_ref() else {
             return Err(Failure::Unsupported("connecting without a local disk"));
         };
-        let mut state = self.state;
+        // With the `aftr_isp` the board kept: a resync that starts starts paused.
+        let mut state = self.standalone_state();
         state.conn = ConnState::StandAlone;
         let geometry = DiskGeometry {
             usable_sectors: backing.geometry.max_capacity(backing.lower.sectors()),
@@ -830,9 +895,10 @@ impl Device {
             },
             config,
             net,
-            sync: self.sync,
+            sync: self.options.sync,
             worker_wake: self.worker.wakeup(),
             events: self.events.clone(),
+            deps: self.deps.clone(),
         };
         // drbd counts `ns nr` per connection: a `connect` starts them over.
         self.io.counters.reset_network();
@@ -841,6 +907,7 @@ impl Device {
         self.worker.set_service(Some(service));
         *self.io.link.lock() = Some(link.clone());
         self.link = Some((link, threads));
+        self.publish_dependencies();
         Ok(())
     }
 
@@ -869,6 +936,15 @@ impl Device {
         let Some((link, mut threads)) = self.link.take() else {
             return;
         };
+        // No pass hands the link a verdict from now on (one in progress has finished when
+        // this returns); the board keeps its last `aftr_isp` for the StandAlone device.
+        self.deps.update(
+            self.minor,
+            self.has_disk(),
+            self.options.resync_after,
+            link.state(),
+            None,
+        );
         drop(self.io.link.lock().take());
         // Submissions that still saw the link have left it when this returns.
         self.io.wait_idle();
@@ -929,7 +1005,7 @@ impl Device {
             None => self.events.announce(|| {
                 let mut states = KVec::new();
                 // Without memory for the list nothing is announced; the next change is.
-                let _ = states.push(self.state, GFP_KERNEL);
+                let _ = states.push(self.standalone_state(), GFP_KERNEL);
                 (states, self.snapshot())
             }),
         }
@@ -940,7 +1016,10 @@ impl Device {
         let link = self.link.as_ref().map(|(l, _)| l.status());
         DeviceStatus {
             minor: self.minor,
-            state: link.as_ref().map_or(self.state, |l| l.state),
+            state: match link.as_ref() {
+                Some(l) => l.state,
+                None => self.standalone_state(),
+            },
             protocol: link.as_ref().map(|l| l.protocol),
             // AL updates are pointless while every block is out of sync anyway (and no peer
             // is connected): drbd.ko shows them suspended then.

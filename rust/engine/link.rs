@@ -54,6 +54,7 @@ use crate::drbd_core::uuid::UuidSet;
 use crate::drbd_core::wire::{
     self, AckKind, Agreed, BlockAck, DescKind, Packet, MAX_FIXED_PAYLOAD,
 };
+use crate::engine::dependency::Dependencies;
 use crate::engine::events::{DiskStatus, StateEvents, StatusSnapshot};
 use crate::engine::io::DeviceIo;
 use crate::engine::worker::Service;
@@ -132,6 +133,8 @@ pub(crate) struct LinkStart {
     pub(crate) sync: SyncSettings,
     pub(crate) worker_wake: Arc<Wakeup>,
     pub(crate) events: Arc<StateEvents>,
+    /// The `resync-after` board (the worker reports state changes to it).
+    pub(crate) deps: Arc<Dependencies>,
 }
 
 /// What completes in interrupt context, for the worker.
@@ -806,6 +809,7 @@ pub(crate) struct Link {
     config: LinkConfig,
     start: Ktime,
     events: Arc<StateEvents>,
+    deps: Arc<Dependencies>,
 }
 
 /// The threads of a running link.
@@ -893,6 +897,7 @@ impl Link {
                 config: s.config,
                 start: Ktime::ktime_get(),
                 events: s.events,
+                deps: s.deps,
             }),
             GFP_KERNEL,
         )?;
@@ -1351,6 +1356,8 @@ impl Link {
         self.flush_socket(Socket::Meta);
         self.close_if_sent();
         self.announce_states();
+        // Other devices may wait for this one (`resync-after`); not under `st`.
+        self.deps.link_changed(self);
         self.start_helpers();
     }
 
@@ -1641,6 +1648,21 @@ impl Link {
                 r.resume_sync(now, h)
             }
         })
+    }
+
+    /// The `resync-after` verdict for this device ([`Replica::dependency_syncing`]); returns
+    /// the state afterwards. Harmless on a link that is shutting down.
+    pub(crate) fn dependency_syncing(&self, syncing: bool) -> State {
+        let now = self.now_ms();
+        self.locked(|r, h| {
+            r.dependency_syncing(syncing, now, h);
+            *r.state()
+        })
+    }
+
+    /// New resync settings from `disk-options` (sent to a connected peer).
+    pub(crate) fn change_sync_settings(&self, sync: SyncSettings) {
+        self.locked(|r, h| r.change_sync_settings(sync, h));
     }
 
     /// New net options (a running connection adopts what it can); the digest algorithms

@@ -10,6 +10,7 @@
 mod admin;
 mod al;
 mod bitmap;
+mod dependency;
 mod device;
 mod events;
 mod io;
@@ -30,6 +31,7 @@ use crate::glue::block::{BioSet, Major};
 use crate::glue::procfs::{ProcShow, SeqWriter};
 
 pub(crate) use admin::{commands, Admin};
+use dependency::Dependencies;
 use device::Device;
 
 /// DRBD's block major.
@@ -147,11 +149,12 @@ impl Registry {
     }
 }
 
-/// The loaded driver: block major, bio pool, registry.
+/// The loaded driver: block major, bio pool, registry, `resync-after` board.
 #[pin_data]
 pub(crate) struct Drbd {
     major: Major,
     pool: Arc<Pin<KBox<BioSet>>>,
+    deps: Arc<Dependencies>,
     #[pin]
     registry: Mutex<Registry>,
     srcversion: Option<&'static str>,
@@ -162,10 +165,12 @@ impl Drbd {
     pub(crate) fn new(srcversion: Option<&'static str>) -> Result<Arc<Self>> {
         let major = Major::register(DRBD_MAJOR, c"drbd")?;
         let pool = Arc::new(KBox::pin_init(BioSet::new(128), GFP_KERNEL)?, GFP_KERNEL)?;
+        let deps = Dependencies::new()?;
         Arc::pin_init(
             pin_init!(Self {
                 major,
                 pool,
+                deps,
                 registry <- kernel::new_mutex!(
                     Registry { resources: RBTree::new(), next_resource: 0, devices: RBTree::new() },
                     "drbd_rs:registry"

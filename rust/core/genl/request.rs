@@ -77,11 +77,17 @@ impl<'a> ValidRequest<'a> {
     }
 
     /// Decode the set `T` if the request carries it (already validated, so this cannot fail
-    /// for the sets the command takes).
+    /// for the sets the command takes). A set the command takes as a change (`disk-options`'
+    /// `disk_conf`, `net-options`' `net_conf`) is decoded as one: its required fields may be
+    /// absent.
     pub fn get<T: SetDecode<'a>>(&self) -> Option<T> {
         let def: &'static SetDef = T::set_def_static();
         let a = self.msg.tla(def.tla)?;
-        validate_set(def, a.payload(), &ValidateOpts::LENIENT)
+        let opts = ValidateOpts {
+            change: self.cmd.request_tla(def.tla).is_some_and(|r| r.change),
+            ..ValidateOpts::LENIENT
+        };
+        validate_set(def, a.payload(), &opts)
             .ok()
             .map(|v| T::from_set_view(&v))
     }

@@ -152,6 +152,30 @@ fn new_resource_and_attach_requests_are_byte_exact() {
     assert_eq!(&buf[..28], &headers(40, 28, 0, 1)[..]);
     let req = validate_request(&buf[..n], true).unwrap();
     assert!(req.set_defaults());
+    // A change request decodes without the fields attach requires (backing_dev, ...).
+    let conf = req.get::<DiskConf>().expect("disk_conf of disk-options");
+    assert_eq!(conf.al_extents, Some(3389));
+    assert_eq!(conf.backing_dev, None);
+    // drbdadm-84's `-- --resync-after=1 disk-options r0`.
+    let n = build_request(
+        &mut buf,
+        &RequestHeader {
+            family: FAMILY,
+            cmd: Command::ChgDiskOpts,
+            minor: 0,
+            set_defaults: false,
+            nl_flags: 0,
+            seq: 1,
+            pid: 1,
+        },
+        &[&DiskConf {
+            resync_after: Some(1),
+            ..Default::default()
+        }],
+    )
+    .unwrap();
+    let req = validate_request(&buf[..n], true).unwrap();
+    assert_eq!(req.get::<DiskConf>().and_then(|c| c.resync_after), Some(1));
 }
 
 #[test]

@@ -575,6 +575,16 @@ impl<S: Storage> Replica<S> {
         }
     }
 
+    /// `disk-options` with new resync settings (`resync-rate`, `c-*`): used from the next
+    /// controller step on and, with a connection past the initial packets, sent to the peer
+    /// in `P_SYNC_PARAM89`, as drbd's `drbd_send_sync_param` does (the peer adopts them).
+    pub fn change_sync_settings(&mut self, sync: SyncSettings, host: &mut impl Host) {
+        self.sync = sync;
+        if matches!(self.phase, Phase::Params | Phase::Established) {
+            self.send_sync_params(host);
+        }
+    }
+
     /// The engine owns a data and a meta socket; `resolve_conflicts` = we accepted the meta
     /// socket. Sends our `P_CONNECTION_FEATURES`.
     pub fn sockets_established(
@@ -2103,6 +2113,32 @@ mod tests {
         let (mut r, mut h) = node(Role::Secondary, DiskState::Inconsistent, [4, 0, 0, 0], 1);
         handshake(&mut r, &mut h, NetSettings::DEFAULT, [4, 0, 0, 0, 16374, 0]);
         assert_eq!(r.state().conn, ConnState::StandAlone);
+    }
+
+    #[test]
+    fn new_resync_settings_are_used_and_sent_to_a_connected_peer() {
+        let fast = SyncSettings {
+            resync_rate: 4096,
+            ..SyncSettings::DEFAULT
+        };
+        // Not connected yet: kept for the handshake, nothing sent.
+        let (mut r, mut h) = node(Role::Secondary, DiskState::Inconsistent, [4, 0, 0, 0], 1);
+        r.change_sync_settings(fast, &mut h);
+        assert_eq!(r.sync_settings(), &fast);
+        assert!(h.take().is_empty());
+        // Past the initial packets: P_SYNC_PARAM89 with them (drbd_send_sync_param).
+        let (mut r, mut h) = node(Role::Secondary, DiskState::Inconsistent, [4, 0, 0, 0], 1);
+        handshake(&mut r, &mut h, net(), [4, 0, 0, 0, 16374, 0]);
+        r.receive(Socket::Data, &Packet::State(0xc882), 0, &mut h);
+        h.take();
+        r.change_sync_settings(fast, &mut h);
+        assert_eq!(r.sync_settings(), &fast);
+        assert_eq!(
+            h.take(),
+            [Out::SyncParam {
+                verify_alg: VERIFY_ALG.into()
+            }]
+        );
     }
 
     #[test]

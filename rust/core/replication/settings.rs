@@ -9,8 +9,10 @@
 
 use super::super::digest::DigestAlg;
 use super::super::genl::ret_code::RetCode;
-use super::super::genl::typed::NetConf;
-use super::connection::{AlgName, NetSettings};
+use super::super::genl::typed::{DiskConf, NetConf};
+use super::super::wire::Controller;
+use super::connection::{AlgName, NetSettings, SyncSettings};
+use super::sync_control::RESYNC_AFTER_NONE;
 use super::sync_handshake::RrConflict;
 use super::WireProtocol;
 
@@ -120,6 +122,49 @@ pub fn net_settings(conf: &NetConf<'_>) -> Result<NetSettings, Refused> {
         use_rle: c.use_rle.unwrap_or(d.use_rle),
         ..d
     })
+}
+
+/// The disk options a device keeps while attached besides what attach itself uses: the
+/// resync pacing and `resync-after` (both changeable with `disk-options`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskOptions {
+    /// `resync-rate` and the `c-*` controller settings.
+    pub sync: SyncSettings,
+    /// `resync-after`: a minor, or [`RESYNC_AFTER_NONE`].
+    pub resync_after: i32,
+}
+
+impl DiskOptions {
+    /// The defaults of the `disk_conf` set.
+    pub const DEFAULT: DiskOptions = DiskOptions {
+        sync: SyncSettings::DEFAULT,
+        resync_after: RESYNC_AFTER_NONE,
+    };
+
+    /// `attach`: the request's values over the defaults.
+    pub fn of_attach(conf: &DiskConf<'_>) -> Self {
+        Self::DEFAULT.changed(conf)
+    }
+
+    /// `disk-options` (`drbd_adm_disk_opts`): the values the request carries over `self`
+    /// (the current options, or [`DiskOptions::DEFAULT`] for `--set-defaults`). Not
+    /// validated here: `resync-after` is checked against the devices
+    /// ([`super::sync_control::check_resync_after`]).
+    pub fn changed(&self, conf: &DiskConf<'_>) -> Self {
+        let c = &self.sync.controller;
+        DiskOptions {
+            sync: SyncSettings {
+                resync_rate: conf.resync_rate.unwrap_or(self.sync.resync_rate),
+                controller: Controller {
+                    plan_ahead: conf.c_plan_ahead.unwrap_or(c.plan_ahead),
+                    delay_target: conf.c_delay_target.unwrap_or(c.delay_target),
+                    fill_target: conf.c_fill_target.unwrap_or(c.fill_target),
+                    max_rate: conf.c_max_rate.unwrap_or(c.max_rate),
+                },
+            },
+            resync_after: conf.resync_after.unwrap_or(self.resync_after),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -242,5 +287,42 @@ mod tests {
             ..NetConf::default()
         };
         assert!(net_settings(&conf).is_ok());
+    }
+
+    #[test]
+    fn disk_options_default_as_the_netlink_set_and_change_only_what_is_given() {
+        // One truth: the compiled-in defaults are the set's.
+        assert_eq!(
+            DiskOptions::of_attach(&DiskConf::defaults()),
+            DiskOptions::DEFAULT
+        );
+        assert_eq!(
+            DiskOptions::of_attach(&DiskConf::default()),
+            DiskOptions::DEFAULT
+        );
+        let attached = DiskOptions::of_attach(&DiskConf {
+            resync_rate: Some(128),
+            c_plan_ahead: Some(0),
+            resync_after: Some(0),
+            ..DiskConf::default()
+        });
+        assert_eq!(attached.sync.resync_rate, 128);
+        assert_eq!(attached.sync.controller.plan_ahead, 0);
+        assert_eq!(attached.resync_after, 0);
+        // disk-options with only a new resync-after keeps the rest.
+        let changed = attached.changed(&DiskConf {
+            resync_after: Some(RESYNC_AFTER_NONE),
+            ..DiskConf::default()
+        });
+        assert_eq!(changed.sync, attached.sync);
+        assert_eq!(changed.resync_after, RESYNC_AFTER_NONE);
+        // --set-defaults: over the defaults.
+        let reset = DiskOptions::DEFAULT.changed(&DiskConf {
+            c_max_rate: Some(1000),
+            ..DiskConf::default()
+        });
+        assert_eq!(reset.sync.resync_rate, SyncSettings::DEFAULT.resync_rate);
+        assert_eq!(reset.sync.controller.max_rate, 1000);
+        assert_eq!(reset.resync_after, RESYNC_AFTER_NONE);
     }
 }

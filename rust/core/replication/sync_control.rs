@@ -322,6 +322,76 @@ pub fn check_resync_after(
     Err(RetCode::ErrResyncAfterCycle)
 }
 
+/// Whether a device in state `s` takes `resync-after` verdicts: an unconfigured one
+/// (StandAlone and Diskless) keeps no pause flag (drbd's `_drbd_pause_after` and
+/// `_drbd_resume_next` skip it).
+pub const fn takes_dependency_verdict(s: &State) -> bool {
+    !(matches!(s.conn, ConnState::StandAlone) && matches!(s.disk, DiskState::Diskless))
+}
+
+/// One device of a pass over all devices ([`settle_dependencies`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DependencyEntry {
+    /// Its minor.
+    pub minor: u32,
+    /// Its state, disk and `resync-after` option.
+    pub node: DependencyNode,
+}
+
+/// The verdict for `entries[index]` ([`dependency_syncing`] over the entries), `None` when
+/// the device takes none ([`takes_dependency_verdict`]) or `index` is out of range.
+pub fn dependency_verdict(entries: &[DependencyEntry], index: usize) -> Option<bool> {
+    let entry = entries.get(index)?;
+    if !takes_dependency_verdict(&entry.node.state) {
+        return None;
+    }
+    Some(dependency_syncing(entry.minor, |minor| {
+        entries.iter().find(|e| e.minor == minor).map(|e| e.node)
+    }))
+}
+
+/// Bring every device's `aftr_isp` in line with its `resync-after` chain (drbd's
+/// `_drbd_pause_after` and `_drbd_resume_next`, run over all devices): sweep over `entries`,
+/// and for each device whose flag differs from its verdict call `apply(index, state,
+/// verdict)` (`state`: the entry's), which hands the verdict to the device and returns its
+/// state afterwards (a replica may
+/// also have changed its connection state, e.g. SyncTarget → PausedSyncT); the entry takes
+/// that state, so the verdicts of devices later in the sweep see it. Sweeps repeat until
+/// one changes nothing, at most `entries.len() + 1` times: in a configuration without
+/// cycles a verdict depends only on the devices further down the chain, so each sweep
+/// settles at least one more link of every chain; a device that does not take its verdict
+/// (a link shutting down) or a cycle (which validation refuses) cannot make a pass loop.
+/// Returns how many verdicts were applied.
+pub fn settle_dependencies(
+    entries: &mut [DependencyEntry],
+    mut apply: impl FnMut(usize, &State, bool) -> State,
+) -> usize {
+    let mut applied = 0;
+    for _ in 0..=entries.len() {
+        let mut changed = false;
+        for index in 0..entries.len() {
+            let Some(verdict) = dependency_verdict(entries, index) else {
+                continue;
+            };
+            let Some(entry) = entries.get_mut(index) else {
+                continue;
+            };
+            if entry.node.state.aftr_isp == verdict {
+                continue;
+            }
+            let before = entry.node.state;
+            entry.node.state = apply(index, &before, verdict);
+            applied += 1;
+            // A device that did not take it (shutting down) is not progress.
+            changed |= entry.node.state != before;
+        }
+        if !changed {
+            break;
+        }
+    }
+    applied
+}
+
 // ---------------------------------------------------------------------------------------------
 // The replica's part
 // ---------------------------------------------------------------------------------------------
@@ -463,9 +533,7 @@ impl<S: Storage> Replica<S> {
         self.sync_control.clock(now_ms);
         let os = *self.state();
         // An unconfigured device keeps no pause flag (drbd skips StandAlone Diskless ones).
-        if os.aftr_isp == syncing
-            || (os.conn == ConnState::StandAlone && os.disk == DiskState::Diskless)
-        {
+        if os.aftr_isp == syncing || !takes_dependency_verdict(&os) {
             return;
         }
         let ns = State {
@@ -1014,6 +1082,151 @@ mod tests {
         );
         assert!(dependency_syncing(1, table(&looped)));
         assert_eq!(RetCode::ErrResyncAfterCycle.code(), 133);
+    }
+
+    fn entry(minor: u32, conn: ConnState, resync_after: i32) -> DependencyEntry {
+        DependencyEntry {
+            minor,
+            node: node(conn, resync_after),
+        }
+    }
+
+    /// What a replica does with a verdict ([`Replica::dependency_syncing`] on a `State`):
+    /// set or clear `aftr_isp`; the sanitizing pauses or resumes a running resync.
+    fn take_verdict(s: &State, verdict: bool) -> State {
+        let mut ns = *s;
+        ns.aftr_isp = verdict;
+        let paused = ns.aftr_isp || ns.peer_isp || ns.user_isp;
+        ns.conn = match (ns.conn, paused) {
+            (C::SyncSource, true) => C::PausedSyncS,
+            (C::SyncTarget, true) => C::PausedSyncT,
+            (C::PausedSyncS, false) => C::SyncSource,
+            (C::PausedSyncT, false) => C::SyncTarget,
+            (c, _) => c,
+        };
+        ns
+    }
+
+    /// A pass over `entries` whose devices take their verdicts as a replica does; returns
+    /// the verdicts given, per index.
+    fn pass(entries: &mut [DependencyEntry]) -> ([Option<bool>; 8], usize) {
+        let mut seen = [None; 8];
+        let applied = settle_dependencies(entries, |i, s, v| {
+            seen[i] = Some(v);
+            take_verdict(s, v)
+        });
+        (seen, applied)
+    }
+
+    #[test]
+    fn a_pass_pauses_the_devices_behind_a_resync_and_resumes_them_after_it() {
+        // Minors in any order: 5 after 3 after 1; 1 resyncs; 7 is on its own.
+        let mut entries = [
+            entry(5, C::SyncTarget, 3),
+            entry(7, C::SyncTarget, RESYNC_AFTER_NONE),
+            entry(3, C::SyncTarget, 1),
+            entry(1, C::SyncTarget, RESYNC_AFTER_NONE),
+        ];
+        let (seen, applied) = pass(&mut entries);
+        assert_eq!(applied, 2, "5 and 3 pause");
+        assert_eq!(seen[..4], [Some(true), None, Some(true), None]);
+        for i in [0, 2] {
+            assert_eq!(entries[i].node.state.conn, C::PausedSyncT);
+            assert!(entries[i].node.state.aftr_isp);
+        }
+        for i in [1, 3] {
+            assert_eq!(entries[i].node.state.conn, C::SyncTarget);
+            assert!(!entries[i].node.state.aftr_isp);
+        }
+        // A second pass has nothing to do.
+        assert_eq!(pass(&mut entries).1, 0);
+
+        // 1 finished: 3 resumes; 5 still waits, now for 3.
+        entries[3].node.state.conn = C::Connected;
+        let (seen, applied) = pass(&mut entries);
+        assert_eq!((applied, seen[2]), (1, Some(false)));
+        assert_eq!(entries[2].node.state.conn, C::SyncTarget);
+        assert_eq!(entries[0].node.state.conn, C::PausedSyncT);
+        // 3 finished: 5 resumes.
+        entries[2].node.state.conn = C::Connected;
+        let (seen, applied) = pass(&mut entries);
+        assert_eq!((applied, seen[0]), (1, Some(false)));
+        assert_eq!(entries[0].node.state.conn, C::SyncTarget);
+        assert!(!entries[0].node.state.aftr_isp);
+    }
+
+    #[test]
+    fn a_stale_flag_is_cleared_along_the_chain_in_one_pass() {
+        // 2 after 1 after 0; 0 no longer resyncs, but 1 and 2 still carry the flag (no
+        // resync of their own yet). The sweep sees 2 before 1: 2 keeps waiting for 1's stale
+        // flag until 1 is cleared, then the next sweep clears 2.
+        let mut entries = [
+            entry(2, C::Connected, 1),
+            entry(1, C::Connected, 0),
+            entry(0, C::Connected, RESYNC_AFTER_NONE),
+        ];
+        for i in [0, 1] {
+            entries[i].node.state.aftr_isp = true;
+        }
+        let (seen, applied) = pass(&mut entries);
+        assert_eq!(applied, 2);
+        assert_eq!(seen[..3], [Some(false), Some(false), None]);
+        assert!(entries.iter().all(|e| !e.node.state.aftr_isp));
+        // A paused resync holds the next device back though, whatever its flags.
+        let mut entries = [
+            entry(1, C::Connected, 0),
+            entry(0, C::PausedSyncT, RESYNC_AFTER_NONE),
+        ];
+        let (seen, _) = pass(&mut entries);
+        assert_eq!(seen[..2], [Some(true), None]);
+        assert!(entries[0].node.state.aftr_isp);
+    }
+
+    #[test]
+    fn devices_without_a_configuration_get_no_verdict() {
+        // StandAlone Diskless: no flag, whatever its chain says.
+        let mut lone = node(C::StandAlone, 1);
+        lone.state.disk = D::Diskless;
+        lone.has_disk = false;
+        let entries = [
+            DependencyEntry {
+                minor: 0,
+                node: lone,
+            },
+            entry(1, C::SyncSource, RESYNC_AFTER_NONE),
+        ];
+        assert_eq!(dependency_verdict(&entries, 0), None);
+        assert_eq!(dependency_verdict(&entries, 1), Some(false));
+        assert_eq!(dependency_verdict(&entries, 2), None);
+        // A StandAlone device with a disk gets one (drbd shows its `a` flag too).
+        let entries = [
+            entry(0, C::StandAlone, 1),
+            entry(1, C::SyncSource, RESYNC_AFTER_NONE),
+        ];
+        assert_eq!(dependency_verdict(&entries, 0), Some(true));
+        assert!(!takes_dependency_verdict(&lone.state));
+    }
+
+    #[test]
+    fn a_pass_ends_when_a_device_does_not_take_its_verdict_or_on_a_cycle() {
+        // A link shutting down keeps its state: tried once, no endless sweeps.
+        let mut entries = [
+            entry(0, C::SyncTarget, 1),
+            entry(1, C::SyncSource, RESYNC_AFTER_NONE),
+        ];
+        let mut calls = 0;
+        let applied = settle_dependencies(&mut entries, |_, s, _| {
+            calls += 1;
+            *s
+        });
+        assert_eq!((applied, calls), (1, 1));
+        // A cycle (refused by validation, so only a broken configuration has one): 0 after 1
+        // after 0, both resyncing. Each holds the other back; the pass ends.
+        let mut entries = [entry(0, C::SyncTarget, 1), entry(1, C::SyncTarget, 0)];
+        let (_, applied) = pass(&mut entries);
+        assert!(applied <= 2 * entries.len() + 2, "{applied}");
+        // And a pass over nothing does nothing.
+        assert_eq!(pass(&mut []).1, 0);
     }
 
     #[test]

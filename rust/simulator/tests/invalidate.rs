@@ -10,7 +10,8 @@ use drbd_core::genl::ret_code::RetCode;
 use drbd_core::proc_text::{write_device, DeviceStatus};
 use drbd_core::replication::connection::{NetSettings, SyncSettings};
 use drbd_core::replication::sync_control::{
-    dependency_syncing, AdminRefusal, DependencyNode, FullSyncSide, RESYNC_AFTER_NONE,
+    dependency_syncing, settle_dependencies, AdminRefusal, DependencyEntry, DependencyNode,
+    FullSyncSide, RESYNC_AFTER_NONE,
 };
 use drbd_core::replication::WireProtocol;
 use drbd_core::state::{ConnState, DiskState, Role, State, StateChange, StateError};
@@ -572,26 +573,45 @@ fn a_pause_set_before_the_resync_holds_it_from_the_start() {
     assert_in_sync(&w, 6);
 }
 
-/// What the engine does on every node after any state change: minor 1 (in `r1`) resyncs
+/// What the engine does on every node after any state change: a pass over both devices
+/// (`settle_dependencies`, as `rust/engine/dependency.rs` runs it); minor 1 (in `r1`) resyncs
 /// after minor 0 (in `r0`) on the same node.
-fn tell_dependency(r0: &World, r1: &mut World) {
+fn tell_dependency(r0: &mut World, r1: &mut World) {
     for node in 0..2 {
-        let lookup = |minor: u32| match minor {
-            0 => Some(DependencyNode {
-                state: *r0.nodes[node].replica.state(),
-                has_disk: true,
-                resync_after: RESYNC_AFTER_NONE,
-            }),
-            1 => Some(DependencyNode {
-                state: *r1.nodes[node].replica.state(),
-                has_disk: true,
-                resync_after: 0,
-            }),
-            _ => None,
-        };
+        let mut entries = [
+            DependencyEntry {
+                minor: 0,
+                node: DependencyNode {
+                    state: *r0.nodes[node].replica.state(),
+                    has_disk: true,
+                    resync_after: RESYNC_AFTER_NONE,
+                },
+            },
+            DependencyEntry {
+                minor: 1,
+                node: DependencyNode {
+                    state: *r1.nodes[node].replica.state(),
+                    has_disk: true,
+                    resync_after: 0,
+                },
+            },
+        ];
+        // The check the pass repeats for each device.
+        let lookup = |minor: u32| entries.get(minor as usize).map(|e| e.node);
         let syncing = dependency_syncing(1, lookup);
-        let now = r1.now_ms();
-        r1.with_node(node, |r, h| r.dependency_syncing(syncing, now, h));
+        settle_dependencies(&mut entries, |index, _, verdict| {
+            let world = if index == 0 { &mut *r0 } else { &mut *r1 };
+            let now = world.now_ms();
+            world.with_node(node, |r, h| {
+                r.dependency_syncing(verdict, now, h);
+                *r.state()
+            })
+        });
+        assert_eq!(entries[1].node.state.aftr_isp, syncing);
+        assert!(
+            !entries[0].node.state.aftr_isp,
+            "minor 0 depends on nothing"
+        );
     }
 }
 
@@ -609,7 +629,7 @@ fn resync_after_holds_a_resync_until_the_dependency_finished() {
         assert!(r0.run_until(r0.now_ms() + 2_000, |w| w.link_idle()
             && w.nodes[0].replica.state().conn == ConnState::SyncSource));
         // The engine looks at the dependency after every state change.
-        tell_dependency(&r0, &mut r1);
+        tell_dependency(&mut r0, &mut r1);
         assert!(r1.run_until(r1.now_ms() + 1_000, World::link_idle));
         for (node, n) in r1.nodes.iter().enumerate() {
             let s = n.replica.state();
@@ -636,7 +656,7 @@ fn resync_after_holds_a_resync_until_the_dependency_finished() {
             t += 20;
             r0.run_until_ms(t);
             r1.run_until_ms(t);
-            tell_dependency(&r0, &mut r1);
+            tell_dependency(&mut r0, &mut r1);
             let r0_syncing = r0.nodes[1].replica.state().conn.is_sync();
             let r1_state = *r1.nodes[1].replica.state();
             if r0_syncing && r1_state.conn == ConnState::PausedSyncT && r1_state.aftr_isp {
