@@ -12,12 +12,9 @@
 # it, returns as Secondary and resyncs only what changed (not the whole device); heartbeat on
 # node-a rejoins without taking the resources back (auto_failback off); `hb_standby` on node-b
 # hands them to node-a, which serves the same data. Heartbeat's logs: out/node-*/ha-log-boot*.
-# STATUS (2026-12-01): seen passing through node-b's takeover (data and service log intact,
-# drbdadm role/cstate/dstate as with drbd.ko), node-a's return and its resync (41964 KiB of
-# 131072: the activity log's extents and node-b's journal and file writes); that run stopped
-# at the resync-size bound, which assumed 32 MiB and is now half the device. The failback
-# (hb_standby) and teardown have not run yet. Not in make check
-# until it has passed whole once; one run takes ≈ 25 min under TCG on a loaded host.
+# STATUS (2026-12-01): passed whole once on a quiet host (7.7 min boot to power-off:
+# takeover 65 s after node-a's power loss, node-a resynced 41961 KiB of 131072, failback
+# 76 s). Not in make check until it has passed a few more times.
 # vm-check: no
 # vm-nodes: 2
 # vm-disks: 128M
