@@ -101,6 +101,28 @@ impl SyncRun {
             finishing: false,
         }
     }
+
+    /// The sectors the controller allows in the step due at `now_ms`, `None` before the next
+    /// step is due. Keeps the 100 ms rhythm through a late tick; after a long gap, starts a
+    /// new one instead of catching up with a burst.
+    pub(super) fn step_budget(&mut self, now_ms: u64, settings: &ResyncSettings) -> Option<u64> {
+        if now_ms < self.next_step_ms {
+            return None;
+        }
+        let step_ms = u64::from(SLEEP_TIME_MS);
+        let late = now_ms - self.next_step_ms;
+        self.next_step_ms = if late < step_ms {
+            self.next_step_ms + step_ms
+        } else {
+            now_ms + step_ms
+        };
+        let received = core::mem::take(&mut self.received_sectors);
+        Some(u64::from(self.controller.step(
+            settings,
+            received,
+            super::super::resync::DEFAULT_MAX_BUFFERS,
+        )))
+    }
 }
 
 /// Progress of a resync in either role, for /proc/drbd (times in ms: /proc is given
@@ -306,24 +328,9 @@ impl<S: Storage> Replica<S> {
         let Some(run) = self.sync_run.as_mut() else {
             return;
         };
-        if now_ms < run.next_step_ms {
+        let Some(mut budget) = run.step_budget(now_ms, &settings) else {
             return;
-        }
-        // Keep the 100 ms rhythm through a late tick; after a long gap, start a new one
-        // instead of catching up with a burst.
-        let step_ms = u64::from(SLEEP_TIME_MS);
-        let late = now_ms - run.next_step_ms;
-        run.next_step_ms = if late < step_ms {
-            run.next_step_ms + step_ms
-        } else {
-            now_ms + step_ms
         };
-        let received = core::mem::take(&mut run.received_sectors);
-        let mut budget = u64::from(run.controller.step(
-            &settings,
-            received,
-            super::super::resync::DEFAULT_MAX_BUFFERS,
-        ));
         let mut cursor = run.cursor_bit;
         while budget > 0 && !self.conflicts.is_full() {
             let mut next = None;

@@ -33,9 +33,7 @@ use super::super::digest::{Digest, DigestAlg};
 use super::super::genl::ret_code::RetCode;
 use super::super::meta_data::SECTOR_SIZE;
 use super::super::proc_text::SyncStatus;
-use super::super::resync::{
-    next_verify_request, ResyncSettings, SyncMarks, DEFAULT_MAX_BUFFERS, SLEEP_TIME_MS,
-};
+use super::super::resync::{next_verify_request, ResyncSettings, SyncMarks};
 use super::super::state::{ConnState, DiskState, State, StateChange};
 use super::super::wire::{self, AckKind, BlockAck, BlockReq, Packet, RequestKind};
 use super::conflicts::{Interval, IoKind, Slot};
@@ -340,23 +338,10 @@ impl<S: Storage> Replica<S> {
         let Some(pacing) = self.sync_run.as_mut() else {
             return;
         };
-        if now_ms < pacing.next_step_ms {
+        // The 100 ms rhythm of the resync timer.
+        let Some(mut budget) = pacing.step_budget(now_ms, &settings) else {
             return;
-        }
-        // The 100 ms rhythm of the resync timer (see `resync_step`).
-        let step_ms = u64::from(SLEEP_TIME_MS);
-        let late = now_ms - pacing.next_step_ms;
-        pacing.next_step_ms = if late < step_ms {
-            pacing.next_step_ms + step_ms
-        } else {
-            now_ms + step_ms
         };
-        let received = core::mem::take(&mut pacing.received_sectors);
-        let mut budget = u64::from(pacing.controller.step(
-            &settings,
-            received,
-            DEFAULT_MAX_BUFFERS,
-        ));
         let mut sent_sectors = 0u32;
         while budget > 0 {
             // At least one request per run, even when it starts at the stop sector.
