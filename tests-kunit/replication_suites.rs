@@ -124,6 +124,9 @@ impl Host for TestHost {
     fn call_helper(&mut self, _helper: Helper) {
         self.unexpected();
     }
+    fn fence_peer(&mut self) {
+        self.unexpected();
+    }
     fn set_capacity(&mut self, _sectors: u64) {}
     fn set_max_bio_size(&mut self, _bytes: u32) {}
     fn change_finished(&mut self, result: Result<(), StateError>) {

@@ -492,6 +492,14 @@ impl StateChange {
         }
     }
 
+    /// The same request without `field` (that field stays as it is).
+    pub const fn without(self, field: Field) -> Self {
+        StateChange {
+            mask: self.mask & !field.mask(),
+            val: self.val & !field.mask(),
+        }
+    }
+
     /// Also set the own role.
     pub const fn role(self, v: Role) -> Self {
         self.with(Field::Role, v as u32)
@@ -853,6 +861,18 @@ pub enum Fencing {
     ResourceOnly = 1,
     /// `resource-and-stonith` (2).
     ResourceAndStonith = 2,
+}
+
+impl Fencing {
+    /// The `fencing` attribute's value (`None`: not a policy).
+    pub const fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            0 => Some(Fencing::DontCare),
+            1 => Some(Fencing::ResourceOnly),
+            2 => Some(Fencing::ResourceAndStonith),
+            _ => None,
+        }
+    }
 }
 
 /// Resource option `on-no-data-accessible`.

@@ -8,7 +8,7 @@ use core::fmt::Write;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-use super::device::{AttachParams, Device};
+use super::device::{AttachParams, Device, PromoteNext};
 use super::events::{write_status_message, Reason};
 use super::{Drbd, Failure, Registry, Resource, MINOR_MAX, VOLUME_MAX};
 use crate::drbd_core::activity_log;
@@ -27,12 +27,14 @@ use crate::drbd_core::genl::typed::{
 use crate::drbd_core::genl::validate::Outcome;
 use crate::drbd_core::genl::writer::Writer;
 use crate::drbd_core::replication::connection::NetSettings;
+use crate::drbd_core::replication::fencing::Promotion;
 use crate::drbd_core::replication::settings::{net_settings, DiskOptions};
 use crate::drbd_core::replication::sync_control::{check_resync_after, FullSyncSide};
 use crate::drbd_core::text_buf::TextBuf;
 use crate::engine::link::LinkConfig;
 use crate::glue::genl::{CommandSpec, DumpOut, GenlHandler, Reply};
 use crate::glue::socket::{BufferSizes, SockAddr};
+use crate::glue::sys;
 
 /// Commands this module answers (others get EOPNOTSUPP from the genetlink core).
 const SUPPORTED: &[Command] = &[
@@ -251,24 +253,32 @@ impl Drbd {
                     return Err(Failure::Ret(RetCode::ErrMinorOrVolumeExists));
                 }
                 let name = reg.resources.get(&res).map_or(&[][..], |r| r.name());
-                let dev = Device::new(&self.major, &self.pool, &self.deps, minor, volume, name)
-                    .map_err(|e| {
-                        // drbd's reply codes have no "other kernel error": say which one it was.
-                        let _ = write!(
-                            info,
-                            "cannot create /dev/drbd{minor}: error {}",
-                            e.to_errno()
-                        );
-                        pr_err!(
-                            "drbd{minor}: cannot create the device: error {}\n",
-                            e.to_errno()
-                        );
-                        if e == ENOMEM {
-                            Failure::NoMemory
-                        } else {
-                            Failure::Ret(RetCode::ErrMinorOrVolumeExists)
-                        }
-                    })?;
+                let dev = Device::new(
+                    &self.major,
+                    &self.pool,
+                    &self.deps,
+                    &self.fence_runs,
+                    minor,
+                    volume,
+                    name,
+                )
+                .map_err(|e| {
+                    // drbd's reply codes have no "other kernel error": say which one it was.
+                    let _ = write!(
+                        info,
+                        "cannot create /dev/drbd{minor}: error {}",
+                        e.to_errno()
+                    );
+                    pr_err!(
+                        "drbd{minor}: cannot create the device: error {}\n",
+                        e.to_errno()
+                    );
+                    if e == ENOMEM {
+                        Failure::NoMemory
+                    } else {
+                        Failure::Ret(RetCode::ErrMinorOrVolumeExists)
+                    }
+                })?;
                 reg.devices
                     .try_create_and_insert(minor, (res, dev), GFP_KERNEL)
                     .map_err(|_| Failure::NoMemory)?;
@@ -312,8 +322,6 @@ impl Drbd {
                     meta_dev,
                     meta_dev_idx: conf.meta_dev_idx.unwrap_or(-1),
                     disk_size: conf.disk_size.unwrap_or(0),
-                    // FP_DONT_CARE = 0 is the default fencing policy.
-                    fencing_dont_care: conf.fencing.unwrap_or(0) == 0,
                     options: DiskOptions::of_attach(&conf),
                     al_extents: conf.al_extents.unwrap_or(activity_log::AL_EXTENTS_DEFAULT),
                     al_updates: conf.al_updates.unwrap_or(true),
@@ -354,7 +362,29 @@ impl Drbd {
                     .get::<SetRoleParms>()
                     .and_then(|p| p.assume_uptodate)
                     .unwrap_or(false);
-                device(&mut reg, minor)?.promote(force)
+                // drbd_set_role: the fence-peer handler and the waits run without the
+                // registry (the handler reads /proc/drbd); the promotion's tries are bounded.
+                let mut promotion = Promotion::new(force);
+                loop {
+                    match device(&mut reg, minor)?.promote(&mut promotion)? {
+                        PromoteNext::Done => break Ok(()),
+                        PromoteNext::Again => {}
+                        PromoteNext::Fence(link) => {
+                            drop(reg);
+                            let outdated = link.outdate_peer();
+                            drop(link);
+                            reg = self.registry.lock();
+                            if let Some(warning) = promotion.fenced(outdated) {
+                                pr_warn!("drbd{minor}: {warning}\n");
+                            }
+                        }
+                        PromoteNext::Sleep(ms) => {
+                            drop(reg);
+                            sys::sleep_ms(ms);
+                            reg = self.registry.lock();
+                        }
+                    }
+                }
             }
             Command::Secondary => {
                 let minor = lookup_minor(&reg, req, info)?;

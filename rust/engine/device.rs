@@ -17,18 +17,20 @@ use crate::drbd_core::meta_data::{
 };
 use crate::drbd_core::proc_text::DeviceStatus;
 use crate::drbd_core::replication::connection::{DiskGeometry, NetSettings};
+use crate::drbd_core::replication::fencing::{Promotion, PromotionStep};
 use crate::drbd_core::replication::settings::DiskOptions;
 use crate::drbd_core::replication::sync_control::{
     pause_sync_state, plan_invalidate, resume_sync_state, AdminRefusal, DependencyNode,
     FullSyncSide, InvalidatePlan,
 };
 use crate::drbd_core::state::{
-    ConnState, DiskState, Role, State, StateChange, StateContext, StateError,
+    ConnState, DiskState, Fencing, Role, State, StateChange, StateContext, StateError,
 };
 use crate::engine::al::{ActivityLog, Submitter};
 use crate::engine::bitmap::{BitmapStorage, DeviceBitmap};
 use crate::engine::dependency::Dependencies;
 use crate::engine::events::{DiskStatus, StateEvents, StatusSnapshot};
+use crate::engine::fence::FenceRuns;
 use crate::engine::io::DeviceIo;
 use crate::engine::link::{Link, LinkConfig, LinkStart, LinkThreads, MetaStore};
 use crate::engine::worker::{Service, Worker};
@@ -37,6 +39,19 @@ use crate::glue::block::{BioSet, Disk, LowerDevice, Major};
 use crate::glue::drain::Drained;
 use crate::glue::socket::SockAddr;
 use crate::glue::sys;
+
+/// What the caller of [`Device::promote`] does next.
+pub(crate) enum PromoteNext {
+    /// Primary now.
+    Done,
+    /// Call again.
+    Again,
+    /// Run the `fence-peer` handler on this link with no lock held
+    /// ([`Link::outdate_peer`]), tell the promotion, call again.
+    Fence(Arc<Link>),
+    /// Sleep this long with no lock held, call again.
+    Sleep(u32),
+}
 
 /// What `attach` needs (from the `disk_conf` of the request).
 pub(crate) struct AttachParams<'a> {
@@ -48,8 +63,6 @@ pub(crate) struct AttachParams<'a> {
     pub(crate) meta_dev_idx: i32,
     /// Explicit size in sectors (0 = all the backing device offers).
     pub(crate) disk_size: u64,
-    /// `fencing dont-care` (the default).
-    pub(crate) fencing_dont_care: bool,
     /// Resync rate, controller settings and `resync-after` (8.4 keeps them in
     /// `disk_conf`); `resync-after` validated by the caller.
     pub(crate) options: DiskOptions,
@@ -118,6 +131,8 @@ pub(crate) struct Device {
     options: DiskOptions,
     /// The `resync-after` board: this device's entry lives as long as the device.
     deps: Arc<Dependencies>,
+    /// Where the link's `fence-peer` handler threads run.
+    fence_runs: Arc<FenceRuns>,
     /// State-change notifications (`DRBD_EVENT`).
     events: Arc<StateEvents>,
     /// The meta data at attach said "Primary, not connected" (a degraded cluster): `wait-connect`
@@ -142,6 +157,7 @@ impl Device {
         major: &Major,
         pool: &Arc<Pin<KBox<BioSet>>>,
         deps: &Arc<Dependencies>,
+        fence_runs: &Arc<FenceRuns>,
         minor: u32,
         volume: u32,
         resource: &[u8],
@@ -164,6 +180,7 @@ impl Device {
             link: None,
             options: DiskOptions::DEFAULT,
             deps: deps.clone(),
+            fence_runs: fence_runs.clone(),
             events,
             degraded_at_attach: false,
         })
@@ -278,7 +295,9 @@ impl Device {
             capacity,
         )
         .map_err(|_| Failure::MdIo)?;
-        let attach = superblock.flags.on_attach(p.fencing_dont_care, false);
+        let attach = superblock
+            .flags
+            .on_attach(p.options.fencing == Fencing::DontCare, false);
         let degraded = superblock.flags.contains(MdFlags::PRIMARY_IND)
             && !superblock.flags.contains(MdFlags::CONNECTED_IND);
         if attach.full_sync {
@@ -337,6 +356,7 @@ impl Device {
         self.state = new_state;
         self.backing = Some(backing);
         self.options = p.options;
+        self.apply_fencing();
         self.degraded_at_attach = degraded;
         pr_info!(
             "drbd{}: attached, {} sectors, disk {}\n",
@@ -492,27 +512,36 @@ impl Device {
         drop(al);
     }
 
-    /// Become Primary; `force` promotes data that is not known to be UpToDate (`primary
-    /// --force`, the first promotion after create-md). Diskless without a peer is refused.
-    pub(crate) fn promote(&mut self, force: bool) -> Result<(), Failure> {
+    /// One step of becoming Primary (drbd's `drbd_set_role`, driven by the caller with the
+    /// core's [`Promotion`]): `primary --force` promotes data that is not known to be
+    /// UpToDate (the first promotion after create-md). Diskless without a peer is refused.
+    /// [`PromoteNext::Fence`]: the caller runs the `fence-peer` handler with no lock held,
+    /// tells `promotion`, and calls again.
+    pub(crate) fn promote(&mut self, promotion: &mut Promotion) -> Result<PromoteNext, Failure> {
+        let force = promotion.force();
         if let Some((link, _)) = self.link.as_ref() {
             let link = link.clone();
-            // `--force` makes Inconsistent or Outdated data UpToDate (the start of a full
-            // sync towards the peer). Openers see Primary only once the peer agreed.
-            let disk = link.state().disk;
-            let mut change = StateChange::new().role(Role::Primary);
-            if force && (DiskState::Inconsistent..DiskState::UpToDate).contains(&disk) {
-                change = change.disk(DiskState::UpToDate);
-            }
-            link.request_change(change, force).map_err(Failure::State)?;
-            self.state = link.state();
-            return self
-                .io
-                .set_primary(true)
-                .map_err(|_| Failure::State(StateError::DeviceInUse));
+            // Openers see Primary only once the peer agreed.
+            return match link.request_change(promotion.change(), force) {
+                Ok(()) => {
+                    self.state = link.state();
+                    self.io
+                        .set_primary(true)
+                        .map_err(|_| Failure::State(StateError::DeviceInUse))?;
+                    Ok(PromoteNext::Done)
+                }
+                Err(refused) => {
+                    match promotion.refused(refused, link.state().disk, link.ping_timeout_ds()) {
+                        PromotionStep::Retry => Ok(PromoteNext::Again),
+                        PromotionStep::Fence => Ok(PromoteNext::Fence(link)),
+                        PromotionStep::WaitMs(ms) => Ok(PromoteNext::Sleep(ms)),
+                        PromotionStep::Fail(e) => Err(Failure::State(e)),
+                    }
+                }
+            };
         }
         if self.state.role == Role::Primary {
-            return Ok(());
+            return Ok(PromoteNext::Done);
         }
         let Some(backing) = self.backing.as_mut() else {
             return Err(Failure::State(StateError::NoUpToDateDisk));
@@ -540,7 +569,7 @@ impl Device {
             .set_primary(true)
             .map_err(|_| Failure::State(StateError::DeviceInUse))?;
         self.state = ns;
-        Ok(())
+        Ok(PromoteNext::Done)
     }
 
     /// Become Secondary; refused while `/dev/drbdN` is open.
@@ -767,6 +796,7 @@ impl Device {
         self.stop_activity_log();
         self.backing = None;
         self.options = DiskOptions::DEFAULT;
+        self.apply_fencing();
         self.disk.set_capacity(0);
         self.state.disk = DiskState::Diskless;
         pr_info!("drbd{}: detached\n", self.minor);
@@ -842,7 +872,30 @@ impl Device {
             }
         }
         self.options = options;
+        self.apply_fencing();
         Ok(())
+    }
+
+    /// The fencing policy the replica applies: the disk's. `resource-and-stonith` would
+    /// also freeze I/O until the handler has answered; drbd_rs does not freeze I/O yet, so
+    /// it is applied as `resource-only` (warned at attach and in Documentation/failover.md).
+    fn effective_fencing(&self) -> Fencing {
+        match self.options.fencing {
+            Fencing::ResourceAndStonith => Fencing::ResourceOnly,
+            f => f,
+        }
+    }
+
+    fn apply_fencing(&self) {
+        if self.options.fencing == Fencing::ResourceAndStonith {
+            pr_warn!(
+                "drbd{}: fencing resource-and-stonith: I/O is not frozen while fence-peer runs (not implemented); fencing as resource-only\n",
+                self.minor
+            );
+        }
+        if let Some((link, _)) = self.link.as_ref() {
+            link.set_fencing(self.effective_fencing());
+        }
     }
 
     /// Whether a net config exists.
@@ -899,6 +952,8 @@ impl Device {
             worker_wake: self.worker.wakeup(),
             events: self.events.clone(),
             deps: self.deps.clone(),
+            fence_runs: self.fence_runs.clone(),
+            fencing: self.effective_fencing(),
         };
         // drbd counts `ns nr` per connection: a `connect` starts them over.
         self.io.counters.reset_network();

@@ -43,12 +43,13 @@ use crate::drbd_core::replication::connection::{
 };
 use crate::drbd_core::replication::epochs::SentEpoch;
 use crate::drbd_core::replication::establish::{Accepted, Establish};
+use crate::drbd_core::replication::fencing::FenceStart;
 use crate::drbd_core::replication::request::{Step, WriteRequest};
 use crate::drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use crate::drbd_core::replication::sync_control::{AdminRefusal, FullSyncSide};
 use crate::drbd_core::replication::sync_handshake::Helper;
 use crate::drbd_core::replication::writes::{PeerWriteKind, WriteFlags};
-use crate::drbd_core::state::{ConnState, State, StateChange, StateError};
+use crate::drbd_core::state::{ConnState, Fencing, State, StateChange, StateError};
 use crate::drbd_core::text_buf::TextBuf;
 use crate::drbd_core::uuid::UuidSet;
 use crate::drbd_core::wire::{
@@ -56,6 +57,7 @@ use crate::drbd_core::wire::{
 };
 use crate::engine::dependency::Dependencies;
 use crate::engine::events::{DiskStatus, StateEvents, StatusSnapshot};
+use crate::engine::fence::FenceRuns;
 use crate::engine::io::DeviceIo;
 use crate::engine::worker::Service;
 use crate::engine::Failure;
@@ -135,6 +137,10 @@ pub(crate) struct LinkStart {
     pub(crate) events: Arc<StateEvents>,
     /// The `resync-after` board (the worker reports state changes to it).
     pub(crate) deps: Arc<Dependencies>,
+    /// Where `fence-peer` handler threads run.
+    pub(crate) fence_runs: Arc<FenceRuns>,
+    /// The disk's fencing policy.
+    pub(crate) fencing: Fencing,
 }
 
 /// What completes in interrupt context, for the worker.
@@ -314,6 +320,8 @@ struct EngineHost {
     crashed_primary: bool,
     /// User-mode helpers the replica asked for, not yet started (the worker starts them).
     helpers: KVec<Helper>,
+    /// The replica asked for the `fence-peer` handler (the asender starts its thread).
+    fence_wanted: bool,
     meta_dirty: bool,
     bitmap_dirty: bool,
     /// Something could not be done for lack of memory: the connection is dropped.
@@ -608,6 +616,10 @@ impl Host for EngineHost {
         }
     }
 
+    fn fence_peer(&mut self) {
+        self.fence_wanted = true;
+    }
+
     fn set_capacity(&mut self, sectors: u64) {
         let have = self.meta.superblock.la_size_sect;
         if sectors != have {
@@ -810,6 +822,9 @@ pub(crate) struct Link {
     start: Ktime,
     events: Arc<StateEvents>,
     deps: Arc<Dependencies>,
+    fence_runs: Arc<FenceRuns>,
+    /// A `fence-peer` handler thread of this link runs.
+    fencing_now: AtomicBool,
 }
 
 /// The threads of a running link.
@@ -867,6 +882,7 @@ impl Link {
             state_events: KVec::new(),
             crashed_primary,
             helpers: KVec::new(),
+            fence_wanted: false,
             meta_dirty: false,
             bitmap_dirty: false,
             failed: false,
@@ -898,10 +914,15 @@ impl Link {
                 start: Ktime::ktime_get(),
                 events: s.events,
                 deps: s.deps,
+                fence_runs: s.fence_runs,
+                fencing_now: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )?;
-        link.locked(|r, h| r.connect(s.net, s.sync, h));
+        link.locked(|r, h| {
+            r.set_fencing(s.fencing);
+            r.connect(s.net, s.sync, h)
+        });
         let for_receiver = link.clone();
         let receiver = Kthread::spawn(format_args!("drbd{}_receiver", s.minor), move || {
             for_receiver.receiver()
@@ -912,7 +933,7 @@ impl Link {
         };
         let for_asender = link.clone();
         match Kthread::spawn(format_args!("drbd{}_asender", s.minor), move || {
-            for_asender.asender()
+            Link::asender(&for_asender)
         }) {
             Ok(t) => {
                 t.set_realtime();
@@ -2083,10 +2104,11 @@ impl Link {
 
     // ---- asender ----------------------------------------------------------------------
 
-    fn asender(&self) {
-        while !self.stopping() {
+    fn asender(this: &Arc<Link>) {
+        while !this.stopping() {
+            Link::start_fencing_if_wanted(this);
             let current = {
-                let st = self.st.lock();
+                let st = this.st.lock();
                 let agreed = st.replica.agreed().version >= wire::PRO_VERSION_MIN;
                 match st.host.sockets.as_ref() {
                     Some(s) if agreed => Some((s.meta.clone(), s.generation)),
@@ -2094,18 +2116,19 @@ impl Link {
                 }
             };
             let Some((meta, generation)) = current else {
-                self.asender_wake.wait(100);
+                this.asender_wake.wait(100);
                 continue;
             };
-            self.read_loop(&meta, Socket::Meta, generation);
-            self.locked(|r, h| {
+            this.read_loop(&meta, Socket::Meta, generation);
+            this.locked(|r, h| {
                 if h.generation == generation && h.sockets.is_some() {
                     r.socket_failed(h);
                 }
             });
             // Wait for the receiver to set up the next connection.
-            while !self.stopping() {
-                let same = self
+            while !this.stopping() {
+                Link::start_fencing_if_wanted(this);
+                let same = this
                     .st
                     .lock()
                     .host
@@ -2115,9 +2138,91 @@ impl Link {
                 if !same {
                     break;
                 }
-                self.asender_wake.wait(100);
+                this.asender_wake.wait(100);
             }
         }
+    }
+
+    // ---- fencing ----------------------------------------------------------------------
+
+    /// The replica asked for the `fence-peer` handler after losing the peer: start a thread
+    /// for it (one per link at a time; a request made while one runs waits for it).
+    fn start_fencing_if_wanted(this: &Arc<Link>) {
+        if this.fencing_now.load(Ordering::Acquire) {
+            return;
+        }
+        if !core::mem::take(&mut this.st.lock().host.fence_wanted) {
+            return;
+        }
+        this.fencing_now.store(true, Ordering::Release);
+        let link = this.clone();
+        let started = this
+            .fence_runs
+            .start(format_args!("drbd_async_h"), move || {
+                link.outdate_peer();
+                link.fencing_now.store(false, Ordering::Release);
+            });
+        if started.is_err() {
+            this.fencing_now.store(false, Ordering::Release);
+            pr_err!(
+                "drbd{}: out of mem, failed to invoke fence-peer helper\n",
+                this.minor
+            );
+        }
+    }
+
+    /// drbd's `conn_try_outdate_peer`: ask the `fence-peer` handler whether the peer's data
+    /// are outdated, as the replica decides. Sleeps while the handler runs; call it holding
+    /// no lock (the handler reads /proc/drbd). True: the peer's disk is now known Outdated
+    /// or worse, or the policy does not care.
+    pub(crate) fn outdate_peer(&self) -> bool {
+        let ticket = match self.locked(|r, h| r.fence_peer_start(h)) {
+            FenceStart::Run(ticket) => ticket,
+            FenceStart::NotNeeded => return true,
+            FenceStart::Refused => return false,
+        };
+        let mut target = TextBuf::<72>::new();
+        let _ = write!(
+            target,
+            "{}",
+            core::str::from_utf8(&self.events.resource).unwrap_or("?")
+        );
+        // drbd runs it for the connection: `<helper> fence-peer <resource>`.
+        let exit = match umh::run_helper("fence-peer", target.as_str(), Some(self.config.peer_addr))
+        {
+            Ok((program, exit)) => {
+                pr_info!(
+                    "drbd {}: helper command: {} fence-peer {} exit code {}\n",
+                    target.as_str(),
+                    program.to_str().unwrap_or("?"),
+                    target.as_str(),
+                    exit
+                );
+                exit
+            }
+            Err(e) => {
+                pr_err!(
+                    "drbd {}: helper command fence-peer could not be run: error {}\n",
+                    target.as_str(),
+                    e.to_errno()
+                );
+                return false;
+            }
+        };
+        if self.stopping() {
+            return false;
+        }
+        self.locked(|r, h| r.fence_peer_done(ticket, exit, h))
+    }
+
+    /// The disk's fencing policy changed (`disk-options`).
+    pub(crate) fn set_fencing(&self, fencing: Fencing) {
+        self.locked(|r, _| r.set_fencing(fencing));
+    }
+
+    /// The net option `ping-timeout` (tenths of a second), for a promotion's wait.
+    pub(crate) fn ping_timeout_ds(&self) -> u32 {
+        self.st.lock().replica.net().ping_timeout_ds
     }
 }
 

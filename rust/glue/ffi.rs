@@ -89,6 +89,7 @@ extern "C" {
         peer_address: *const c_char,
         prog: *mut c_char,
         prog_len: usize,
+        wait_for_exit: c_int,
     ) -> c_int;
     pub(crate) fn drbd_rs_genl_reply(
         info: *mut GenlInfoRaw,

@@ -40,14 +40,15 @@ module_param_string(usermode_helper, usermode_helper, sizeof(usermode_helper), 0
 MODULE_PARM_DESC(usermode_helper, "Program run for drbd's handlers (default /sbin/drbdadm)");
 
 /*
- * Start "<usermode_helper> @cmd @target" with drbd's environment (and the peer's address
- * family and address when both are given) and return once it has been executed, not when it
- * ends: none of the helpers started this way has an exit code that means anything to drbd,
- * and a helper that runs drbdadm must not wait for a thread that waits for it. The program's
- * path goes into @prog for the log line. Returns 0 or a negative errno.
+ * Run "<usermode_helper> @cmd @target" with drbd's environment (and the peer's address
+ * family and address when both are given). Without @wait_for_exit, return once it has been
+ * executed, not when it ends: most helpers' exit codes mean nothing to drbd, and a helper
+ * that runs drbdadm must not wait for a thread that waits for it. With it (fence-peer),
+ * wait for the end and return the wait status (exit code << 8). The program's path goes
+ * into @prog for the log line. Returns that, 0, or a negative errno.
  */
 int drbd_rs_start_helper(const char *cmd, const char *target, const char *peer_af,
-			 const char *peer_address, char *prog, size_t prog_len)
+			 const char *peer_address, char *prog, size_t prog_len, int wait_for_exit)
 {
 	char path[sizeof(usermode_helper)];
 	char af[32], addr[80];
@@ -65,7 +66,7 @@ int drbd_rs_start_helper(const char *cmd, const char *target, const char *peer_a
 		envp[3] = af;
 		envp[4] = addr;
 	}
-	return call_usermodehelper(path, argv, envp, UMH_WAIT_EXEC);
+	return call_usermodehelper(path, argv, envp, wait_for_exit ? UMH_WAIT_PROC : UMH_WAIT_EXEC);
 }
 
 /* ---- procfs ---- */

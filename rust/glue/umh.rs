@@ -22,6 +22,29 @@ const PROGRAM_MAX: usize = 80;
 /// `DRBD_PEER_ADDRESS` from `peer`) and return once it runs, with the program's path (for
 /// the log line). Process context; sleeps until the program has been executed.
 pub(crate) fn start_helper(handler: &str, target: &str, peer: Option<SockAddr>) -> Result<CString> {
+    call(handler, target, peer, false).map(|(path, _)| path)
+}
+
+/// Run `<usermode_helper> <handler> <target>` as [`start_helper`] does, and wait for it to
+/// end: the program's path and its exit code (`fence-peer`). Process context; sleeps as long
+/// as the handler runs — call it holding no lock the handler's commands may need.
+pub(crate) fn run_helper(
+    handler: &str,
+    target: &str,
+    peer: Option<SockAddr>,
+) -> Result<(CString, u8)> {
+    let (path, status) = call(handler, target, peer, true)?;
+    // A wait status: the exit code is in bits 8..15 (a killed handler reads as code 0,
+    // which no handler answer means: "broken").
+    Ok((path, ((status >> 8) & 0xff) as u8))
+}
+
+fn call(
+    handler: &str,
+    target: &str,
+    peer: Option<SockAddr>,
+    wait_for_exit: bool,
+) -> Result<(CString, i32)> {
     let handler = CString::try_from_fmt(fmt!("{handler}"))?;
     let target = CString::try_from_fmt(fmt!("{target}"))?;
     let (af, address) = match peer {
@@ -47,6 +70,7 @@ pub(crate) fn start_helper(handler: &str, target: &str, peer: Option<SockAddr>) 
                 .map_or(core::ptr::null(), |a| a.as_char_ptr().cast()),
             program.as_mut_ptr().cast::<c_char>(),
             program.len(),
+            i32::from(wait_for_exit),
         )
     };
     let len = program
@@ -58,7 +82,7 @@ pub(crate) fn start_helper(handler: &str, target: &str, peer: Option<SockAddr>) 
     if ret < 0 {
         Err(Error::from_errno(ret))
     } else {
-        Ok(path)
+        Ok((path, ret))
     }
 }
 

@@ -20,8 +20,8 @@ use super::super::bitmap_xfer::BitmapReceiver;
 use super::super::digest::DigestAlg;
 use super::super::genl::ret_code::RetCode;
 use super::super::state::{
-    prepare_change, sanitize, ChangeKind, ChangeOutcome, ConnState, DiskState, Field, Role, SsCode,
-    State, StateChange, StateContext, StateError,
+    prepare_change, sanitize, ChangeKind, ChangeOutcome, ConnState, DiskState, Fencing, Field,
+    Role, SsCode, State, StateChange, StateContext, StateError,
 };
 use super::super::uuid::{
     uuid_compare, CompareContext, PeerUuids, UuidSet, UUID_FLAG_CRASHED_PRIMARY,
@@ -116,6 +116,10 @@ pub trait Host {
     fn random_u64(&mut self) -> u64;
     /// Run a user-mode helper (`split-brain`, …).
     fn call_helper(&mut self, helper: Helper);
+    /// Run the `fence-peer` handler, not under the caller's locks and without holding up
+    /// the connection: [`Replica::fence_peer_start`], the handler, then
+    /// [`Replica::fence_peer_done`] ([`super::fencing`]).
+    fn fence_peer(&mut self);
     /// The agreed device size changed: set the capacity of `/dev/drbdN` (sectors).
     fn set_capacity(&mut self, sectors: u64);
     /// The largest request both nodes accept (bytes): lower the queue limit to it.
@@ -355,6 +359,11 @@ pub struct Replica<S: Storage> {
     pub(super) sync_control: SyncControl,
     /// Online verify: where the next run starts and stops, the run.
     pub(super) verify: VerifyState,
+    /// Disk `fencing` policy ([`super::fencing`]).
+    pub(super) fencing: Fencing,
+    /// Connection attempts that reached WFReportParams (drbd's `connect_cnt`): a fence-peer
+    /// answer for an older attempt is stale.
+    pub(super) connect_count: u32,
 }
 
 /// A NUL-free algorithm name of at most 63 bytes (`SHARED_SECRET_MAX` − 1).
@@ -451,6 +460,8 @@ impl<S: Storage> Replica<S> {
             sent_bitmap_weight: 0,
             sync_control: SyncControl::new(),
             verify: VerifyState::new(),
+            fencing: Fencing::DontCare,
+            connect_count: 0,
         }
     }
 
@@ -864,6 +875,9 @@ impl<S: Storage> Replica<S> {
         };
         self.set_state(ns, host);
         self.after_peer_lost(&old, host);
+        if old.conn != ConnState::StandAlone {
+            self.fence_after_peer_lost(host);
+        }
         if reconnect {
             self.phase = Phase::Connecting;
             ns.conn = ConnState::WFConnection;
@@ -876,7 +890,7 @@ impl<S: Storage> Replica<S> {
     /// `change` applied to the current state and checked as a requested change: the new
     /// state, `None` when nothing changes, or the code that refuses it (`SS_UNKNOWN_ERROR`
     /// when it names values that do not exist).
-    fn check_change(&self, change: StateChange) -> Result<Option<State>, SsCode> {
+    pub(super) fn check_change(&self, change: StateChange) -> Result<Option<State>, SsCode> {
         let requested = change
             .apply(&self.state)
             .map_err(|_| SsCode::UnknownError)?;
@@ -936,6 +950,11 @@ impl<S: Storage> Replica<S> {
             // Our P_STATE is out and the handshake not decided: only the connection state
             // may change (SS_IN_TRANSIENT_STATE otherwise).
             state_sent: self.phase == Phase::Params,
+            fencing: if self.state.disk >= DiskState::Inconsistent {
+                self.fencing
+            } else {
+                Fencing::DontCare
+            },
             ..StateContext::new()
         }
     }
@@ -987,9 +1006,14 @@ impl<S: Storage> Replica<S> {
         }
     }
 
+    /// What is known of the peer without a connection: its role not, its disk only when it
+    /// is known to be bad (Inconsistent or Outdated stay, as drbd's `sanitize_state` keeps
+    /// them: an outdated peer remains outdated for the fencing rules).
     fn forget_peer(&self, ns: &mut State) {
         ns.peer = Role::Unknown;
-        ns.pdsk = DiskState::DUnknown;
+        if !matches!(ns.pdsk, DiskState::Inconsistent | DiskState::Outdated) {
+            ns.pdsk = DiskState::DUnknown;
+        }
         ns.peer_isp = false;
     }
 
@@ -1265,6 +1289,7 @@ impl<S: Storage> Replica<S> {
         );
         self.send_initial_packets(host);
         self.phase = Phase::Params;
+        self.connect_count = self.connect_count.wrapping_add(1);
         let mut ns = self.state;
         ns.conn = ConnState::WFReportParams;
         self.set_state(ns, host);
@@ -1965,6 +1990,7 @@ mod tests {
             self.random
         }
         fn call_helper(&mut self, _helper: Helper) {}
+        fn fence_peer(&mut self) {}
         fn set_capacity(&mut self, _sectors: u64) {}
         fn set_max_bio_size(&mut self, _bytes: u32) {}
         fn change_finished(&mut self, _result: Result<(), StateError>) {}

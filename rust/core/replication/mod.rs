@@ -11,6 +11,7 @@ pub mod connection;
 pub mod csums;
 pub mod epochs;
 pub mod establish;
+pub mod fencing;
 pub mod request;
 pub mod resync_path;
 pub mod settings;

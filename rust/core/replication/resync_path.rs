@@ -20,11 +20,12 @@ use super::super::proc_text::SyncStatus;
 use super::super::resync::{
     next_resync_request, ResyncController, ResyncSettings, SyncMarks, SLEEP_TIME_MS,
 };
-use super::super::state::{ConnState, DiskState, Role};
+use super::super::state::{ConnState, DiskState, Fencing, Role};
 use super::super::wire::{self, AckKind, BlockAck, BlockReq, DataHeader, DataKind, Packet};
 use super::conflicts::{Interval, IoKind, Slot};
 use super::connection::{Host, Level, LossReason, Replica, Socket, Storage};
 use super::csums::{CsumStats, ReadPurpose};
+use super::sync_handshake::Helper;
 use super::writes::PeerWrite;
 
 /// A local read the protocol needs: serving the peer's resync request (source side), or a
@@ -441,6 +442,7 @@ impl<S: Storage> Replica<S> {
         host.write_meta_data(self.uuids());
         self.set_state(ns, host);
         self.send_state_packet(host);
+        host.call_helper(Helper::AfterResyncTarget);
     }
 
     /// The source learns the target finished (its P_STATE: Connected, UpToDate).
@@ -453,6 +455,14 @@ impl<S: Storage> Replica<S> {
         ns.conn = ConnState::Connected;
         ns.pdsk = DiskState::UpToDate;
         self.set_state(ns, host);
+        // Both copies are good again: a constraint the fence-peer handler placed may go.
+        let s = self.state();
+        if self.fencing != Fencing::DontCare
+            && s.disk == DiskState::UpToDate
+            && s.pdsk == DiskState::UpToDate
+        {
+            host.call_helper(Helper::UnfencePeer);
+        }
     }
 
     /// `P_RS_DATA_REQUEST` from the target (`purpose` [`ReadPurpose::ResyncData`]), or a

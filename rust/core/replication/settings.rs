@@ -10,6 +10,7 @@
 use super::super::digest::DigestAlg;
 use super::super::genl::ret_code::RetCode;
 use super::super::genl::typed::{DiskConf, NetConf};
+use super::super::state::Fencing;
 use super::super::wire::Controller;
 use super::connection::{AlgName, NetSettings, SyncSettings};
 use super::sync_control::RESYNC_AFTER_NONE;
@@ -132,6 +133,8 @@ pub struct DiskOptions {
     pub sync: SyncSettings,
     /// `resync-after`: a minor, or [`RESYNC_AFTER_NONE`].
     pub resync_after: i32,
+    /// `fencing` ([`super::fencing`]).
+    pub fencing: Fencing,
 }
 
 impl DiskOptions {
@@ -139,6 +142,7 @@ impl DiskOptions {
     pub const DEFAULT: DiskOptions = DiskOptions {
         sync: SyncSettings::DEFAULT,
         resync_after: RESYNC_AFTER_NONE,
+        fencing: Fencing::DontCare,
     };
 
     /// `attach`: the request's values over the defaults.
@@ -163,6 +167,11 @@ impl DiskOptions {
                 },
             },
             resync_after: conf.resync_after.unwrap_or(self.resync_after),
+            // The attribute's range is checked when the request is validated.
+            fencing: conf
+                .fencing
+                .and_then(Fencing::from_raw)
+                .unwrap_or(self.fencing),
         }
     }
 }

@@ -231,6 +231,12 @@ pub enum Helper {
     PriLost,
     /// `out-of-sync`: an online verify finished and blocks are out of sync.
     OutOfSync,
+    /// `after-resync-target`: this node's resync as SyncTarget finished (the fencing guide
+    /// runs `crm-unfence-peer.sh` here).
+    AfterResyncTarget,
+    /// `unfence-peer`: this node's resync as SyncSource finished with a fencing policy and
+    /// both disks UpToDate.
+    UnfencePeer,
 }
 
 impl Helper {
@@ -242,6 +248,8 @@ impl Helper {
             Helper::PriLostAfterSb => "pri-lost-after-sb",
             Helper::PriLost => "pri-lost",
             Helper::OutOfSync => "out-of-sync",
+            Helper::AfterResyncTarget => "after-resync-target",
+            Helper::UnfencePeer => "unfence-peer",
         }
     }
 }

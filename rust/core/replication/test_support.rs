@@ -63,6 +63,8 @@ pub(super) struct TestHost {
     pub(super) helpers: Vec<Helper>,
     pub(super) finished: Vec<Result<(), StateError>>,
     pub(super) dropped: bool,
+    /// [`Host::fence_peer`] calls.
+    pub(super) fence_requests: u32,
 }
 
 impl TestHost {
@@ -78,6 +80,7 @@ impl TestHost {
             helpers: Vec::new(),
             finished: Vec::new(),
             dropped: false,
+            fence_requests: 0,
         }
     }
 
@@ -141,6 +144,9 @@ impl Host for TestHost {
     }
     fn call_helper(&mut self, helper: Helper) {
         self.helpers.push(helper);
+    }
+    fn fence_peer(&mut self) {
+        self.fence_requests += 1;
     }
     fn set_capacity(&mut self, _sectors: u64) {}
     fn set_max_bio_size(&mut self, _bytes: u32) {}

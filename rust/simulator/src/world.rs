@@ -108,6 +108,8 @@ pub struct NodeHost {
     read_buffers: BTreeMap<Slot, Vec<u64>>,
     /// Helpers called.
     pub helpers: Vec<Helper>,
+    /// `fence-peer` runs the core asked for ([`Host::fence_peer`]).
+    pub fence_requests: u32,
     /// Results of finished cluster-wide changes.
     pub finished: Vec<Result<(), StateError>>,
     /// The engine was told to close its sockets.
@@ -465,6 +467,10 @@ impl Host for NodeHost {
         self.helpers.push(helper);
     }
 
+    fn fence_peer(&mut self) {
+        self.fence_requests += 1;
+    }
+
     fn set_capacity(&mut self, sectors: u64) {
         self.capacity = Some(sectors);
     }
@@ -735,6 +741,7 @@ impl World {
                     held: BTreeMap::new(),
                     read_buffers: BTreeMap::new(),
                     helpers: Vec::new(),
+                    fence_requests: 0,
                     finished: Vec::new(),
                     drop_requested: false,
                     capacity: None,

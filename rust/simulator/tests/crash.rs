@@ -24,6 +24,7 @@
 use drbd_core::bitmap::{al_extent_bits, BITS_PER_AL_EXTENT};
 use drbd_core::meta_data::MdFlags;
 use drbd_core::replication::connection::{AlgName, NetSettings};
+use drbd_core::replication::sync_handshake::Helper;
 use drbd_core::replication::WireProtocol;
 use drbd_core::state::{ConnState, DiskState, Role, StateChange};
 use drbd_core::uuid::UuidSet;
@@ -334,7 +335,13 @@ impl Run {
                     n.host.bad_acks
                 ));
             }
-            if let Some(h) = n.host.helpers.first() {
+            // A finished resync's helpers are the normal path; any other (split brain) is not.
+            let unexpected = n
+                .host
+                .helpers
+                .iter()
+                .find(|h| !matches!(h, Helper::AfterResyncTarget | Helper::UnfencePeer));
+            if let Some(h) = unexpected {
                 return Err(format!("node {i}: unexpected helper {}", h.name()));
             }
             if !n.down && n.replica.state().conn == ConnState::StandAlone {

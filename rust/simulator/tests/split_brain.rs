@@ -140,6 +140,17 @@ fn logged(w: &World, node: usize, line: &str) -> bool {
     w.nodes[node].host.log.iter().any(|l| l == line)
 }
 
+/// The split-brain helpers a node ran (without those that end every resync).
+fn split_brain_helpers(w: &World, node: usize) -> Vec<Helper> {
+    w.nodes[node]
+        .host
+        .helpers
+        .iter()
+        .copied()
+        .filter(|h| !matches!(h, Helper::AfterResyncTarget | Helper::UnfencePeer))
+        .collect()
+}
+
 /// Reconnect and expect `winner`'s data on both disks, with drbd's line on both nodes.
 #[track_caller]
 fn expect_winner(seed: u64, d: Divergence, winner: usize, primaries: u8) -> World {
@@ -166,9 +177,16 @@ fn expect_winner(seed: u64, d: Divergence, winner: usize, primaries: u8) -> Worl
             "seed {seed}"
         );
         assert_eq!(
-            w.nodes[node].host.helpers,
+            split_brain_helpers(&w, node),
             [Helper::InitialSplitBrain],
             "seed {seed} node {node}"
+        );
+        // The victim's resync as SyncTarget ended with its helper, as drbd.ko's does.
+        assert_eq!(
+            w.nodes[node].host.helpers.last() == Some(&Helper::AfterResyncTarget),
+            node != winner,
+            "seed {seed} node {node}: {:?}",
+            w.nodes[node].host.helpers
         );
         assert_eq!(
             w.nodes[node].host.disk, data,
@@ -222,7 +240,7 @@ fn expect_standalone(seed: u64, d: Divergence) -> World {
             w.report()
         );
         assert_eq!(
-            w.nodes[node].host.helpers,
+            split_brain_helpers(&w, node),
             [Helper::InitialSplitBrain, Helper::SplitBrain],
             "seed {seed} node {node}"
         );
@@ -376,7 +394,7 @@ fn one_primary_call_pri_lost_after_sb_with_the_device_open_calls_the_helper() {
         );
         w.run_until_ms(w.now_ms() + 2_000);
         assert_eq!(
-            w.nodes[A].host.helpers,
+            split_brain_helpers(&w, A),
             [
                 Helper::InitialSplitBrain,
                 Helper::PriLostAfterSb,
