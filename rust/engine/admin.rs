@@ -9,7 +9,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use super::device::{AttachParams, Device, PromoteNext};
-use super::events::{write_status_message, Reason};
+use super::events::{write_status_message, Reason, StatusConfig};
 use super::{Drbd, Failure, Registry, Resource, MINOR_MAX, VOLUME_MAX};
 use crate::drbd_core::activity_log;
 use crate::drbd_core::genl::addr::SockAddr as GenlSockAddr;
@@ -20,15 +20,17 @@ use crate::drbd_core::genl::msg::{
 };
 use crate::drbd_core::genl::request::{validate_message, ValidRequest};
 use crate::drbd_core::genl::ret_code::{ReplyCode, RetCode};
+use crate::drbd_core::genl::sets::{DISK_CONF, NET_CONF, RES_OPTS};
+use crate::drbd_core::genl::stored::StoredSet;
 use crate::drbd_core::genl::typed::{
-    DiskConf, EncodeOpts, NetConf, NewCUuidParms, ResizeParms, SetEncode, SetRoleParms,
+    CfgContext, DiskConf, EncodeOpts, NetConf, NewCUuidParms, ResizeParms, SetEncode, SetRoleParms,
     StartOvParms, TimeoutParms,
 };
 use crate::drbd_core::genl::validate::Outcome;
 use crate::drbd_core::genl::writer::Writer;
 use crate::drbd_core::replication::connection::NetSettings;
 use crate::drbd_core::replication::fencing::Promotion;
-use crate::drbd_core::replication::settings::{net_settings, DiskOptions};
+use crate::drbd_core::replication::settings::{cpu_mask_valid, net_settings, DiskOptions};
 use crate::drbd_core::replication::sync_control::{check_resync_after, FullSyncSide};
 use crate::drbd_core::text_buf::TextBuf;
 use crate::engine::link::LinkConfig;
@@ -60,6 +62,7 @@ const SUPPORTED: &[Command] = &[
     Command::ResumeSync,
     Command::StartOv,
     Command::ChgDiskOpts,
+    Command::ResourceOpts,
 ];
 
 /// The genetlink ops to register, from the core's command table.
@@ -76,7 +79,7 @@ pub(crate) fn commands() -> impl Iterator<Item = CommandSpec> {
 }
 
 /// Size of one reply message (headers + a few sets); status replies are the largest.
-const REPLY_BUF: usize = 2048;
+const REPLY_BUF: usize = 4096;
 
 /// Extra detail for the reply's `info_text`.
 type InfoText = TextBuf<256>;
@@ -218,15 +221,29 @@ impl Drbd {
                         Ok(())
                     };
                 }
-                let resource = Resource::new(name).ok_or_else(|| {
+                let mut resource = Resource::new(name).ok_or_else(|| {
                     let _ = info.write_str("invalid resource name");
                     Failure::Ret(RetCode::ErrInvalidRequest)
                 })?;
+                apply_res_opts(&mut resource.res_opts, req, false, info)?;
                 let id = reg.next_resource;
                 reg.next_resource = reg.next_resource.wrapping_add(1);
                 reg.resources
                     .try_create_and_insert(id, resource, GFP_KERNEL)
                     .map_err(|_| Failure::NoMemory)?;
+                Ok(())
+            }
+            Command::ResourceOpts => {
+                // drbd_adm_resource_opts: the current options (the defaults with
+                // --set-defaults), the request's over them.
+                let res = lookup_resource(&reg, ctx_name, info)?;
+                let resource = reg
+                    .resources
+                    .get_mut(&res)
+                    .ok_or(Failure::Ret(RetCode::ErrResNotKnown))?;
+                let mut opts = resource.res_opts;
+                apply_res_opts(&mut opts, req, req.set_defaults(), info)?;
+                resource.res_opts = opts;
                 Ok(())
             }
             Command::NewMinor => {
@@ -331,7 +348,14 @@ impl Drbd {
                     reg.devices.get(&m).map(|(_, d)| d.dependency_node())
                 })
                 .map_err(Failure::Ret)?;
-                device(&mut reg, minor)?.attach(&params)
+                let mut stored = StoredSet::new(&DISK_CONF).ok_or(Failure::NoMemory)?;
+                if let Some(view) = req.view(&DISK_CONF) {
+                    stored.apply(&view, false);
+                }
+                let dev = device(&mut reg, minor)?;
+                dev.attach(&params)?;
+                dev.disk_conf = Some(stored);
+                Ok(())
             }
             Command::ChgDiskOpts => {
                 // drbd_adm_disk_opts: the current options (the defaults with
@@ -341,20 +365,30 @@ impl Drbd {
                 if !dev.has_disk() {
                     return Err(Failure::Ret(RetCode::ErrNoDisk));
                 }
-                let base = if req.set_defaults() {
-                    DiskOptions::DEFAULT
-                } else {
-                    dev.disk_options()
+                let mut stored = match dev.disk_conf {
+                    Some(s) => s,
+                    None => StoredSet::new(&DISK_CONF).ok_or(Failure::NoMemory)?,
                 };
-                let options = match req.get::<DiskConf<'_>>() {
-                    Some(conf) => base.changed(&conf),
-                    None => base,
-                };
+                if req.set_defaults() {
+                    stored.reset_defaults(true);
+                }
+                if let Some(view) = req.view(&DISK_CONF) {
+                    stored.apply(&view, true);
+                }
+                let mut buf =
+                    KVec::from_elem(0u8, REPLY_BUF, GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+                let view = stored
+                    .view(&mut buf)
+                    .ok_or(Failure::Ret(RetCode::ErrInvalidRequest))?;
+                let options = DiskOptions::of_attach(&DiskConf::from_view(&view));
                 check_resync_after(minor, options.resync_after, |m| {
                     reg.devices.get(&m).map(|(_, d)| d.dependency_node())
                 })
                 .map_err(Failure::Ret)?;
-                device(&mut reg, minor)?.change_disk_options(options)
+                let dev = device(&mut reg, minor)?;
+                dev.change_disk_options(options)?;
+                dev.disk_conf = Some(stored);
+                Ok(())
             }
             Command::Primary => {
                 let minor = lookup_minor(&reg, req, info)?;
@@ -448,7 +482,13 @@ impl Drbd {
                 };
                 let my_addr = addr(ctx.ctx_my_addr)?;
                 let peer_addr = addr(ctx.ctx_peer_addr)?;
-                let (net, conf) = net_config(req, info)?;
+                let mut stored = StoredSet::new(&NET_CONF).ok_or(Failure::NoMemory)?;
+                if let Some(view) = req.view(&NET_CONF) {
+                    stored.apply(&view, false);
+                }
+                let mut buf =
+                    KVec::from_elem(0u8, REPLY_BUF, GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+                let (net, conf) = net_config(&stored, &mut buf, info)?;
                 let config = LinkConfig {
                     my_addr,
                     peer_addr,
@@ -458,12 +498,32 @@ impl Drbd {
                     },
                     connect_int_s: conf.connect_int.unwrap_or(10),
                 };
-                device(&mut reg, minor)?.connect(config, net)
+                let dev = device(&mut reg, minor)?;
+                dev.connect(config, net)?;
+                dev.net_conf = Some(stored);
+                Ok(())
             }
             Command::ChgNetOpts => {
+                // drbd_adm_net_opts: the current options (the defaults with
+                // --set-defaults), the request's over them.
                 let minor = connection_minor(&reg, req, ctx_name, info)?;
-                let (net, _) = net_config(req, info)?;
-                device(&mut reg, minor)?.change_net_options(net)
+                let dev = device(&mut reg, minor)?;
+                let mut stored = match dev.net_conf.filter(|_| dev.has_link()) {
+                    Some(s) => s,
+                    None => StoredSet::new(&NET_CONF).ok_or(Failure::NoMemory)?,
+                };
+                if req.set_defaults() {
+                    stored.reset_defaults(true);
+                }
+                if let Some(view) = req.view(&NET_CONF) {
+                    stored.apply(&view, true);
+                }
+                let mut buf =
+                    KVec::from_elem(0u8, REPLY_BUF, GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+                let (net, _) = net_config(&stored, &mut buf, info)?;
+                dev.change_net_options(net)?;
+                dev.net_conf = Some(stored);
+                Ok(())
             }
             Command::Disconnect => {
                 let minor = connection_minor(&reg, req, ctx_name, info)?;
@@ -606,8 +666,9 @@ impl Drbd {
         }
     }
 
-    /// GET_STATUS dump: every minor (of the resource in `cfg_context`, if given), in order;
-    /// `cursor[0]` is the next minor to report.
+    /// GET_STATUS dump, as drbd's `get_one_status`: resource by resource (only the one in
+    /// `cfg_context`, if given), each of its minors in order, or for a resource without a
+    /// minor one message with the context alone; `cursor[0]` counts the messages sent.
     fn dump_status(
         &self,
         req: &ValidRequest<'_>,
@@ -616,44 +677,106 @@ impl Drbd {
     ) -> c_int {
         let reg = self.registry.lock();
         let filter = match req.context.and_then(|c| c.ctx_resource_name).map(trim_nul) {
-            Some(name) => match reg.resource_id(name) {
+            Some(name) if !name.is_empty() => match reg.resource_id(name) {
                 Some(id) => Some(id),
                 None => return 0,
             },
-            None => None,
+            _ => None,
         };
         let mut buf = match KVec::from_elem(0u8, REPLY_BUF, GFP_KERNEL) {
             Ok(b) => b,
             Err(_) => return ENOMEM.to_errno(),
         };
-        let start = cursor.first().copied().unwrap_or(0).max(0) as u32;
-        for (minor, (res, _)) in reg.devices.iter() {
-            if *minor < start || filter.is_some_and(|f| f != *res) {
+        let start = cursor.first().copied().unwrap_or(0).max(0);
+        let mut index: c_long = 0;
+        for (res_id, resource) in reg.resources.iter() {
+            if filter.is_some_and(|f| f != *res_id) {
                 continue;
             }
-            let mut w = Writer::new(&mut buf);
-            let Some(len) = status_message(&reg, *minor, NLM_F_MULTI, &mut w) else {
-                return ENOMEM.to_errno();
-            };
-            if out
-                .put(Command::GetStatus as u8, family_payload(&buf[..len]))
-                .is_err()
-            {
-                // Full: continue with this minor in the next call.
-                break;
-            }
-            if let Some(c) = cursor.first_mut() {
-                *c = c_long::from(*minor) + 1;
+            let mut minors = reg
+                .devices
+                .iter()
+                .filter(|(_, (r, _))| r == res_id)
+                .map(|(m, _)| Some(*m))
+                .peekable();
+            let lone = minors.peek().is_none().then_some(None);
+            for minor in Iterator::chain(minors, lone) {
+                if index >= start {
+                    let mut w = Writer::new(&mut buf);
+                    let len = match minor {
+                        Some(m) => status_message(&reg, m, NLM_F_MULTI, &mut w),
+                        None => resource_message(resource.name(), &mut w),
+                    };
+                    let Some(len) = len else {
+                        return ENOMEM.to_errno();
+                    };
+                    if out
+                        .put(Command::GetStatus as u8, family_payload(&buf[..len]))
+                        .is_err()
+                    {
+                        // Full: continue with this message in the next call.
+                        return 0;
+                    }
+                    if let Some(c) = cursor.first_mut() {
+                        *c = index + 1;
+                    }
+                }
+                index += 1;
             }
         }
         0
     }
 }
 
-/// One GET_STATUS message for `minor`: context, then state_info.
+/// One GET_STATUS message for `minor`: context (with the connection's addresses), the
+/// resource's options, the disk and net configuration, then state_info.
 fn status_message(reg: &Registry, minor: u32, nl_flags: u16, w: &mut Writer<'_>) -> Option<usize> {
-    let (_, dev) = reg.devices.get(&minor)?;
-    write_status_message(&dev.snapshot(), Reason::Reply { nl_flags }, w)
+    let (res, dev) = reg.devices.get(&minor)?;
+    let mut my = [0u8; crate::drbd_core::genl::addr::SOCKADDR_IN6_LEN];
+    let mut peer = [0u8; crate::drbd_core::genl::addr::SOCKADDR_IN6_LEN];
+    let (my_addr, peer_addr) = match dev.link_addresses() {
+        Some((m, p)) => (
+            GenlSockAddr::from(m).encode(&mut my).map(|b| &*b),
+            GenlSockAddr::from(p).encode(&mut peer).map(|b| &*b),
+        ),
+        None => (None, None),
+    };
+    let config = StatusConfig {
+        my_addr,
+        peer_addr,
+        res_opts: reg.resources.get(res).map(|r| &r.res_opts),
+        disk_conf: dev.disk_conf.as_ref().filter(|_| dev.has_disk()),
+        net_conf: dev.net_conf.as_ref().filter(|_| dev.has_link()),
+    };
+    write_status_message(
+        &dev.snapshot(),
+        Some(&config),
+        Reason::Reply { nl_flags },
+        w,
+    )
+}
+
+/// The dump's message for a resource without a minor: minor -1, the context alone.
+fn resource_message(name: &[u8], w: &mut Writer<'_>) -> Option<usize> {
+    let context = CfgContext {
+        ctx_resource_name: Some(name),
+        ..CfgContext::default()
+    };
+    let sets: [&dyn SetEncode; 1] = [&context];
+    write_reply(
+        w,
+        &reply_header(
+            Command::GetStatus as u8,
+            MINOR_NONE,
+            NLM_F_MULTI,
+            ReplyCode::Ret(RetCode::NoError),
+        ),
+        None,
+        None,
+        &sets,
+        &EncodeOpts::KERNEL,
+    )
+    .ok()
 }
 
 /// The one device of a resource (a connection carries one volume here).
@@ -713,15 +836,17 @@ fn connection_minor(
     single_volume(reg, res, info)
 }
 
-/// The net settings of a connect / net-options request (refusals carry drbd's codes).
+/// The net settings of the net config a connect / net-options request leads to (`stored`,
+/// decoded through `buf`; refusals carry drbd's codes).
 fn net_config<'a>(
-    req: &ValidRequest<'a>,
+    stored: &StoredSet,
+    buf: &'a mut [u8],
     info: &mut InfoText,
 ) -> Result<(NetSettings, NetConf<'a>), Failure> {
-    let mut conf = NetConf::defaults();
-    if let Some(given) = req.get::<NetConf<'a>>() {
-        conf.apply(&given);
-    }
+    let view = stored
+        .view(buf)
+        .ok_or(Failure::Ret(RetCode::ErrInvalidRequest))?;
+    let conf = NetConf::from_view(&view);
     let mut net = net_settings(&conf).map_err(|r| {
         let _ = info.write_str(r.why);
         Failure::Ret(r.code)
@@ -729,6 +854,31 @@ fn net_config<'a>(
     // Discards and zeroes are not replicated yet: the peer must not send P_TRIM either.
     net.features = 0;
     Ok((net, conf))
+}
+
+/// new-resource / resource-options: the request's `res_opts` into `opts` (after a reset to
+/// the defaults with `set_defaults`); a `cpu-mask` the kernel could not parse is refused, as
+/// drbd's `set_resource_options` does.
+fn apply_res_opts(
+    opts: &mut StoredSet,
+    req: &ValidRequest<'_>,
+    set_defaults: bool,
+    info: &mut InfoText,
+) -> Result<(), Failure> {
+    let mut new = *opts;
+    if set_defaults {
+        new.reset_defaults(true);
+    }
+    if let Some(view) = req.view(&RES_OPTS) {
+        new.apply(&view, false);
+    }
+    let mask = new.get(1).and_then(|v| v.as_str_bytes()).unwrap_or(&[]);
+    if !cpu_mask_valid(mask) {
+        let _ = info.write_str("invalid cpu-mask");
+        return Err(Failure::Ret(RetCode::ErrInvalidRequest));
+    }
+    *opts = new;
+    Ok(())
 }
 
 fn trim_nul(s: &[u8]) -> &[u8] {

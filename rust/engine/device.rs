@@ -12,6 +12,7 @@ use kernel::sync::Arc;
 use crate::drbd_core::activity_log;
 use crate::drbd_core::bitmap::BM_PAGE_SIZE;
 use crate::drbd_core::genl::ret_code::RetCode;
+use crate::drbd_core::genl::stored::StoredSet;
 use crate::drbd_core::meta_data::{
     self, AttachDisk, FlagState, MdError, MdFlags, MdGeometry, MdLayout, Superblock, MD_BLOCK_SIZE,
 };
@@ -129,6 +130,12 @@ pub(crate) struct Device {
     link: Option<(Arc<Link>, LinkThreads)>,
     /// Resync settings and `resync-after` from the disk configuration (while attached).
     options: DiskOptions,
+    /// The whole disk configuration as given (`attach`, then `disk-options`), reported by
+    /// GET_STATUS while a disk is attached.
+    pub(crate) disk_conf: Option<StoredSet>,
+    /// The whole net configuration as given (`connect`, then `net-options`), reported by
+    /// GET_STATUS while a net config exists.
+    pub(crate) net_conf: Option<StoredSet>,
     /// The `resync-after` board: this device's entry lives as long as the device.
     deps: Arc<Dependencies>,
     /// Where the link's `fence-peer` handler threads run.
@@ -179,6 +186,8 @@ impl Device {
             worker,
             link: None,
             options: DiskOptions::DEFAULT,
+            disk_conf: None,
+            net_conf: None,
             deps: deps.clone(),
             fence_runs: fence_runs.clone(),
             events,
@@ -853,11 +862,6 @@ impl Device {
             self.state,
             self.link.as_ref().map(|(l, _)| l),
         );
-    }
-
-    /// The disk options in force (attached), the defaults otherwise.
-    pub(crate) fn disk_options(&self) -> DiskOptions {
-        self.options
     }
 
     /// `disk-options`: new resync settings and `resync-after` (validated by the caller); a

@@ -13,6 +13,7 @@ use crate::drbd_core::genl::commands::Command;
 use crate::drbd_core::genl::msg::{GENL_HDRLEN, NLMSG_HDRLEN};
 use crate::drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use crate::drbd_core::genl::sets::sib_reason;
+use crate::drbd_core::genl::stored::StoredSet;
 use crate::drbd_core::genl::typed::{CfgContext, EncodeOpts, SetEncode, StateInfo};
 use crate::drbd_core::genl::writer::Writer;
 use crate::drbd_core::proc_text::Counters;
@@ -47,6 +48,21 @@ pub(crate) struct StatusSnapshot<'a> {
     pub(crate) counters: Counters,
 }
 
+/// The configuration a GET_STATUS reply carries besides the state (drbd's
+/// `nla_put_status_info`: the connection's addresses in the context, `res_opts`, `disk_conf`
+/// while attached, `net_conf` while a net config exists): what `drbdsetup-84 show` prints and
+/// `adjust` compares with drbd.conf. Notifications leave it out.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct StatusConfig<'a> {
+    /// This node's address (raw `sockaddr`), with a net config.
+    pub(crate) my_addr: Option<&'a [u8]>,
+    /// The peer's address, with a net config.
+    pub(crate) peer_addr: Option<&'a [u8]>,
+    pub(crate) res_opts: Option<&'a StoredSet>,
+    pub(crate) disk_conf: Option<&'a StoredSet>,
+    pub(crate) net_conf: Option<&'a StoredSet>,
+}
+
 /// Why a status message is sent.
 #[derive(Clone, Copy)]
 pub(crate) enum Reason {
@@ -59,13 +75,15 @@ pub(crate) enum Reason {
 /// Encode the whole netlink message (from `nlmsghdr` on) for `snap` into `w`; its length.
 pub(crate) fn write_status_message(
     snap: &StatusSnapshot<'_>,
+    config: Option<&StatusConfig<'_>>,
     reason: Reason,
     w: &mut Writer<'_>,
 ) -> Option<usize> {
     let context = CfgContext {
         ctx_volume: Some(snap.volume),
         ctx_resource_name: Some(snap.resource),
-        ..CfgContext::default()
+        ctx_my_addr: config.and_then(|c| c.my_addr),
+        ctx_peer_addr: config.and_then(|c| c.peer_addr),
     };
     let mut uuid_bytes = [0u8; 32];
     for (i, byte) in snap.uuids.iter().flat_map(|u| u.to_ne_bytes()).enumerate() {
@@ -111,7 +129,22 @@ pub(crate) fn write_status_message(
         new_state: prev_new.map(|(_, n)| n),
         ..StateInfo::default()
     };
-    let sets: [&dyn SetEncode; 2] = [&context, &state];
+    // cfg_context, res_opts, disk_conf, net_conf, state_info: drbd's order.
+    let mut sets: [&dyn SetEncode; 5] = [&context; 5];
+    let mut n = 1;
+    for conf in [
+        config.and_then(|c| c.res_opts),
+        config.and_then(|c| c.disk_conf),
+        config.and_then(|c| c.net_conf),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        sets[n] = conf;
+        n += 1;
+    }
+    sets[n] = &state;
+    let sets = sets.get(..=n)?;
     // Family, sequence and port id are filled in by the netlink layer (genlmsg_put*).
     let header = ReplyHeader {
         family: 0,
@@ -122,7 +155,7 @@ pub(crate) fn write_status_message(
         minor: snap.minor,
         ret: ReplyCode::Ret(RetCode::NoError),
     };
-    write_reply(w, &header, None, None, &sets, &EncodeOpts::KERNEL).ok()
+    write_reply(w, &header, None, None, sets, &EncodeOpts::KERNEL).ok()
 }
 
 /// The state-change notifications of one device, from whichever thread changed the state.
@@ -174,6 +207,7 @@ impl StateEvents {
             snap.state = *state;
             let len = write_status_message(
                 &snap,
+                None,
                 Reason::StateChange { prev: *announced },
                 &mut Writer::new(&mut buf),
             );

@@ -25,6 +25,8 @@ use kernel::rbtree::RBTree;
 use kernel::sync::{Arc, Mutex};
 
 use crate::drbd_core::genl::ret_code::RetCode;
+use crate::drbd_core::genl::sets::RES_OPTS;
+use crate::drbd_core::genl::stored::StoredSet;
 use crate::drbd_core::meta_data::MdError;
 use crate::drbd_core::proc_text::{self, BuildTag};
 use crate::drbd_core::state::StateError;
@@ -101,6 +103,9 @@ impl fmt::Display for Failure {
 pub(crate) struct Resource {
     name: [u8; RESOURCE_NAME_MAX],
     name_len: usize,
+    /// The resource options (`new-resource`, `resource-options`): `cpu-mask` and
+    /// `on-no-data-accessible`, kept and reported (GET_STATUS); neither acts yet.
+    pub(crate) res_opts: StoredSet,
 }
 
 impl Resource {
@@ -115,6 +120,7 @@ impl Resource {
         let mut r = Self {
             name: [0; RESOURCE_NAME_MAX],
             name_len: name.len(),
+            res_opts: StoredSet::new(&RES_OPTS)?,
         };
         r.name[..name.len()].copy_from_slice(name);
         Some(r)

@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 
 use drbd_core::genl::addr::{SockAddr, AF_INET, AF_INET_SDP, SOCKADDR_IN6_LEN};
 use drbd_core::genl::commands::Command;
-use drbd_core::genl::msg::MINOR_NONE;
+use drbd_core::genl::msg::{Message, MINOR_NONE};
 use drbd_core::genl::ret_code::{ReplyCode, RetCode};
 use drbd_core::genl::sets::{self, sib_reason, FieldType, SetDef};
 use drbd_core::genl::typed::{
     CfgContext, DetachParms, DisconnectParms, DiskConf, FieldValues, NetConf, NewCUuidParms,
     ResOpts, ResizeParms, SetEncode, SetRoleParms, StartOvParms, StateInfo, TimeoutParms,
 };
-use drbd_core::genl::validate::ValidateOpts;
+use drbd_core::genl::validate::{validate_set, ValidateOpts};
 use drbd_core::genl::value::Value;
 use drbd_core::state::{ConnState, State, StateError};
 
@@ -551,6 +551,68 @@ impl Kernel {
         }
     }
 
+    /// `resource-options NAME [--set-defaults] [resource options]`.
+    pub fn resource_options(
+        &mut self,
+        name: &str,
+        options: &OptionList,
+        set_defaults: bool,
+    ) -> Result<(), AdminError> {
+        let ctx = context(name, None);
+        let owned = option_values(&sets::RES_OPTS, options, &[])?;
+        let values = encode_values(&owned);
+        let opts = FieldValues {
+            set: ResOpts::DEF,
+            values: &values,
+        };
+        let flags = RequestOptions {
+            nl_flags: 0,
+            set_defaults,
+        };
+        let reply =
+            self.nl
+                .request_with(Command::ResourceOpts, MINOR_NONE, &[&ctx, &opts], flags)?;
+        check(&reply, name)
+    }
+
+    /// `disk-options MINOR [--set-defaults] [disk options]` (the attach-only `disk`,
+    /// `meta-disk` never go with it).
+    pub fn disk_options(
+        &mut self,
+        minor: u32,
+        options: &OptionList,
+        set_defaults: bool,
+    ) -> Result<(), AdminError> {
+        let owned = option_values(&sets::DISK_CONF, options, &[1, 2, 3])?;
+        let values = encode_values(&owned);
+        let conf = FieldValues {
+            set: DiskConf::DEF,
+            values: &values,
+        };
+        let flags = RequestOptions {
+            nl_flags: 0,
+            set_defaults,
+        };
+        let reply = self
+            .nl
+            .request_with(Command::ChgDiskOpts, minor, &[&conf], flags)?;
+        check(&reply, &minor.to_string())
+    }
+
+    /// `del-minor MINOR` (only a minor without disk and net config).
+    pub fn del_minor(&mut self, minor: u32) -> Result<(), AdminError> {
+        self.call(Command::DelMinor, minor, &minor.to_string(), &[])
+            .map(drop)
+    }
+
+    /// The running configuration of resource `name`, as `drbdsetup-84 show` reads it (the
+    /// GET_STATUS dump of the resource); `None` when the kernel does not know it.
+    pub fn running(&mut self, name: &str) -> Result<Option<Running>, AdminError> {
+        let ctx = context(name, None);
+        let replies = self.nl.dump(Command::GetStatus, MINOR_NONE, &[&ctx])?;
+        Ok(running_from(replies.iter().filter_map(|r| r.message())))
+    }
+
     /// `new-minor NAME MINOR VOLUME` (an identical existing one is fine).
     pub fn new_minor(&mut self, name: &str, minor: u32, volume: u32) -> Result<(), AdminError> {
         let ctx = context(name, Some(volume));
@@ -783,6 +845,107 @@ fn check(reply: &Reply, object: &str) -> Result<(), AdminError> {
     }
 }
 
+/// The running configuration from GET_STATUS messages of one resource (see
+/// [`Kernel::running`]); `None` without any.
+pub fn running_from<'m>(messages: impl Iterator<Item = Message<'m>>) -> Option<Running> {
+    let opts = ValidateOpts::LENIENT;
+    let mut out: Option<Running> = None;
+    for msg in messages {
+        let Some(ctx) = CfgContext::from_message(&msg, &opts).ok().flatten() else {
+            continue;
+        };
+        let r = out.get_or_insert_with(Running::default);
+        let values = |def: &'static SetDef| -> Option<Values> {
+            let a = msg.tla(def.tla)?;
+            let view = validate_set(def, a.payload(), &opts).ok()?;
+            Some(
+                view.fields()
+                    .map(|(f, v)| (f.id, OwnedValue::from_value(&v)))
+                    .collect(),
+            )
+        };
+        if let Some(res) = values(&sets::RES_OPTS) {
+            r.res_opts = res;
+        }
+        if let Some(net) = values(&sets::NET_CONF) {
+            r.net = Some(net);
+        }
+        let addr = |b: Option<&[u8]>| b.and_then(SockAddr::decode);
+        if let (Some(my), Some(peer)) = (addr(ctx.ctx_my_addr), addr(ctx.ctx_peer_addr)) {
+            r.ends = Some((my, peer));
+        }
+        let Some(volume) = ctx.ctx_volume else {
+            continue;
+        };
+        let disk = values(&sets::DISK_CONF).and_then(|conf| {
+            let text = |id: u16| match conf.get(&id) {
+                Some(OwnedValue::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+                _ => String::new(),
+            };
+            let backing = text(1);
+            let meta_idx = match conf.get(&3) {
+                Some(OwnedValue::S32(i)) => *i,
+                _ => -1,
+            };
+            (!backing.is_empty()).then(|| RunningDisk {
+                backing,
+                meta_dev: text(2),
+                meta_idx,
+                conf: conf.clone(),
+            })
+        });
+        r.volumes.push(RunningVolume {
+            volume,
+            minor: msg.drbd.minor,
+            disk,
+        });
+    }
+    if let Some(r) = out.as_mut() {
+        r.volumes.sort_by_key(|v| v.volume);
+    }
+    out
+}
+
+/// Field values by id.
+pub type Values = std::collections::BTreeMap<u16, OwnedValue>;
+
+/// A resource's configuration in the kernel (what `drbdsetup-84 show` prints).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Running {
+    /// `res_opts` (every field the kernel reported; empty for a resource without minors).
+    pub res_opts: Values,
+    /// `net_conf`, while a net config exists.
+    pub net: Option<Values>,
+    /// The connection's own and peer address, while a net config exists.
+    pub ends: Option<(SockAddr, SockAddr)>,
+    /// The minors, by volume number.
+    pub volumes: Vec<RunningVolume>,
+}
+
+/// One volume in the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningVolume {
+    /// Volume number.
+    pub volume: u32,
+    /// Its minor.
+    pub minor: u32,
+    /// The attached disk, if any.
+    pub disk: Option<RunningDisk>,
+}
+
+/// An attached disk in the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningDisk {
+    /// The backing device's path.
+    pub backing: String,
+    /// The meta-data device's path.
+    pub meta_dev: String,
+    /// The meta-data index (-1 internal, -3 flexible internal, -2 flexible external).
+    pub meta_idx: i32,
+    /// Every `disk_conf` field reported.
+    pub conf: Values,
+}
+
 fn parse_status(reply: &Reply, minor: u32) -> Option<MinorStatus> {
     let msg = reply.message()?;
     let opts = drbd_core::genl::validate::ValidateOpts::LENIENT;
@@ -819,6 +982,17 @@ pub enum OwnedValue {
 }
 
 impl OwnedValue {
+    /// A decoded value, owned (a binary as a string of its bytes).
+    pub fn from_value(v: &Value<'_>) -> Self {
+        match *v {
+            Value::Flag(b) => OwnedValue::Flag(b),
+            Value::U32(x) => OwnedValue::U32(x),
+            Value::S32(x) => OwnedValue::S32(x),
+            Value::U64(x) => OwnedValue::U64(x),
+            Value::Str(s) | Value::Bin(s) => OwnedValue::Str(s.to_vec()),
+        }
+    }
+
     /// The value as the encoder takes it.
     pub fn as_value(&self) -> Value<'_> {
         match self {

@@ -9,6 +9,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use drbd_core::genl::sets::timeout_type;
 use drbd_core::proc_text::parse_release;
 use drbd_core::version;
+use drbd_rs_tools::adjust;
 use drbd_rs_tools::admin::{
     self, AdminError, ConnectFlags, Endpoints, Kernel, MinorStatus, WaitOutcome,
 };
@@ -135,6 +136,35 @@ enum Command {
         /// Send the config's `net { }` options (what `adjust` would apply).
         #[arg(long)]
         from_config: bool,
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// Change the resource options of a resource in the kernel (as drbdadm-84: only those
+    /// given, after `--` or directly).
+    ResourceOptions {
+        /// Reset the options not sent to their defaults.
+        #[arg(long)]
+        set_defaults: bool,
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// Change disk options of attached volumes (as drbdadm-84: only those given, after `--`
+    /// or directly).
+    DiskOptions {
+        /// Reset the options not sent to their defaults.
+        #[arg(long)]
+        set_defaults: bool,
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// Make the kernel's configuration what the file says: compare the running configuration
+    /// with the file and do only what differs.
+    Adjust {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// `adjust`, printing its progress stage by stage (as the init script runs it).
+    AdjustWithProgress {
         #[arg(required = true)]
         resource: Vec<String>,
     },
@@ -342,6 +372,8 @@ fn direct_options(command: &str) -> Vec<&'static str> {
         "attach" => option_names(SectionKind::Disk),
         "connect" | "net-options" => option_names(SectionKind::Net),
         "detach" => vec!["force"],
+        "disk-options" => option_names(SectionKind::Disk),
+        "resource-options" => option_names(SectionKind::Options),
         _ => Vec::new(),
     }
 }
@@ -350,7 +382,8 @@ fn direct_options(command: &str) -> Vec<&'static str> {
 /// `--name=VALUE`).
 fn takes_value(command: &str, name: &str) -> bool {
     let section = match command {
-        "attach" => SectionKind::Disk,
+        "attach" | "disk-options" => SectionKind::Disk,
+        "resource-options" => SectionKind::Options,
         "connect" | "net-options" => SectionKind::Net,
         _ => return false,
     };
@@ -460,6 +493,14 @@ fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
         name,
         addresses: local_addresses(),
     };
+    // The helper names a dry run prints (`None`: not a dry run).
+    let cli_tools = cli.dry_run.then(|| {
+        let default = Tools::as_installed();
+        Tools {
+            drbdsetup: cli.drbdsetup.clone().unwrap_or(default.drbdsetup),
+            drbdmeta: cli.drbdmeta.clone().unwrap_or(default.drbdmeta),
+        }
+    });
     let read_only = |what: &str| Failure {
         message: format!(
             "-d (--dry-run): '{what}' only reads the kernel's state, there is nothing to print; \
@@ -497,14 +538,15 @@ fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
             show_state(&cfg, &host, &resource, |s| s.state.conn.name().to_string())
         }
         Command::Status { json, resource } => status(&cfg, &host, resource.as_deref(), json),
+        Command::Adjust { resource } => adjust(&cfg, &host, &resource, &cli_tools, setup, None),
+        Command::AdjustWithProgress { resource } => {
+            let progress = !cli.dry_run;
+            adjust(&cfg, &host, &resource, &cli_tools, setup, Some(progress))
+        }
         command => {
             let (steps, failure) = plan(&cfg, &host, command)?;
             if cli.dry_run {
-                let default = Tools::as_installed();
-                let tools = Tools {
-                    drbdsetup: cli.drbdsetup.unwrap_or(default.drbdsetup),
-                    drbdmeta: cli.drbdmeta.unwrap_or(default.drbdmeta),
-                };
+                let tools = cli_tools.expect("a dry run has its tools");
                 for step in &steps {
                     for line in step.lines(&tools, setup) {
                         println!("{line}");
@@ -634,6 +676,28 @@ fn plan(
                 });
             }
         }
+        Command::ResourceOptions {
+            set_defaults,
+            resource,
+        } => {
+            for view in whole_views(cfg, host, &resource, "resource-options")? {
+                steps.push(Step::ResourceOptions {
+                    resource: view.resource.clone(),
+                    options: OptionList::new(),
+                    set_defaults,
+                });
+            }
+        }
+        Command::DiskOptions {
+            set_defaults,
+            resource,
+        } => push_minor_cmds(&mut steps, cfg, host, &resource, |minor| {
+            Step::DiskOptions {
+                minor,
+                options: OptionList::new(),
+                set_defaults,
+            }
+        })?,
         Command::WaitConnect {
             wfc_timeout,
             degr_wfc_timeout,
@@ -791,9 +855,134 @@ fn plan(
         | Command::Cstate { .. }
         | Command::Status { .. }
         | Command::Dump { .. }
+        | Command::Adjust { .. }
+        | Command::AdjustWithProgress { .. }
         | Command::Version => unreachable!("not planned: handled by run"),
     }
     Ok((steps, None))
+}
+
+/// `adjust` / `adjust-with-progress` (`progress`: `Some(true)` prints the stages as
+/// drbdadm-84 does when it runs them; `Some(false)` is its dry run, which prints none): the
+/// running configuration of each resource (none when the module is not loaded) compared with
+/// the file ([`adjust::adjust_steps`]), the differences done stage by stage over all
+/// resources. As drbdadm-84, a failed step of the first stages (new-resource, detach,
+/// del-minor, new-minor) skips the rest of its resource, other failures only themselves;
+/// the exit status is then 1. `tools`: the names a dry run prints (`None`: run).
+fn adjust(
+    cfg: &Config,
+    host: &Node,
+    resource: &[String],
+    tools: &Option<Tools>,
+    setup: &[String],
+    progress: Option<bool>,
+) -> Result<(), Failure> {
+    let views = whole_views(cfg, host, resource, "adjust")?;
+    // drbdadm-84 reads `drbdsetup show`; without a module that prints nothing.
+    let mut kernel = Kernel::open().ok();
+    let mut per_resource = Vec::new();
+    for (i, view) in views.iter().enumerate() {
+        let running = match kernel.as_mut() {
+            Some(k) => k.running(&view.resource)?,
+            None => None,
+        };
+        let steps = adjust::adjust_steps(view, running.as_ref())?;
+        per_resource.push(
+            steps
+                .into_iter()
+                .map(|(stage, step)| (stage, (i, step)))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let all = adjust::in_stages(per_resource);
+    if let Some(tools) = tools {
+        for (_, (_, step)) in &all {
+            for line in step.lines(tools, setup) {
+                println!("{line}");
+            }
+        }
+        return Ok(());
+    }
+    let steps = all
+        .into_iter()
+        .map(|(stage, (res, step))| {
+            step.with_setup(setup)
+                .map(|s| (stage, res, s))
+                .map_err(|message| Failure {
+                    message,
+                    code: EXIT_SETUP_OPTION,
+                })
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let progress = progress == Some(true);
+    if progress {
+        print!("[");
+    }
+    let mut exec = Executor::default();
+    let mut skipped = vec![false; views.len()];
+    let mut failed = false;
+    let mut stage_shown: Option<adjust::Stage> = None;
+    let mut last_res: Option<usize> = None;
+    let mut skip_attach = false;
+    for (stage, res, step) in &steps {
+        if progress && stage_shown != Some(*stage) {
+            print!("\n{:>15}:", stage.progress_name());
+            stage_shown = Some(*stage);
+            last_res = None;
+        }
+        let name = &views[*res].resource;
+        let new_res = last_res != Some(*res);
+        last_res = Some(*res);
+        if skipped[*res] {
+            if progress {
+                if new_res {
+                    print!(" [skipped:{name}]");
+                }
+            } else {
+                eprintln!(
+                    "drbdadm-rs: {} {name}: skipped due to earlier error",
+                    step.command_name()
+                );
+            }
+            continue;
+        }
+        if progress && new_res {
+            print!(" {name}");
+        }
+        // attach runs after its apply-al only if that succeeded (drbdadm-84's adm_attach).
+        if matches!(step, Step::Attach { .. }) && std::mem::take(&mut skip_attach) {
+            continue;
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        if let Err(f) = exec.run(step) {
+            eprintln!("{}", f.message);
+            failed = true;
+            let arg = match step {
+                Step::ApplyAl { .. } => {
+                    skip_attach = true;
+                    "attach"
+                }
+                s => s.command_name(),
+            };
+            if matches!(stage, adjust::Stage::Prereq | adjust::Stage::DiskPrereq) {
+                skipped[*res] = true;
+            }
+            if progress {
+                print!(":failed({arg}:{})", f.code);
+            }
+        }
+    }
+    if progress {
+        println!("\n]");
+    }
+    if failed {
+        return Err(Failure {
+            message: format!("{}: adjust did not complete", resource.join(" ")),
+            code: 1,
+        });
+    }
+    Ok(())
 }
 
 /// A `--start`/`--stop`/`--size` value: as given (for the dry run) and in sectors.
@@ -1127,6 +1316,20 @@ impl Executor {
             Step::NewResource { resource, options } => {
                 self.kernel()?.new_resource(resource, options)?
             }
+            Step::ResourceOptions {
+                resource,
+                options,
+                set_defaults,
+            } => self
+                .kernel()?
+                .resource_options(resource, options, *set_defaults)?,
+            Step::DiskOptions {
+                minor,
+                options,
+                set_defaults,
+            } => self
+                .kernel()?
+                .disk_options(*minor, options, *set_defaults)?,
             Step::NewMinor {
                 resource,
                 minor,
@@ -1212,6 +1415,7 @@ impl Executor {
                     MinorCmd::InvalidateRemote => k.invalidate_remote(*minor)?,
                     MinorCmd::PauseSync => k.pause_sync(*minor)?,
                     MinorCmd::ResumeSync => k.resume_sync(*minor)?,
+                    MinorCmd::DelMinor => k.del_minor(*minor)?,
                 }
             }
             Step::CreateMd {

@@ -78,6 +78,24 @@ pub enum Step {
         /// The effective `options { }`.
         options: OptionList,
     },
+    /// `drbdsetup resource-options RES [--set-defaults] [--resource-options]`.
+    ResourceOptions {
+        /// Resource name.
+        resource: String,
+        /// The options sent (drbdadm-84 sends none from the config; adjust all of them).
+        options: OptionList,
+        /// Reset the options not sent.
+        set_defaults: bool,
+    },
+    /// `drbdsetup disk-options MINOR [--set-defaults] [--disk-options]`.
+    DiskOptions {
+        /// Minor number.
+        minor: u32,
+        /// The options sent (drbdadm-84 sends none from the config; adjust all of them).
+        options: OptionList,
+        /// Reset the options not sent.
+        set_defaults: bool,
+    },
     /// `drbdsetup new-minor RES MINOR VOLUME`.
     NewMinor {
         /// Resource name.
@@ -223,6 +241,8 @@ pub enum MinorCmd {
     PauseSync,
     /// `resume-sync`.
     ResumeSync,
+    /// `del-minor` (adjust: a minor the configuration no longer has).
+    DelMinor,
 }
 
 impl MinorCmd {
@@ -233,6 +253,7 @@ impl MinorCmd {
             MinorCmd::InvalidateRemote => "invalidate-remote",
             MinorCmd::PauseSync => "pause-sync",
             MinorCmd::ResumeSync => "resume-sync",
+            MinorCmd::DelMinor => "del-minor",
         }
     }
 }
@@ -317,6 +338,30 @@ impl Step {
                 options: o,
             } => {
                 let mut argv = setup(&["new-resource", resource]);
+                argv.extend(options(o));
+                vec![argv]
+            }
+            Step::ResourceOptions {
+                resource,
+                options: o,
+                set_defaults,
+            } => {
+                let mut argv = setup(&["resource-options", resource]);
+                if *set_defaults {
+                    argv.push("--set-defaults".into());
+                }
+                argv.extend(options(o));
+                vec![argv]
+            }
+            Step::DiskOptions {
+                minor,
+                options: o,
+                set_defaults,
+            } => {
+                let mut argv = setup(&["disk-options", &minor.to_string()]);
+                if *set_defaults {
+                    argv.push("--set-defaults".into());
+                }
                 argv.extend(options(o));
                 vec![argv]
             }
@@ -467,6 +512,8 @@ impl Step {
     pub fn command_name(&self) -> &'static str {
         match self {
             Step::NewResource { .. } => "new-resource",
+            Step::ResourceOptions { .. } => "resource-options",
+            Step::DiskOptions { .. } => "disk-options",
             Step::NewMinor { .. } => "new-minor",
             Step::ApplyAl { .. } => "apply-al",
             Step::Attach { .. } => "attach",
@@ -529,6 +576,12 @@ impl Step {
             };
             match (&mut step, name) {
                 (Step::NewResource { options, .. }, _) => set(options, SectionKind::Options)?,
+                (Step::ResourceOptions { set_defaults, .. }, "set-defaults")
+                | (Step::DiskOptions { set_defaults, .. }, "set-defaults") => {
+                    *set_defaults = flag()?
+                }
+                (Step::ResourceOptions { options, .. }, _) => set(options, SectionKind::Options)?,
+                (Step::DiskOptions { options, .. }, _) => set(options, SectionKind::Disk)?,
                 (Step::Attach { volume }, _) => set(&mut volume.disk_options, SectionKind::Disk)?,
                 (Step::Connect { flags, .. }, "discard-my-data") => flags.discard_my_data = flag()?,
                 (Step::Connect { flags, .. }, "tentative" | "dry-run") => flags.tentative = flag()?,

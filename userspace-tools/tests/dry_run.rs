@@ -46,6 +46,12 @@ const COMMANDS: &[&[&str]] = &[
     &["new-current-uuid", "--clear-bitmap"],
     &["net-options"],
     &["wait-connect"],
+    &["disk-options"],
+    &["resource-options"],
+    // Nothing runs on the host (no drbd module): adjust plans everything, as drbdadm-84 does
+    // when `drbdsetup-84 show` prints nothing.
+    &["adjust"],
+    &["adjust-with-progress"],
     &["create-md"],
     &["create-md", "--force"],
     &["apply-al"],
@@ -73,6 +79,13 @@ const COMMANDS: &[&[&str]] = &[
     &["--", "--force", "invalidate"],
     &["--", "--force", "wait-connect"],
     &["-W--force", "detach"],
+    &["disk-options", "--al-extents", "7", "--on-io-error=detach"],
+    &["--", "--set-defaults", "--resync-rate=1M", "disk-options"],
+    &["--", "--size=1G", "disk-options"],
+    &["resource-options", "--on-no-data-accessible=suspend-io"],
+    &["resource-options", "--cpu-mask", "3"],
+    &["--", "--set-defaults", "resource-options"],
+    &["--", "--protocol=A", "adjust"],
     &["--setup-option=--assume-clean", "resize"],
 ];
 

@@ -36,6 +36,7 @@ pub mod nla;
 pub mod request;
 pub mod ret_code;
 pub mod sets;
+pub mod stored;
 pub mod typed;
 pub mod validate;
 pub mod value;

@@ -9,7 +9,9 @@ use super::nla::{Attr, NLA_HDRLEN};
 use super::ret_code::RetCode;
 use super::sets::{SetDef, Tla};
 use super::typed::{CfgContext, SetDecode};
-use super::validate::{errno, validate_set, ErrorKind, Outcome, ValidateOpts, ValidationError};
+use super::validate::{
+    errno, validate_set, ErrorKind, Outcome, SetView, ValidateOpts, ValidationError,
+};
 
 /// Why a request was refused before reaching its handler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,15 +83,18 @@ impl<'a> ValidRequest<'a> {
     /// `disk_conf`, `net-options`' `net_conf`) is decoded as one: its required fields may be
     /// absent.
     pub fn get<T: SetDecode<'a>>(&self) -> Option<T> {
-        let def: &'static SetDef = T::set_def_static();
+        self.view(T::set_def_static()).map(|v| T::from_set_view(&v))
+    }
+
+    /// The set `def` as the request carries it (validated as [`Self::get`] does), for
+    /// generic access to its fields (a [`super::stored::StoredSet`] applies them).
+    pub fn view(&self, def: &'static SetDef) -> Option<SetView<'a>> {
         let a = self.msg.tla(def.tla)?;
         let opts = ValidateOpts {
             change: self.cmd.request_tla(def.tla).is_some_and(|r| r.change),
             ..ValidateOpts::LENIENT
         };
-        validate_set(def, a.payload(), &opts)
-            .ok()
-            .map(|v| T::from_set_view(&v))
+        validate_set(def, a.payload(), &opts).ok()
     }
 }
 

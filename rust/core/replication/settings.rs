@@ -176,9 +176,30 @@ impl DiskOptions {
     }
 }
 
+/// Whether `mask` is a `cpu-mask` the kernel's `bitmap_parse` takes (what
+/// `set_resource_options` parses): groups of one to eight hex digits separated by commas, or
+/// empty (all CPUs). drbd_rs accepts and keeps the option; its threads are not pinned.
+pub fn cpu_mask_valid(mask: &[u8]) -> bool {
+    let mask = mask.split(|b| *b == 0).next().unwrap_or(&[]);
+    mask.is_empty()
+        || mask
+            .split(|b| *b == b',')
+            .all(|g| (1..=8).contains(&g.len()) && g.iter().all(u8::is_ascii_hexdigit))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_masks_as_bitmap_parse() {
+        for ok in [&b""[..], b"3", b"ff", b"0000000f,ffffffff", b"A0\0"] {
+            assert!(cpu_mask_valid(ok), "{ok:?}");
+        }
+        for bad in [&b"x"[..], b"3,", b",3", b"123456789", b"0x3", b"1 2"] {
+            assert!(!cpu_mask_valid(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn an_empty_request_gets_drbds_defaults() {
