@@ -12,10 +12,11 @@
 # it, returns as Secondary and resyncs only what changed (not the whole device); heartbeat on
 # node-a rejoins without taking the resources back (auto_failback off); `hb_standby` on node-b
 # hands them to node-a, which serves the same data. Heartbeat's logs: out/node-*/ha-log-boot*.
-# STATUS (2026-12-01): passed whole once on a quiet host (7.7 min boot to power-off:
-# takeover 65 s after node-a's power loss, node-a resynced 41961 KiB of 131072, failback
-# 76 s). Not in make check until it has passed a few more times.
-# vm-check: no
+# Runs in `make check-failover` (≈ 8 min on a quiet host, 14 min on a loaded one; make
+# check's budget has no room yet). Passed whole 2026-12-01: 7.7 min (takeover 65 s after
+# node-a's power loss, node-a resynced 41961 KiB of 131072, failback 76 s), and on a loaded
+# host 14 min (takeover 108 s).
+# vm-check: failover
 # vm-nodes: 2
 # vm-disks: 128M
 # vm-timeout: 2400

@@ -11,7 +11,7 @@
 # Boot 2 of node-a: only corosync and pacemaker are started; Pacemaker starts DRBD as Slave,
 # which resyncs only what changed (not the whole device), and leaves the group on node-b
 # (stickiness). Logs: out/node-*/corosync-boot*.log, pacemaker-boot*.log.
-# vm-check: no
+# vm-check: failover
 # vm-nodes: 2
 # vm-disks: 128M
 # vm-timeout: 2400
@@ -104,6 +104,7 @@ if ((BOOT == 1)); then
     cat >/tmp/cluster.crm <<CRM
 property cib-bootstrap-options: stonith-enabled=false no-quorum-policy=ignore
 rsc_defaults rsc-options: resource-stickiness=100
+op_defaults op-options: timeout=120s
 primitive p_drbd_r0 ocf:linbit:drbd params drbd_resource=r0 \\
   op monitor interval=9s role=Master timeout=60s op monitor interval=11s role=Slave timeout=60s \\
   op start timeout=240s op stop timeout=120s op promote timeout=120s op demote timeout=120s \\
