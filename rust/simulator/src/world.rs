@@ -43,6 +43,7 @@ use drbd_core::replication::connection::{
 };
 use drbd_core::replication::epochs::SentEpoch;
 use drbd_core::replication::establish::Establish;
+use drbd_core::replication::fencing::{FenceStart, Promotion, PromotionStep};
 use drbd_core::replication::request::{Step, WriteRequest};
 use drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use drbd_core::replication::sync_handshake::Helper;
@@ -110,6 +111,12 @@ pub struct NodeHost {
     pub helpers: Vec<Helper>,
     /// `fence-peer` runs the core asked for ([`Host::fence_peer`]).
     pub fence_requests: u32,
+    /// Of those, the ones the world has run (at the node's next tick, as the engine's
+    /// handler thread would, outside the replica's calls).
+    fence_handled: u32,
+    /// The simulated `fence-peer` handler's exit code (5, "peer unreachable", unless a test
+    /// sets another).
+    pub fence_exit: u8,
     /// Results of finished cluster-wide changes.
     pub finished: Vec<Result<(), StateError>>,
     /// The engine was told to close its sockets.
@@ -407,6 +414,20 @@ pub fn bitmap_packets(
             ChunkKind::Plain => Packet::Bitmap(payload),
             ChunkKind::Compressed => Packet::CompressedBitmap(payload),
         });
+    }
+}
+
+/// The `fence-peer` handler as the engine runs it: [`Replica::fence_peer_start`], the
+/// handler (its answer is the node's [`NodeHost::fence_exit`]), [`Replica::fence_peer_done`].
+/// True: the peer's disk counts as outdated.
+fn run_fence_handler(replica: &mut Replica<VecStorage>, host: &mut NodeHost) -> bool {
+    match replica.fence_peer_start(host) {
+        FenceStart::Run(ticket) => {
+            let exit = host.fence_exit;
+            replica.fence_peer_done(ticket, exit, host)
+        }
+        FenceStart::NotNeeded => true,
+        FenceStart::Refused => false,
     }
 }
 
@@ -742,6 +763,8 @@ impl World {
                     read_buffers: BTreeMap::new(),
                     helpers: Vec::new(),
                     fence_requests: 0,
+                    fence_handled: 0,
+                    fence_exit: 5,
                     finished: Vec::new(),
                     drop_requested: false,
                     capacity: None,
@@ -853,6 +876,46 @@ impl World {
         let r = f(&mut n.replica, &mut n.host);
         self.flush();
         r
+    }
+
+    /// `primary [--force]` as the engine drives it (drbd's `drbd_set_role`): requested, and
+    /// when refused for want of an outdated peer, the `fence-peer` handler run (with the
+    /// node's [`NodeHost::fence_exit`]) and the change retried, at most four tries. Runs the
+    /// world while a connected peer's answer is awaited.
+    pub fn promote(&mut self, node: NodeId, force: bool) -> Result<(), StateError> {
+        let mut promotion = Promotion::new(force);
+        loop {
+            self.nodes[node].host.finished.clear();
+            let change = promotion.change();
+            self.with_node(node, |r, h| r.request_change(change, force, h));
+            let limit = self.now_ms() + 10_000;
+            self.run_until(limit, |w| !w.nodes[node].host.finished.is_empty());
+            let result = self.nodes[node]
+                .host
+                .finished
+                .pop()
+                .unwrap_or(Err(StateError::CwFailedByPeer));
+            let Err(refused) = result else {
+                return Ok(());
+            };
+            let n = &self.nodes[node];
+            let (disk, ping) = (n.replica.state().disk, n.replica.net().ping_timeout_ds);
+            match promotion.refused(refused, disk, ping) {
+                PromotionStep::Retry => {}
+                PromotionStep::Fence => {
+                    let outdated = self.with_node(node, run_fence_handler);
+                    if let Some(warning) = promotion.fenced(outdated) {
+                        let n = &mut self.nodes[node];
+                        n.host.log(Level::Warn, format_args!("{warning}"));
+                    }
+                }
+                PromotionStep::WaitMs(ms) => {
+                    let until = self.now_ms() + u64::from(ms);
+                    self.run_until_ms(until);
+                }
+                PromotionStep::Fail(e) => return Err(e),
+            }
+        }
     }
 
     /// Write `id` to `block` of `node`'s lower disk behind DRBD's back (durably, no bitmap
@@ -1176,6 +1239,10 @@ impl World {
                 let n = &mut self.nodes[i];
                 if !n.down {
                     n.replica.tick(now, &mut n.host);
+                    if n.host.fence_handled < n.host.fence_requests {
+                        n.host.fence_handled = n.host.fence_requests;
+                        run_fence_handler(&mut n.replica, &mut n.host);
+                    }
                 }
                 self.sched.schedule(TICK_NS, Event::Tick(i));
             }
