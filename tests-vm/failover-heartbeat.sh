@@ -96,6 +96,7 @@ if ((BOOT == 1)); then
   read -r sums a_lines < <(sync_point written)
   log "node-a's checksum list $sums, $a_lines service lines; waiting for node-a's power loss"
   wait_serving "takeover after node-a's power loss" 600
+  cat /proc/drbd
   expect_eq "drbdadm role" "Primary/Unknown" "$(drbdadm role r0)"
   expect_eq "drbdadm cstate" "WFConnection" "$(drbdadm cstate r0)"
   expect_eq "drbdadm dstate" "UpToDate/DUnknown" "$(drbdadm dstate r0)"
@@ -128,6 +129,7 @@ if [[ $DRBDRS_NODE == b ]]; then
   wait_for "node-b to give up the resources" 600 idle
 else
   wait_serving "failback" 600
+  cat /proc/drbd
   check_data "$sums"
   (($(service_lines b) >= 3)) || fail "node-b's service lines missing after failback"
   n=$(service_lines a)
