@@ -121,6 +121,12 @@ expect_eq "attached again" "cs:WFConnection ro:Secondary/Unknown ds:Inconsistent
 log "another lower device"
 conf "on-no-data-accessible suspend-io; cpu-mask 1;" "" "" "" 0 /dev/vdb
 compare "lower device, connected" "detach 0"
+# drbd_rs refuses the detach: adjust says what to do, exits 1 and leaves the rest undone.
+if "$TOOL" adjust r0 2>/tmp/err; then fail "adjust detached with a connection"; fi
+cat /tmp/err
+grep -q "run 'drbdadm-rs disconnect r0', then adjust again" /tmp/err || fail "no hint: $(cat /tmp/err)"
+show | grep -q 'disk.*"/dev/vda"' || fail "a failed adjust changed the disk: $(show)"
+expect_eq "a failed adjust left the state" "cs:WFConnection" "$(proc0 | cut -d' ' -f1)"
 "$TOOL" disconnect r0
 compare "lower device" "detach 0"
 adjust "lower device"

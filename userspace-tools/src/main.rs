@@ -963,6 +963,12 @@ fn adjust(
         let _ = std::io::stdout().flush();
         if let Err(f) = exec.run(step) {
             eprintln!("{}", f.message);
+            if matches!(step, Step::Detach { .. }) && f.message.contains("net config exists") {
+                eprintln!(
+                    "{name}: drbd_rs detaches only without a connection: run \
+                     'drbdadm-rs disconnect {name}', then adjust again"
+                );
+            }
             failed = true;
             let arg = match step {
                 Step::ApplyAl { .. } => {
