@@ -137,7 +137,8 @@ cycle="This would cause a resync-after dependency cycle"
 write_conf "resync-after r1;"
 if [[ $DRBDRS_NODE == b ]]; then
   # The kernel refuses (133). drbd-utils' drbdadm sends disk-options with only the options
-  # after `--`, as they are (a minor); drbdadm-rs has no disk-options: drbdsetup-84 then.
+  # after `--`, as they are (a minor); on a drbdadm-rs node drbdsetup-84's own request
+  # (drbdadm-rs's disk-options sends the same: compared in userspace-tools/tests/dry_run.rs).
   if [[ $NODE_TOOL == drbdadm-84 ]]; then
     out=$(adm -- --resync-after=1 disk-options r0 2>&1) && fail "disk-options with a cycle succeeded: $out"
   else

@@ -867,8 +867,8 @@ fn plan(
 /// running configuration of each resource (none when the module is not loaded) compared with
 /// the file ([`adjust::adjust_steps`]), the differences done stage by stage over all
 /// resources. As drbdadm-84, a failed step of the first stages (new-resource, detach,
-/// del-minor, new-minor) skips the rest of its resource, other failures only themselves;
-/// the exit status is then 1. `tools`: the names a dry run prints (`None`: run).
+/// del-minor, new-minor) skips the rest of its resource, other failures only themselves, and
+/// without progress nothing runs after the stage of a failure; the exit status is then 1. `tools`: the names a dry run prints (`None`: run).
 fn adjust(
     cfg: &Config,
     host: &Node,
@@ -925,8 +925,14 @@ fn adjust(
     let mut last_res: Option<usize> = None;
     let mut skip_attach = false;
     for (stage, res, step) in &steps {
-        if progress && stage_shown != Some(*stage) {
-            print!("\n{:>15}:", stage.progress_name());
+        if stage_shown != Some(*stage) {
+            // Without progress drbdadm-84 stops after a stage that failed.
+            if failed && !progress {
+                break;
+            }
+            if progress {
+                print!("\n{:>15}:", stage.progress_name());
+            }
             stage_shown = Some(*stage);
             last_res = None;
         }
@@ -957,6 +963,12 @@ fn adjust(
         let _ = std::io::stdout().flush();
         if let Err(f) = exec.run(step) {
             eprintln!("{}", f.message);
+            if matches!(step, Step::Detach { .. }) && f.message.contains("net config exists") {
+                eprintln!(
+                    "{name}: drbd_rs detaches only without a connection: run \
+                     'drbdadm-rs disconnect {name}', then adjust again"
+                );
+            }
             failed = true;
             let arg = match step {
                 Step::ApplyAl { .. } => {
