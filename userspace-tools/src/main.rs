@@ -1816,7 +1816,8 @@ fn sh_status_of(minor: u32, status: Option<MinorStatus>) -> String {
                     let shift = if total >= 1 << 32 { 16 } else { 10 };
                     let left = s.bits_oos.saturating_sub(s.bits_rs_failed) >> shift;
                     let total = 1 + (total >> shift);
-                    let synced = 1000u64.saturating_sub(left * 1000 / total);
+                    // drbdsetup-84's unsigned arithmetic, wrap-around included.
+                    let synced = 1000u64.wrapping_sub(left.wrapping_mul(1000) / total) as u32;
                     out.push_str(&format!("{}.{}\n", synced / 10, synced % 10));
                 }
                 None => out.push('\n'),
