@@ -716,15 +716,10 @@ pub fn has_meta_data(target: &MetaTarget) -> Result<bool, MetaError> {
 
 /// `drbdmeta … outdate` (v08): a Consistent disk loses `MDF_WAS_UP_TO_DATE` (it counts as
 /// Outdated at the next attach); `Ok(false)` for an Inconsistent one, which drbdmeta refuses
-/// ("Device is inconsistent.", exit 5). Only clean meta data is changed.
+/// ("Device is inconsistent.", exit 5). As drbdmeta, unclean meta data (a detach leaves it
+/// so until the next apply-al) is changed too: only the flags, the magic stays.
 pub fn outdate(target: &MetaTarget) -> Result<bool, MetaError> {
     let mut m = read_meta(target)?;
-    if m.unclean {
-        return Err(MetaError::Unclean {
-            path: target.meta.clone(),
-            why: "the meta data is in use or unclean; run apply-al (or detach) first".into(),
-        });
-    }
     if !m.sb.flags.contains(MdFlags::CONSISTENT) {
         return Ok(false);
     }

@@ -261,5 +261,24 @@ fn same_as_drbdmeta_on_a_loop_device() {
         }
     }
     let _ = losetup(&["-d", &loop_dev]);
+
+    // outdate of unclean meta data (as a detach leaves it): drbdmeta's bytes and ours.
+    let theirs = node_a_device(&s.0);
+    let ours = s.0.join("ours.img");
+    std::fs::copy(&theirs, &ours).expect("copy");
+    if let Some(loop_dev) = losetup(&["-f", "--show", theirs.to_str().expect("path")]) {
+        let st = Command::new("drbdmeta")
+            .args(["0", "v08", &loop_dev, "internal", "outdate"])
+            .status()
+            .expect("drbdmeta");
+        let _ = losetup(&["-d", &loop_dev]);
+        assert!(st.success(), "drbdmeta outdate: {st}");
+        let conf = config(&s.0, &ours);
+        let o = adm(&conf, &["outdate", "r0"]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        if std::fs::read(&theirs).expect("read") != std::fs::read(&ours).expect("read") {
+            failures.push("outdate of unclean meta data: the bytes differ from drbdmeta's".into());
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
