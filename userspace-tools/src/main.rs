@@ -1806,7 +1806,8 @@ fn sh_status_of(minor: u32, status: Option<MinorStatus>) -> String {
                 s.state.peer.name(),
                 s.state.disk.name(),
                 s.state.pdsk.name(),
-                flag(s.state.susp || s.state.susp_nod || s.state.susp_fen),
+                // drbdsetup-84 prints the user's suspend bit only.
+                flag(s.state.susp),
                 flag(s.state.aftr_isp),
                 flag(s.state.peer_isp),
                 flag(s.state.user_isp),
