@@ -8,7 +8,10 @@
 #   make demo       two linked VMs running the classic scenario
 #   make bench      fio on the raw disk, drbd_rs and drbd.ko in a VM, with ratios (release kernel)
 #   make vm-run SCRIPT=tests-vm/x.sh [V=1]   one VM test by hand
-#   make install    drbd_rs.ko into /lib/modules/$(uname -r)/extra, `modprobe drbd` loads it
+#   make install    drbdadm-rs, its man page and bash completion under $(DESTDIR)$(PREFIX)
+#                   (PREFIX=/usr/local); without DESTDIR also drbd_rs.ko into
+#                   /lib/modules/$(uname -r)/extra, and `modprobe drbd` loads it
+#   make install-tools   only the first part (what a package build wants)
 
 SHELL := /bin/bash
 # rustup's cargo (host crates, bindgen-cli) may not be on a non-login PATH.
@@ -18,7 +21,7 @@ KRUSTC ?= /usr/bin/rustc
 KBINDGEN ?= $(HOME)/.cargo/bin/bindgen
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=1 RUSTC=$(KRUSTC) BINDGEN=$(KBINDGEN)
 
-.PHONY: all deps kernel module tools install check check-host check-vm check-failover demo bench vm-run clean
+.PHONY: all deps kernel module tools install install-tools check check-host check-vm check-failover demo bench vm-run clean
 
 all: module tools
 
@@ -34,9 +37,24 @@ module: kernel
 tools:
 	cargo build --release --workspace
 
-# Run as root on the machine that boots the kernel the module was built for.
-install:
+PREFIX ?= /usr/local
+DESTDIR ?=
+# The binary installed (the release build; built first when missing).
+DRBDADM_RS ?= target/release/drbdadm-rs
+
+# The module part runs as root on the machine that boots the kernel the module was built
+# for; with DESTDIR (a staging tree) only the tools are installed.
+install: install-tools
+ifeq ($(DESTDIR),)
 	scripts/install.sh
+endif
+
+install-tools:
+	[ -x "$(DRBDADM_RS)" ] || cargo build --release -p drbd_rs_tools
+	install -D -m 755 "$(DRBDADM_RS)" "$(DESTDIR)$(PREFIX)/sbin/drbdadm-rs"
+	install -D -m 644 Documentation/man/drbdadm-rs.8 "$(DESTDIR)$(PREFIX)/share/man/man8/drbdadm-rs.8"
+	install -D -m 644 contrib/bash-completion/drbdadm-rs \
+		"$(DESTDIR)$(PREFIX)/share/bash-completion/completions/drbdadm-rs"
 
 # The README's two commands work on a fresh machine: both install what is missing first.
 check:

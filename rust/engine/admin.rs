@@ -63,6 +63,9 @@ const SUPPORTED: &[Command] = &[
     Command::StartOv,
     Command::ChgDiskOpts,
     Command::ResourceOpts,
+    Command::Outdate,
+    Command::SuspendIo,
+    Command::ResumeIo,
 ];
 
 /// The genetlink ops to register, from the core's command table.
@@ -466,6 +469,19 @@ impl Drbd {
                 // drbdsetup-84 sends "no stop" as the largest sector.
                 let stop = parms.ov_stop_sector.filter(|s| *s != u64::MAX);
                 device(&mut reg, minor)?.start_verify(parms.ov_start_sector, stop)
+            }
+            Command::Outdate => {
+                let minor = lookup_minor(&reg, req, info)?;
+                device(&mut reg, minor)?.outdate()
+            }
+            Command::SuspendIo | Command::ResumeIo => {
+                // The I/O path does not hold requests (no suspended state there yet): say so
+                // rather than pretend.
+                lookup_minor(&reg, req, info)?;
+                let _ = info.write_str(
+                    "suspend-io/resume-io are not supported by drbd_rs (application I/O cannot be held)",
+                );
+                Err(Failure::Ret(RetCode::ErrInvalidRequest))
             }
             Command::PauseSync | Command::ResumeSync => {
                 let minor = lookup_minor(&reg, req, info)?;

@@ -21,8 +21,8 @@ use crate::drbd_core::replication::connection::{DiskGeometry, NetSettings};
 use crate::drbd_core::replication::fencing::{Promotion, PromotionStep};
 use crate::drbd_core::replication::settings::DiskOptions;
 use crate::drbd_core::replication::sync_control::{
-    pause_sync_state, plan_invalidate, resume_sync_state, AdminRefusal, DependencyNode,
-    FullSyncSide, InvalidatePlan,
+    outdate_state, pause_sync_state, plan_invalidate, resume_sync_state, AdminRefusal,
+    DependencyNode, FullSyncSide, InvalidatePlan,
 };
 use crate::drbd_core::state::{
     ConnState, DiskState, Fencing, Role, State, StateChange, StateContext, StateError,
@@ -767,6 +767,43 @@ impl Device {
         }
         .map_err(refused)?;
         self.state = ns;
+        Ok(())
+    }
+
+    /// `outdate` (`DRBD_ADM_OUTDATE`): the disk becomes Outdated, as far as the state rules
+    /// allow (drbd's: a Primary and a disk below Outdated are refused; while Connected the
+    /// change vanishes, nothing happens).
+    /// With a net config the link's replica makes the change (and writes the meta data);
+    /// without one the flags are written here (`MDF_WAS_UP_TO_DATE` cleared).
+    pub(crate) fn outdate(&mut self) -> Result<(), Failure> {
+        if let Some((link, _)) = self.link.as_ref() {
+            let link = link.clone();
+            link.request_change(StateChange::new().disk(DiskState::Outdated), false)
+                .map_err(Failure::State)?;
+            self.state = link.state();
+            return Ok(());
+        }
+        let ctx = StateContext {
+            device_open: self.io.is_open(),
+            ..StateContext::default()
+        };
+        let Some(ns) = outdate_state(&self.state, &ctx).map_err(refused)? else {
+            return Ok(());
+        };
+        let Some(backing) = self.backing.as_mut() else {
+            return Err(Failure::State(StateError::LowerThanOutdated));
+        };
+        let before = backing.superblock;
+        backing.superblock.flags = backing
+            .superblock
+            .flags
+            .recompute(FlagState::of(&ns, false));
+        if let Err(e) = backing.write_superblock() {
+            backing.superblock = before;
+            return Err(e);
+        }
+        self.state = ns;
+        pr_info!("drbd{}: disk Outdated\n", self.minor);
         Ok(())
     }
 

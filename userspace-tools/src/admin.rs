@@ -195,6 +195,14 @@ pub struct MinorStatus {
     pub bits_total: u64,
     /// Bits set (out of sync); 0 without a disk.
     pub bits_oos: u64,
+    /// Bits of the running resync, if the kernel says.
+    pub bits_rs_total: Option<u64>,
+    /// Bits that failed to resync.
+    pub bits_rs_failed: u64,
+    /// Current, bitmap, history 1 and 2 UUIDs (with a disk).
+    pub uuids: Option<[u64; 4]>,
+    /// The meta data's `MDF_*` flags (with a disk).
+    pub disk_flags: Option<u32>,
 }
 
 impl MinorStatus {
@@ -712,6 +720,24 @@ impl Kernel {
             .map(drop)
     }
 
+    /// `outdate MINOR`: the disk becomes Outdated (refused while Primary or connected).
+    pub fn outdate(&mut self, minor: u32) -> Result<(), AdminError> {
+        self.call(Command::Outdate, minor, &minor.to_string(), &[])
+            .map(drop)
+    }
+
+    /// `suspend-io MINOR`: hold new application I/O.
+    pub fn suspend_io(&mut self, minor: u32) -> Result<(), AdminError> {
+        self.call(Command::SuspendIo, minor, &minor.to_string(), &[])
+            .map(drop)
+    }
+
+    /// `resume-io MINOR`: let held application I/O go on.
+    pub fn resume_io(&mut self, minor: u32) -> Result<(), AdminError> {
+        self.call(Command::ResumeIo, minor, &minor.to_string(), &[])
+            .map(drop)
+    }
+
     /// `verify MINOR [--start=S] [--stop=S]`: start online verify (sectors); `values` is what
     /// [`start_ov_values`] gives.
     pub fn verify(&mut self, minor: u32, values: &[(u16, OwnedValue)]) -> Result<(), AdminError> {
@@ -963,6 +989,16 @@ fn parse_status(reply: &Reply, minor: u32) -> Option<MinorStatus> {
         capacity: info.capacity.unwrap_or(0),
         bits_total: info.bits_total.unwrap_or(0),
         bits_oos: info.bits_oos.unwrap_or(0),
+        bits_rs_total: info.bits_rs_total,
+        bits_rs_failed: info.bits_rs_failed.unwrap_or(0),
+        uuids: info.uuids.and_then(|b| {
+            let mut out = [0u64; 4];
+            for (i, u) in out.iter_mut().enumerate() {
+                *u = u64::from_ne_bytes(b.get(i * 8..i * 8 + 8)?.try_into().ok()?);
+            }
+            Some(out)
+        }),
+        disk_flags: info.disk_flags,
     })
 }
 

@@ -18,7 +18,10 @@ use drbd_rs_tools::config::{
     self, units, Config, HostView, OptionEntry, OptionKind, OptionList, SectionKind, Value,
 };
 use drbd_rs_tools::meta::{self, AlOutcome, MetaTarget};
-use drbd_rs_tools::plan::{Ends, MinorCmd, Step, Tools};
+use drbd_rs_tools::plan::{Ends, MetaCmd, MinorCmd, Step, Tools};
+
+mod queries;
+use queries::Query;
 
 const PROC_DRBD: &str = "/proc/drbd";
 
@@ -27,9 +30,11 @@ const PROC_DRBD: &str = "/proc/drbd";
 const LEGACY_FORCE_FLAGS: [&str; 2] = ["--overwrite-data-of-peer", "--do-what-I-say"];
 
 /// Global options that take a value (the word after them is not the command).
-const GLOBAL_WITH_VALUE: [&str; 7] = [
+const GLOBAL_WITH_VALUE: [&str; 9] = [
     "-c",
     "--config-file",
+    "-t",
+    "--config-to-test",
     "--hostname",
     "-s",
     "--drbdsetup",
@@ -78,6 +83,18 @@ struct Cli {
     /// installed, else drbdmeta).
     #[arg(short = 'm', long, global = true, value_name = "PATH")]
     drbdmeta: Option<String>,
+    /// Stacked mode (drbdadm-84's -S): only resources stacked on top of another; drbdadm-rs
+    /// reads no stacked resources, so there is nothing to do (as drbdadm-84 says on a
+    /// configuration without them).
+    #[arg(short = 'S', long, global = true)]
+    stacked: bool,
+    /// Print each drbdsetup-84 / drbdmeta command line before doing it (as drbdadm-84's -v).
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Also read this file (after the configuration) and check it; with `dump` and `sh-nop`
+    /// only, as drbdadm-84's -t (given before the command).
+    #[arg(short = 't', long = "config-to-test", value_name = "FILE")]
+    config_to_test: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,6 +120,7 @@ enum Command {
         resource: Vec<String>,
     },
     /// Create the resource's minors in the kernel: the second step of `up`.
+    #[command(alias = "sh-new-minor")]
     NewMinor {
         #[arg(required = true)]
         resource: Vec<String>,
@@ -272,6 +290,115 @@ enum Command {
         #[arg(required = true)]
         resource: Vec<String>,
     },
+    /// Mark the disk Outdated (the kernel; when it has no such disk, the meta data on disk,
+    /// as drbdadm-84). Refused while Primary or connected to a peer.
+    Outdate {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// Suspend application I/O (new requests are held until resume-io).
+    SuspendIo {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// Resume application I/O suspended by suspend-io.
+    ResumeIo {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// The init script's wait: wait-connect on every volume of every resource of this host
+    /// with its startup timeouts (resource names are ignored, as by drbdadm-84).
+    WaitConInt { resource: Vec<String> },
+    /// resize, then check-resize (drbdadm-84's order); drbdadm-rs moves internal meta data
+    /// online and needs no check-resize of its own.
+    CheckResize {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// The data generation identifiers (UUIDs and flags), explained: from the kernel when
+    /// the disk is attached, else from the meta data.
+    ShowGi {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// The data generation identifiers (UUIDs and flags) on one line.
+    GetGi {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// Print the meta data (as drbdmeta dump-md) of a detached volume.
+    DumpMd {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// Wipe the meta data superblock of a detached volume.
+    WipeMd {
+        /// Do not ask.
+        #[arg(long)]
+        force: bool,
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// Nothing (checks the configuration; with -t, the file given too).
+    ShNop { resource: Vec<String> },
+    /// The resources of this host, on one line.
+    ShResources { resource: Vec<String> },
+    /// The name of each resource given.
+    ShResource {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// The module's minor_count parameter for this configuration.
+    ShModParms { resource: Vec<String> },
+    /// The device of each volume.
+    ShDev {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// udev's RESOURCE, DEVICE and DISK of one volume.
+    ShUdev {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// The minor of each volume.
+    ShMinor {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// The lower device of each volume.
+    ShLlDev {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// The meta-data device of each volume.
+    ShMdDev {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// The meta-data index of each volume (internal, flexible or N).
+    ShMdIdx {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// This node's address of each volume's resource.
+    ShIp {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// The lower resource of a stacked resource (none here: stacked mode only).
+    ShLrOf {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// Become Primary when `startup { become-primary-on }` names this host (or both).
+    ShBPri {
+        #[arg(required = true)]
+        resource: Vec<String>,
+    },
+    /// The state of every volume of this host's resources, as shell variables.
+    ShStatus { resource: Vec<String> },
+    /// List the commands not shown by --help.
+    HiddenCommands,
     /// Show roles: local/peer.
     Role {
         #[arg(required = true)]
@@ -359,7 +486,9 @@ fn main() -> ExitCode {
     match run(cli, &setup) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("{}", f.message);
+            if !f.message.is_empty() {
+                eprintln!("{}", f.message);
+            }
             ExitCode::from(f.code)
         }
     }
@@ -479,7 +608,24 @@ fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
     if let Command::Version = cli.command {
         return show_version();
     }
-    let cfg = load_config(cli.config.as_ref())?;
+    if let Command::HiddenCommands = cli.command {
+        print!("{}", hidden_commands());
+        return Ok(());
+    }
+    if cli.config_to_test.is_some()
+        && !matches!(cli.command, Command::Dump { .. } | Command::ShNop { .. })
+    {
+        return Err(Failure {
+            message: "The --config-to-test (-t) option is only allowed with the dump and sh-nop \
+                      commands"
+                .into(),
+            code: USAGE_ERROR,
+        });
+    }
+    let (mut cfg, config_path) = load_config(cli.config.as_ref())?;
+    if let Some(test) = &cli.config_to_test {
+        add_config_to_test(&mut cfg, test)?;
+    }
     // As drbdadm-84: `__DRBD_NODE__` stands for `uname -n` (--hostname for both).
     let name = match (cli.hostname, std::env::var("__DRBD_NODE__")) {
         (Some(h), _) => h,
@@ -493,20 +639,25 @@ fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
         name,
         addresses: local_addresses(),
     };
-    // The helper names a dry run prints (`None`: not a dry run).
-    let cli_tools = cli.dry_run.then(|| {
-        let default = Tools::as_installed();
-        Tools {
-            drbdsetup: cli.drbdsetup.clone().unwrap_or(default.drbdsetup),
-            drbdmeta: cli.drbdmeta.clone().unwrap_or(default.drbdmeta),
-        }
-    });
+    let tools = tools(cli.drbdsetup.clone(), cli.drbdmeta.clone());
+    let (dry_run, verbose, stacked) = (cli.dry_run, cli.verbose, cli.stacked);
     let read_only = |what: &str| Failure {
         message: format!(
             "-d (--dry-run): '{what}' only reads the kernel's state, there is nothing to print; \
              run it without -d"
         ),
         code: USAGE_ERROR,
+    };
+    // A command that changes something: adjust compares with the running configuration
+    // first, the others are planned from the file alone.
+    let run_command = |command: Command| match command {
+        Command::Adjust { resource } => adjust(
+            &cfg, &host, &resource, dry_run, verbose, &tools, setup, false,
+        ),
+        Command::AdjustWithProgress { resource } => adjust(
+            &cfg, &host, &resource, dry_run, verbose, &tools, setup, true,
+        ),
+        command => run_planned(&cfg, &host, command, dry_run, verbose, &tools, setup),
     };
     match cli.command {
         Command::Dump { resource } => {
@@ -538,17 +689,76 @@ fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
             show_state(&cfg, &host, &resource, |s| s.state.conn.name().to_string())
         }
         Command::Status { json, resource } => status(&cfg, &host, resource.as_deref(), json),
-        Command::Adjust { resource } => adjust(&cfg, &host, &resource, &cli_tools, setup, None),
-        Command::AdjustWithProgress { resource } => {
-            let progress = !cli.dry_run;
-            adjust(&cfg, &host, &resource, &cli_tools, setup, Some(progress))
+        Command::ShNop { resource } => {
+            ignored_names(&resource);
+            Ok(())
         }
-        command => {
-            let (steps, failure) = plan(&cfg, &host, command)?;
-            if cli.dry_run {
-                let tools = cli_tools.expect("a dry run has its tools");
+        Command::ShResources { resource } => {
+            ignored_names(&resource);
+            print!("{}", queries::sh_resources(&cfg, &host, cli.stacked)?);
+            Ok(())
+        }
+        Command::ShModParms { resource } => {
+            ignored_names(&resource);
+            print!("{}", queries::sh_mod_parms(&cfg, &host)?);
+            Ok(())
+        }
+        Command::ShStatus { resource } => {
+            ignored_names(&resource);
+            sh_status(&cfg, &config_path, &host, dry_run, &tools)
+        }
+        Command::ShResource { resource } => sh(&cfg, &host, Query::Resource, &resource, stacked),
+        Command::ShDev { resource } => sh(&cfg, &host, Query::Dev, &resource, stacked),
+        Command::ShUdev { resource } => sh(&cfg, &host, Query::Udev, &resource, stacked),
+        Command::ShMinor { resource } => sh(&cfg, &host, Query::Minor, &resource, stacked),
+        Command::ShLlDev { resource } => sh(&cfg, &host, Query::LlDev, &resource, stacked),
+        Command::ShMdDev { resource } => sh(&cfg, &host, Query::MdDev, &resource, stacked),
+        Command::ShMdIdx { resource } => sh(&cfg, &host, Query::MdIdx, &resource, stacked),
+        Command::ShIp { resource } => sh(&cfg, &host, Query::Ip, &resource, stacked),
+        Command::ShLrOf { resource } => sh(&cfg, &host, Query::LrOf, &resource, stacked),
+        Command::ShBPri { resource } if stacked => sh(&cfg, &host, Query::BPri, &resource, stacked),
+        Command::WaitConInt { resource } if stacked => {
+            ignored_names(&resource);
+            Ok(())
+        }
+        Command::WaitConInt { resource } => {
+            ignored_names(&resource);
+            let command = Command::WaitConInt {
+                resource: Vec::new(),
+            };
+            run_command(command)
+        }
+        command if stacked => stacked_mode(&cfg, &host, command, run_command),
+        command => run_command(command),
+    }
+}
+
+/// The helper names the dry run prints (`-s`, `-m`, else as installed).
+fn tools(drbdsetup: Option<String>, drbdmeta: Option<String>) -> Tools {
+    let default = Tools::as_installed();
+    Tools {
+        drbdsetup: drbdsetup.unwrap_or(default.drbdsetup),
+        drbdmeta: drbdmeta.unwrap_or(default.drbdmeta),
+    }
+}
+
+/// A command that changes something: its steps printed (`-d`) or carried out (with `-v`,
+/// each step's command lines printed first, as drbdadm-84 prints what it runs).
+fn run_planned(
+    cfg: &Config,
+    host: &Node,
+    command: Command,
+    dry_run: bool,
+    verbose: u8,
+    tools: &Tools,
+    setup: &[String],
+) -> Result<(), Failure> {
+    {
+        {
+            let (steps, failure) = plan(cfg, host, command)?;
+            if dry_run {
                 for step in &steps {
-                    for line in step.lines(&tools, setup) {
+                    for line in step.lines(tools, setup) {
                         println!("{line}");
                     }
                 }
@@ -567,6 +777,11 @@ fn run(cli: Cli, setup: &[String]) -> Result<(), Failure> {
                 .collect::<Result<Vec<Step>, Failure>>()?;
             let mut exec = Executor::default();
             for step in &steps {
+                if verbose > 0 {
+                    for line in step.lines(tools, setup) {
+                        println!("{line}");
+                    }
+                }
                 exec.run(step)?;
             }
             failure.map_or(Ok(()), Err)
@@ -850,6 +1065,73 @@ fn plan(
                 }
             }
         }
+        Command::Outdate { resource } => {
+            for view in views(cfg, host, &resource)? {
+                for vol in &view.volumes {
+                    steps.push(Step::Outdate {
+                        volume: vol.clone(),
+                    });
+                }
+            }
+        }
+        Command::SuspendIo { resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Minor {
+                cmd: MinorCmd::SuspendIo,
+                minor,
+            })?
+        }
+        Command::ResumeIo { resource } => {
+            push_minor_cmds(&mut steps, cfg, host, &resource, |minor| Step::Minor {
+                cmd: MinorCmd::ResumeIo,
+                minor,
+            })?
+        }
+        Command::WaitConInt { .. } => {
+            // Every volume of every resource of this host, with its startup timeouts.
+            for r in cfg.resources_for_host_with(&host.name, &host.addresses) {
+                let view = cfg.host_view_with(&r.name, &host.name, &host.addresses)?;
+                for vol in &view.volumes {
+                    steps.push(Step::WaitConnect {
+                        resource: view.resource.clone(),
+                        volume: vol.number,
+                        minor: vol.device.minor,
+                        startup: view.startup.clone(),
+                    });
+                }
+            }
+        }
+        Command::CheckResize { resource } => {
+            return plan(
+                cfg,
+                host,
+                Command::Resize {
+                    size: None,
+                    assume_peer_has_space: false,
+                    assume_clean: false,
+                    resource,
+                },
+            )
+        }
+        Command::ShowGi { resource } => push_gi(&mut steps, cfg, host, &resource, true)?,
+        Command::GetGi { resource } => push_gi(&mut steps, cfg, host, &resource, false)?,
+        Command::DumpMd { resource } => {
+            push_meta(&mut steps, cfg, host, &resource, MetaCmd::DumpMd)?
+        }
+        Command::WipeMd { force, resource } => {
+            push_meta(&mut steps, cfg, host, &resource, MetaCmd::WipeMd { force })?
+        }
+        Command::ShBPri { resource } => {
+            for view in views(cfg, host, &resource)? {
+                if queries::becomes_primary(&view, host) {
+                    for vol in &view.volumes {
+                        steps.push(Step::Primary {
+                            minor: vol.device.minor,
+                            force: false,
+                        });
+                    }
+                }
+            }
+        }
         Command::Role { .. }
         | Command::Dstate { .. }
         | Command::Cstate { .. }
@@ -857,25 +1139,44 @@ fn plan(
         | Command::Dump { .. }
         | Command::Adjust { .. }
         | Command::AdjustWithProgress { .. }
+        | Command::ShNop { .. }
+        | Command::ShResources { .. }
+        | Command::ShResource { .. }
+        | Command::ShModParms { .. }
+        | Command::ShDev { .. }
+        | Command::ShUdev { .. }
+        | Command::ShMinor { .. }
+        | Command::ShLlDev { .. }
+        | Command::ShMdDev { .. }
+        | Command::ShMdIdx { .. }
+        | Command::ShIp { .. }
+        | Command::ShLrOf { .. }
+        | Command::ShStatus { .. }
+        | Command::HiddenCommands
         | Command::Version => unreachable!("not planned: handled by run"),
     }
     Ok((steps, None))
 }
 
-/// `adjust` / `adjust-with-progress` (`progress`: `Some(true)` prints the stages as
-/// drbdadm-84 does when it runs them; `Some(false)` is its dry run, which prints none): the
+/// `adjust` / `adjust-with-progress` (`progress`: the stages printed as drbdadm-84 prints
+/// them when it runs them; a dry run prints the commands only): the
 /// running configuration of each resource (none when the module is not loaded) compared with
 /// the file ([`adjust::adjust_steps`]), the differences done stage by stage over all
 /// resources. As drbdadm-84, a failed step of the first stages (new-resource, detach,
 /// del-minor, new-minor) skips the rest of its resource, other failures only themselves, and
-/// without progress nothing runs after the stage of a failure; the exit status is then 1. `tools`: the names a dry run prints (`None`: run).
+/// without progress nothing runs after the stage of a failure; the exit status is then 1.
+/// With `dry_run` the steps are printed with `tools`' names; with `verbose` each step's
+/// command lines are printed before it runs, as for the other commands ([`run_planned`]).
+#[allow(clippy::too_many_arguments)]
 fn adjust(
     cfg: &Config,
     host: &Node,
     resource: &[String],
-    tools: &Option<Tools>,
+    dry_run: bool,
+    verbose: u8,
+    tools: &Tools,
     setup: &[String],
-    progress: Option<bool>,
+    progress: bool,
 ) -> Result<(), Failure> {
     let views = whole_views(cfg, host, resource, "adjust")?;
     // drbdadm-84 reads `drbdsetup show`; without a module that prints nothing.
@@ -895,7 +1196,7 @@ fn adjust(
         );
     }
     let all = adjust::in_stages(per_resource);
-    if let Some(tools) = tools {
+    if dry_run {
         for (_, (_, step)) in &all {
             for line in step.lines(tools, setup) {
                 println!("{line}");
@@ -914,7 +1215,6 @@ fn adjust(
                 })
         })
         .collect::<Result<Vec<_>, Failure>>()?;
-    let progress = progress == Some(true);
     if progress {
         print!("[");
     }
@@ -958,6 +1258,11 @@ fn adjust(
         // attach runs after its apply-al only if that succeeded (drbdadm-84's adm_attach).
         if matches!(step, Step::Attach { .. }) && std::mem::take(&mut skip_attach) {
             continue;
+        }
+        if verbose > 0 {
+            for line in step.lines(tools, setup) {
+                println!("{line}");
+            }
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -1040,6 +1345,42 @@ fn push_attach(steps: &mut Vec<Step>, view: &HostView) {
     }
 }
 
+fn push_gi(
+    steps: &mut Vec<Step>,
+    cfg: &Config,
+    host: &Node,
+    resource: &[String],
+    show: bool,
+) -> Result<(), Failure> {
+    for view in views(cfg, host, resource)? {
+        for vol in &view.volumes {
+            steps.push(Step::Gi {
+                volume: vol.clone(),
+                show,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn push_meta(
+    steps: &mut Vec<Step>,
+    cfg: &Config,
+    host: &Node,
+    resource: &[String],
+    cmd: MetaCmd,
+) -> Result<(), Failure> {
+    for view in views(cfg, host, resource)? {
+        for vol in &view.volumes {
+            steps.push(Step::Meta {
+                volume: vol.clone(),
+                cmd,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn push_minor_cmds(
     steps: &mut Vec<Step>,
     cfg: &Config,
@@ -1071,7 +1412,8 @@ fn connect_step(view: &HostView, flags: ConnectFlags) -> Step {
     }
 }
 
-fn load_config(path: Option<&PathBuf>) -> Result<Config, Failure> {
+/// The configuration and the file it was read from.
+fn load_config(path: Option<&PathBuf>) -> Result<(Config, PathBuf), Failure> {
     let path = match path {
         Some(p) => p.clone(),
         None => config::find_config_file().ok_or_else(|| Failure {
@@ -1086,7 +1428,7 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config, Failure> {
     for w in &cfg.warnings {
         eprintln!("{w}");
     }
-    Ok(cfg)
+    Ok((cfg, path))
 }
 
 /// This node: its name (for `on` sections) and its IP addresses (for `floating` ones, as
@@ -1428,6 +1770,30 @@ impl Executor {
                     MinorCmd::PauseSync => k.pause_sync(*minor)?,
                     MinorCmd::ResumeSync => k.resume_sync(*minor)?,
                     MinorCmd::DelMinor => k.del_minor(*minor)?,
+                    MinorCmd::SuspendIo => k.suspend_io(*minor)?,
+                    MinorCmd::ResumeIo => k.resume_io(*minor)?,
+                }
+            }
+            Step::Outdate { volume } => outdate(volume)?,
+            Step::Gi { volume, show } => gi(volume, *show)?,
+            Step::Meta { volume, cmd } => {
+                let target = MetaTarget::new(&volume.disk, &volume.meta_disk);
+                match cmd {
+                    MetaCmd::DumpMd => {
+                        let header = dump_header(&tools_line(step));
+                        match meta::dump_md(&target, &header) {
+                            Ok(text) => print!("{text}"),
+                            // drbdmeta's status for unclean meta data.
+                            Err(e @ meta::MetaError::Unclean { .. }) => {
+                                return Err(Failure {
+                                    message: e.to_string(),
+                                    code: 1,
+                                })
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    MetaCmd::WipeMd { force } => wipe_md(&target, *force)?,
                 }
             }
             Step::CreateMd {
@@ -1448,6 +1814,440 @@ impl Executor {
         }
         Ok(())
     }
+}
+
+/// The drbdmeta command line of a step (for dump-md's header).
+fn tools_line(step: &Step) -> String {
+    let tools = Tools {
+        drbdsetup: "drbdsetup-84".into(),
+        drbdmeta: "drbdmeta".into(),
+    };
+    step.lines(&tools, &[]).join(" ")
+}
+
+/// drbdmeta's dump header after its first line: the time (`%F %T %z [%s]`, here in UTC),
+/// `HOST> COMMAND LINE`.
+fn dump_header(command_line: &str) -> Vec<String> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let host = hostname().unwrap_or_default();
+    vec![
+        format!(
+            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} +0000 [{secs}]",
+            rest / 3600,
+            rest / 60 % 60,
+            rest % 60
+        ),
+        format!("{host}> {command_line}"),
+    ]
+}
+
+/// drbdadm-84's note for the commands that take no resource names.
+fn ignored_names(names: &[String]) {
+    if !names.is_empty() {
+        eprintln!("This command will ignore resource names!");
+    }
+}
+
+/// The `hidden-commands` text: the commands `--help` does not list, as drbdadm-84 groups
+/// them (those drbdadm-rs has; see Documentation/admin-tool.md for the others).
+fn hidden_commands() -> String {
+    let group = |names: &[&str]| {
+        let mut out = String::new();
+        for pair in names.chunks(2) {
+            match pair {
+                [a, b] => out.push_str(&format!(" {a:<35}{b:<35}\n")),
+                [a] => out.push_str(&format!(" {a:<35}\n")),
+                _ => {}
+            }
+        }
+        out
+    };
+    format!(
+        "\nThese additional commands might be useful for writing\nnifty shell scripts around \
+         drbdadm:\n\n{}\nThese commands ought to be used by experts and developers:\n\n{}\n",
+        group(&[
+            "sh-nop",
+            "sh-resources",
+            "sh-resource",
+            "sh-mod-parms",
+            "sh-dev",
+            "sh-udev",
+            "sh-minor",
+            "sh-ll-dev",
+            "sh-md-dev",
+            "sh-md-idx",
+            "sh-ip",
+            "sh-lr-of",
+            "sh-b-pri",
+            "sh-status",
+            "new-resource",
+        ]),
+        group(&[
+            "sh-new-minor",
+            "new-minor",
+            "suspend-io",
+            "resume-io",
+            "new-current-uuid",
+            "check-resize",
+        ])
+    )
+}
+
+/// `-t FILE`: the file is read after the configuration, as drbdadm-84 reads it: its
+/// resources join the configuration's, a second `global` section or a resource defined twice
+/// is an error (exit 10).
+fn add_config_to_test(cfg: &mut Config, path: &std::path::Path) -> Result<(), Failure> {
+    let test = config::load(path)?;
+    for w in &test.warnings {
+        eprintln!("{w}");
+    }
+    let invalid = |message: String| Failure { message, code: 10 };
+    if !cfg.global.is_empty() && !test.global.is_empty() {
+        return Err(invalid(format!(
+            "{}: conflicting use of global section 'global' ...",
+            path.display()
+        )));
+    }
+    if !test.global.is_empty() {
+        cfg.global = test.global.clone();
+    }
+    for r in test.resources {
+        if cfg.resource(&r.name).is_some() {
+            return Err(invalid(format!(
+                "{}: conflicting use of resource name '{}'",
+                path.display(),
+                r.name
+            )));
+        }
+        cfg.resources.push(r);
+    }
+    Ok(())
+}
+
+/// One of the `sh-*` queries over the command line's targets (see [`queries`]).
+fn sh(
+    cfg: &Config,
+    host: &Node,
+    q: Query,
+    targets: &[String],
+    stacked: bool,
+) -> Result<(), Failure> {
+    let (out, failure) = queries::sh_query(cfg, host, q, targets, stacked);
+    print!("{out}");
+    match failure {
+        None => Ok(()),
+        // Reported already (a skipped target): only the status remains.
+        Some(f) if f.message.is_empty() => Err(Failure {
+            message: String::new(),
+            code: f.code,
+        }),
+        Some(f) => Err(f),
+    }
+}
+
+/// `sh-status`: the configuration's resources as shell variables, each volume's state as
+/// drbdsetup-84's `sh-status` prints it (from the kernel; a minor it does not know is
+/// `_known=NA`). With `-d`, the drbdsetup-84 lines in their place, as drbdadm-84.
+fn sh_status(
+    cfg: &Config,
+    config_path: &std::path::Path,
+    host: &Node,
+    dry_run: bool,
+    tools: &Tools,
+) -> Result<(), Failure> {
+    let views: Vec<HostView> = cfg
+        .resources_for_host_with(&host.name, &host.addresses)
+        .into_iter()
+        .map(|r| cfg.host_view_with(&r.name, &host.name, &host.addresses))
+        .collect::<Result<_, _>>()?;
+    let mut kernel = None;
+    if !dry_run {
+        let canonical = std::fs::canonicalize(config_path)
+            .unwrap_or_else(|_| config_path.to_path_buf())
+            .display()
+            .to_string();
+        print!(
+            "_drbd_version={}\n_drbd_api={}\n_config_file={}\n\n\n",
+            drbd_rs_tools::plan::shell_escape(env!("CARGO_PKG_VERSION")),
+            version::GENL_API_VERSION,
+            drbd_rs_tools::plan::shell_escape(&canonical)
+        );
+        kernel = Some(Kernel::open()?);
+    }
+    for view in &views {
+        print!("{}", queries::status_header(cfg, view));
+        for vol in &view.volumes {
+            println!("_conf_volume={}", vol.number);
+            match kernel.as_mut() {
+                None => println!(
+                    "{}",
+                    drbd_rs_tools::plan::command_line(&[
+                        tools.drbdsetup.clone(),
+                        "sh-status".into(),
+                        vol.device.minor.to_string()
+                    ])
+                ),
+                Some(k) => print!(
+                    "{}",
+                    sh_status_of(vol.device.minor, k.status(vol.device.minor)?)
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// drbdsetup-84's `sh-status` block of one minor.
+fn sh_status_of(minor: u32, status: Option<MinorStatus>) -> String {
+    let mut out = format!("_minor={minor}\n");
+    let flag = |b: bool| if b { "1" } else { "" };
+    match status {
+        Some(s)
+            if !(s.state.conn == drbd_core::state::ConnState::StandAlone
+                && s.state.disk == drbd_core::state::DiskState::Diskless
+                && s.state.role != drbd_core::state::Role::Primary) =>
+        {
+            out.push_str(&format!(
+                "_res_name={}\n_volume={}\n_known=Configured\n\n_cstate={}\n_role={}\n_peer={}\n\
+                 _disk={}\n_pdsk={}\n\n_flags_susp={}\n_flags_aftr_isp={}\n_flags_peer_isp={}\n\
+                 _flags_user_isp={}\n\n_resynced_percent=",
+                drbd_rs_tools::plan::shell_escape(&s.resource),
+                s.volume,
+                s.state.conn.name(),
+                s.state.role.name(),
+                s.state.peer.name(),
+                s.state.disk.name(),
+                s.state.pdsk.name(),
+                // drbdsetup-84 prints the user's suspend bit only.
+                flag(s.state.susp),
+                flag(s.state.aftr_isp),
+                flag(s.state.peer_isp),
+                flag(s.state.user_isp),
+            ));
+            match s.bits_rs_total {
+                Some(total) => {
+                    let shift = if total >= 1 << 32 { 16 } else { 10 };
+                    let left = s.bits_oos.saturating_sub(s.bits_rs_failed) >> shift;
+                    let total = 1 + (total >> shift);
+                    // drbdsetup-84's unsigned arithmetic, wrap-around included.
+                    let synced = 1000u64.wrapping_sub(left.wrapping_mul(1000) / total) as u32;
+                    out.push_str(&format!("{}.{}\n", synced / 10, synced % 10));
+                }
+                None => out.push('\n'),
+            }
+        }
+        other => {
+            let (name, volume) = other.as_ref().map_or((None, -1i64), |s| {
+                (Some(s.resource.clone()), i64::from(s.volume))
+            });
+            if let Some(n) = name {
+                out.push_str(&format!(
+                    "_res_name={}\n",
+                    drbd_rs_tools::plan::shell_escape(&n)
+                ));
+            }
+            out.push_str(&format!(
+                "_volume={volume}\n_known={}\n\n_cstate=Unconfigured\n_role=\n_peer=\n_disk=\n\
+                 _pdsk=\n_flags_susp=\n_flags_aftr_isp=\n_flags_peer_isp=\n_flags_user_isp=\n\
+                 _resynced_percent=\n",
+                if other.is_some() {
+                    "Unconfigured"
+                } else {
+                    "NA # not available or not yet created"
+                }
+            ));
+        }
+    }
+    out.push_str("\n_sh_status_process\n\n\n");
+    out
+}
+
+/// The resource arguments of a command (`None` for those that take none or one).
+fn targets_mut(command: &mut Command) -> Option<&mut Vec<String>> {
+    match command {
+        Command::CreateMd { resource, .. }
+        | Command::Up { resource }
+        | Command::NewResource { resource }
+        | Command::NewMinor { resource }
+        | Command::Connect { resource, .. }
+        | Command::Disconnect { resource, .. }
+        | Command::NetOptions { resource, .. }
+        | Command::WaitConnect { resource, .. }
+        | Command::Down { resource }
+        | Command::Attach { resource }
+        | Command::Detach { resource }
+        | Command::ApplyAl { resource }
+        | Command::Primary { resource, .. }
+        | Command::Secondary { resource }
+        | Command::NewCurrentUuid { resource, .. }
+        | Command::Invalidate { resource }
+        | Command::InvalidateRemote { resource }
+        | Command::PauseSync { resource }
+        | Command::ResumeSync { resource }
+        | Command::Verify { resource, .. }
+        | Command::Resize { resource, .. }
+        | Command::Adjust { resource }
+        | Command::AdjustWithProgress { resource }
+        | Command::Outdate { resource }
+        | Command::SuspendIo { resource }
+        | Command::ResumeIo { resource }
+        | Command::CheckResize { resource }
+        | Command::ShowGi { resource }
+        | Command::GetGi { resource }
+        | Command::DumpMd { resource }
+        | Command::WipeMd { resource, .. }
+        | Command::ShBPri { resource }
+        | Command::Role { resource }
+        | Command::Dstate { resource }
+        | Command::Cstate { resource } => Some(resource),
+        _ => None,
+    }
+}
+
+/// `-S` with a command on resources: drbdadm-rs has no stacked resources, so every target
+/// is refused as drbdadm-84 refuses a normal resource in stacked mode (exit 1 at the end) —
+/// except a volume named by its minor (`minor-N`), which drbdadm-84 lets through: the
+/// command runs for those.
+fn stacked_mode(
+    cfg: &Config,
+    host: &Node,
+    mut command: Command,
+    run: impl FnOnce(Command) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let usage = |message: String| Failure {
+        message,
+        code: USAGE_ERROR,
+    };
+    let Some(targets) = targets_mut(&mut command) else {
+        return run(command);
+    };
+    if targets.first().is_none_or(|t| t == "all") {
+        return Err(usage(format!(
+            "WARN: nothing stacked for this host ({}), nothing to do in stacked mode!",
+            host.name
+        )));
+    }
+    let mut refused = false;
+    let mut minors = Vec::new();
+    for t in targets.iter() {
+        let name = match volume_target(cfg, host, t)? {
+            Some(_) if t.starts_with("minor-") && cfg.resource(t).is_none() => {
+                minors.push(t.clone());
+                continue;
+            }
+            Some((view, _)) => view.resource,
+            None if cfg.resource(t).is_some() => t.clone(),
+            None => return Err(unknown_resource(t)),
+        };
+        eprintln!("'{name}' is a normal resource, and not available in stacked mode.");
+        refused = true;
+    }
+    if !minors.is_empty() {
+        *targets = minors;
+        run(command)?;
+    }
+    if refused {
+        return Err(usage(String::new()));
+    }
+    Ok(())
+}
+
+/// `outdate` of one volume as drbdadm-84 does it: the kernel first; a Primary (exit 17) is
+/// the answer; otherwise, when the kernel cannot do it (no such disk, minor or module, or the
+/// disk is Inconsistent: exit 5), the meta data on disk (exit 5 when it is Inconsistent).
+fn outdate(vol: &config::VolumeView) -> Result<(), Failure> {
+    let minor = vol.device.minor;
+    let target = MetaTarget::new(&vol.disk, &vol.meta_disk);
+    match Kernel::open().and_then(|mut k| k.outdate(minor)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.exit_code() == 17 => Err(e.into()),
+        Err(e) if e.exit_code() == 11 => Err(e.into()),
+        Err(e) => {
+            let code = e.exit_code();
+            match meta::outdate(&target) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Failure {
+                    message: "Device is inconsistent.".into(),
+                    code: 5,
+                }),
+                Err(m) => Err(Failure {
+                    message: format!("{e}\n{m}"),
+                    code: if code == 5 { 5 } else { 10 },
+                }),
+            }
+        }
+    }
+}
+
+/// `get-gi` / `show-gi` of one volume: the kernel's UUIDs and flags when it has the disk
+/// (drbdsetup-84's), else the meta data on disk (drbdmeta's, with the last agreed size).
+fn gi(vol: &config::VolumeView, show: bool) -> Result<(), Failure> {
+    let minor = vol.device.minor;
+    let from_kernel = Kernel::open()
+        .and_then(|mut k| k.status(minor))
+        .ok()
+        .flatten()
+        .filter(|s| s.state.disk != drbd_core::state::DiskState::Diskless);
+    if let Some(s) = from_kernel {
+        if let (Some(uuids), Some(flags)) = (s.uuids, s.disk_flags) {
+            let text = if show {
+                meta::gi_explained(&uuids, flags)
+            } else {
+                meta::gi_line(&uuids, flags)
+            };
+            print!("{text}");
+            return Ok(());
+        }
+    }
+    let sb = meta::read_superblock(&MetaTarget::new(&vol.disk, &vol.meta_disk))?;
+    print!("{}", meta::gi_of_superblock(&sb, show));
+    Ok(())
+}
+
+/// `wipe-md` of a detached volume: asks first unless `--force` (as drbdmeta).
+fn wipe_md(target: &MetaTarget, force: bool) -> Result<(), Failure> {
+    if !meta::has_meta_data(target)? {
+        eprintln!("There appears to be no drbd meta data to wipe out?");
+        return Ok(());
+    }
+    if force {
+        eprintln!(
+            "Do you really want to wipe out the DRBD meta data?\n*** confirmation forced via \
+             --force option ***"
+        );
+    } else {
+        use std::io::{BufRead, Write};
+        print!(
+            "Do you really want to wipe out the DRBD meta data?\n[need to type 'yes' to confirm] "
+        );
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if answer.trim() != "yes" {
+            println!("Operation cancelled.");
+            return Err(Failure {
+                message: String::new(),
+                code: 1,
+            });
+        }
+    }
+    println!("Wiping meta data...");
+    meta::wipe_md(target)?;
+    println!("DRBD meta data block successfully wiped out.");
+    Ok(())
 }
 
 /// The connection's endpoints: this node's address and its (single) peer's.

@@ -651,3 +651,358 @@ pub fn apply_al(target: &MetaTarget) -> Result<AlOutcome, MetaError> {
         extents_marked: extents.len() as u64,
     })
 }
+
+/// The meta data of one volume as read for the drbdmeta-style queries: the superblock, where
+/// it is (sector on the meta device) and the regions the checks vouch for.
+struct ReadMeta {
+    dev: Dev,
+    md_sector: u64,
+    sb: Superblock,
+    regions: MdRegions,
+    unclean: bool,
+}
+
+fn read_meta(target: &MetaTarget) -> Result<ReadMeta, MetaError> {
+    let mut dev = Dev::open(&target.meta)?;
+    let layout_err = |err| MetaError::Layout {
+        path: target.meta.clone(),
+        err,
+    };
+    let md_sector = target
+        .layout
+        .checked_superblock_sector(dev.sectors)
+        .map_err(layout_err)?;
+    let mut block = [0u8; MD_BLOCK_SIZE];
+    dev.read_at(md_sector, &mut block)?;
+    let unclean = match MdMagic::of_block(&block) {
+        MdMagic::V08 => false,
+        MdMagic::V84Unclean => true,
+        _ => {
+            return Err(MetaError::Unclean {
+                path: target.meta.clone(),
+                why: "No valid meta data found".into(),
+            })
+        }
+    };
+    let sb = Superblock::decode_fields(&block);
+    let geometry = sb
+        .check_geometry(target.layout, dev.sectors)
+        .map_err(layout_err)?;
+    let regions = geometry
+        .regions(dev.sectors)
+        .map_err(|e| layout_err(MdError::BadOffsets(e)))?;
+    Ok(ReadMeta {
+        dev,
+        md_sector,
+        sb,
+        regions,
+        unclean,
+    })
+}
+
+/// The superblock of a volume's 8.4 meta data (clean or not), after the attach checks.
+pub fn read_superblock(target: &MetaTarget) -> Result<Superblock, MetaError> {
+    Ok(read_meta(target)?.sb)
+}
+
+/// Whether the volume has DRBD 8.4 meta data where its configuration says.
+pub fn has_meta_data(target: &MetaTarget) -> Result<bool, MetaError> {
+    match read_meta(target) {
+        Ok(_) => Ok(true),
+        Err(MetaError::Unclean { .. } | MetaError::Layout { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `drbdmeta … outdate` (v08): a Consistent disk loses `MDF_WAS_UP_TO_DATE` (it counts as
+/// Outdated at the next attach); `Ok(false)` for an Inconsistent one, which drbdmeta refuses
+/// ("Device is inconsistent.", exit 5). As drbdmeta, unclean meta data (a detach leaves it
+/// so until the next apply-al) is changed too: only the flags, the magic stays.
+pub fn outdate(target: &MetaTarget) -> Result<bool, MetaError> {
+    let mut m = read_meta(target)?;
+    if !m.sb.flags.contains(MdFlags::CONSISTENT) {
+        return Ok(false);
+    }
+    let mut block = [0u8; MD_BLOCK_SIZE];
+    m.dev.read_at(m.md_sector, &mut block)?;
+    m.sb.flags.remove(MdFlags::WAS_UP_TO_DATE);
+    m.sb.encode(&mut block);
+    m.dev
+        .write_region(&m.regions, MdRegion::Superblock, m.md_sector, &block)?;
+    m.dev.sync()?;
+    Ok(true)
+}
+
+/// `drbdmeta … wipe-md`: the superblock's 4 KiB block zeroed (the volume has no DRBD meta
+/// data afterwards; the activity log and bitmap are left as they are, as drbdmeta does).
+pub fn wipe_md(target: &MetaTarget) -> Result<(), MetaError> {
+    let mut m = read_meta(target)?;
+    let block = [0u8; MD_BLOCK_SIZE];
+    m.dev
+        .write_region(&m.regions, MdRegion::Superblock, m.md_sector, &block)?;
+    m.dev.sync()
+}
+
+/// drbd-utils' `dt_print_uuids`: the four UUIDs and seven flag bits on one line (`get-gi`).
+pub fn gi_line(uuids: &[u64; 4], flags: u32) -> String {
+    let bit = |f: MdFlags| u8::from(flags & f.bits() != 0);
+    format!(
+        "{:016X}:{:016X}:{:016X}:{:016X}:{}:{}:{}:{}:{}:{}:{}\n",
+        uuids[0],
+        uuids[1],
+        uuids[2],
+        uuids[3],
+        bit(MdFlags::CONSISTENT),
+        bit(MdFlags::WAS_UP_TO_DATE),
+        bit(MdFlags::PRIMARY_IND),
+        bit(MdFlags::CONNECTED_IND),
+        bit(MdFlags::FULL_SYNC),
+        bit(MdFlags::PEER_OUT_DATED),
+        bit(MdFlags::CRASHED_PRIMARY),
+    )
+}
+
+/// drbd-utils' `dt_pretty_print_uuids` (v84): [`gi_line`] with its legend (`show-gi`).
+pub fn gi_explained(uuids: &[u64; 4], flags: u32) -> String {
+    let has = |f: MdFlags| flags & f.bits() != 0;
+    let mut out = String::from(
+        "\n       +--<  Current data generation UUID  >-\n       |               +--<  Bitmap's \
+         base data generation UUID  >-\n       |               |                 +--<  younger \
+         history UUID  >-\n       |               |                 |         +-<  older history  \
+         >-\n       V               V                 V         V\n",
+    );
+    out.push_str(&gi_line(uuids, flags));
+    out.push_str(concat!(
+        "                                                                    ^ ^ ^ ^ ^ ^ ^\n",
+        "                                      -<  Data consistency flag  >--+ | | | | | |\n",
+        "                             -<  Data was/is currently up-to-date  >--+ | | | | |\n",
+        "                                  -<  Node was/is currently primary  >--+ | | | |\n",
+        "                                  -<  Node was/is currently connected  >--+ | | |\n",
+        "         -<  Node was in the progress of setting all bits in the bitmap  >--+ | |\n",
+        "                        -<  The peer's disk was out-dated or inconsistent  >--+ |\n",
+        "      -<  This node was a crashed primary, and has not seen its peer since   >--+\n",
+        "\n"
+    ));
+    let disk = if has(MdFlags::CONSISTENT) {
+        if has(MdFlags::WAS_UP_TO_DATE) {
+            "UpToDate"
+        } else {
+            "Outdated"
+        }
+    } else {
+        "Inconsistent"
+    };
+    out.push_str(&format!(
+        "flags:{} {}, {}, {}{}{}\n",
+        if has(MdFlags::CRASHED_PRIMARY) {
+            " crashed"
+        } else {
+            ""
+        },
+        if has(MdFlags::PRIMARY_IND) {
+            "Primary"
+        } else {
+            "Secondary"
+        },
+        if has(MdFlags::CONNECTED_IND) {
+            "Connected"
+        } else {
+            "StandAlone"
+        },
+        disk,
+        if has(MdFlags::FULL_SYNC) {
+            ", need full sync"
+        } else {
+            ""
+        },
+        if has(MdFlags::PEER_OUT_DATED) {
+            ", peer Outdated"
+        } else {
+            ""
+        },
+    ));
+    out.push_str(&format!(
+        "meta-data: {}\n",
+        if has(MdFlags::AL_CLEAN) {
+            "clean"
+        } else {
+            "need apply-al"
+        }
+    ));
+    out
+}
+
+/// drbd-utils' `ppsize`: KiB as `N KB`, `N MB`, ... (below 10000 of the unit, rounded).
+pub fn ppsize(kib: u64) -> String {
+    const UNITS: [char; 6] = ['K', 'M', 'G', 'T', 'P', 'E'];
+    let mut size = kib;
+    let mut base = 0;
+    while size >= 10000 && base < UNITS.len() - 1 {
+        size = (size >> 10) + u64::from(size & (1 << 9) != 0);
+        base += 1;
+    }
+    format!("{} {}B", size as u32, UNITS[base])
+}
+
+/// `drbdmeta … get-gi` / `show-gi` of meta data on disk (`show-gi` adds the last agreed size).
+pub fn gi_of_superblock(sb: &Superblock, show: bool) -> String {
+    let uuids = sb.uuids.to_array();
+    let flags = sb.flags.bits();
+    if !show {
+        return gi_line(&uuids, flags);
+    }
+    let mut out = gi_explained(&uuids, flags);
+    if sb.la_size_sect > 0 {
+        out.push_str(&format!(
+            "last agreed size: {} ({} sectors)\nlast agreed max bio size: {} Byte\n",
+            ppsize(sb.la_size_sect >> 1),
+            sb.la_size_sect,
+            sb.la_peer_max_bio_size
+        ));
+    } else {
+        out.push_str("zero size device -- never seen peer yet?\n");
+    }
+    out
+}
+
+/// `drbdmeta … dump-md` of a detached volume's 8.4 meta data, from the `version` line on
+/// (drbdmeta's first lines are a comment with the time, host and command line: `header`,
+/// each line without its `# `). Unclean meta data is refused, as by drbdmeta without
+/// `--force` ("apply-al first").
+pub fn dump_md(target: &MetaTarget, header: &[String]) -> Result<String, MetaError> {
+    let mut m = read_meta(target)?;
+    if m.unclean || !m.sb.flags.contains(MdFlags::AL_CLEAN) {
+        return Err(MetaError::Unclean {
+            path: target.meta.clone(),
+            why: "Found meta data is \"unclean\", please apply-al first".into(),
+        });
+    }
+    let sb = m.sb;
+    let mut out = String::new();
+    if !header.is_empty() {
+        out.push_str("# DRBD meta data dump\n");
+        for line in header {
+            out.push_str(&format!("# {line}\n"));
+        }
+        out.push_str("#\n\n");
+    }
+    let md_offset = m.md_sector * 512;
+    let offset = |sectors: i32| (md_offset as i64 + i64::from(sectors) * 512) as u64;
+    let u = sb.uuids.to_array();
+    out.push_str(&format!(
+        "version \"v08\";\n\n# md_size_sect {}\n# md_offset {md_offset}\n# al_offset {}\n\
+         # bm_offset {}\n\nuuid {{\n    0x{:016X}; 0x{:016X}; 0x{:016X}; 0x{:016X};\n    \
+         flags 0x{:08X};\n}}\n",
+        sb.md_size_sect,
+        offset(sb.al_offset),
+        offset(sb.bm_offset),
+        u[0],
+        u[1],
+        u[2],
+        u[3],
+        // drbdmeta prints the (v09) peer flags here, which v08 meta data does not have.
+        0
+    ));
+    let (stripes, stripe_4k) = if sb.al_stripes == 0 && sb.al_stripe_size_4k == 0 {
+        (1, 8)
+    } else {
+        (sb.al_stripes, sb.al_stripe_size_4k)
+    };
+    // The bitmap drbdmeta reads: what the last agreed size needs (64-bit words, whole 4 KiB
+    // blocks), within what the bitmap area holds.
+    let la = sb
+        .la_size_sect
+        .min(m.regions.bitmap.sectors().saturating_mul(BM_SECT_PER_EXT));
+    let sectors_per_bit = u64::from(sb.bm_bytes_per_bit.max(4096) >> 9);
+    let bits = la.div_ceil(sectors_per_bit).next_multiple_of(64);
+    let bm_bytes = (bits / 8).next_multiple_of(MD_BLOCK_SIZE as u64);
+    out.push_str(&format!(
+        "# al-extents {};\nla-size-sect {};\nbm-byte-per-bit {};\ndevice-uuid 0x{:016X};\n\
+         la-peer-max-bio-size {};\nal-stripes {stripes};\nal-stripe-size-4k {stripe_4k};\n\
+         # bm-bytes {bm_bytes};\n",
+        sb.al_nr_extents,
+        sb.la_size_sect,
+        sb.bm_bytes_per_bit,
+        sb.device_uuid,
+        sb.la_peer_max_bio_size as i32,
+    ));
+    let mut bm = vec![0u8; bm_bytes as usize];
+    let start = m.regions.bitmap.start;
+    let area = m.regions.bitmap.sectors().saturating_mul(512);
+    for (k, chunk) in bm.chunks_mut(MD_BLOCK_SIZE).enumerate() {
+        let at = k as u64 * MD_BLOCK_SIZE as u64;
+        let len = area.saturating_sub(at).min(chunk.len() as u64) as usize;
+        if len == 0 {
+            break;
+        }
+        m.dev.read_region(
+            &m.regions,
+            MdRegion::Bitmap,
+            start + k as u64 * u64::from(MD_4KB_SECT),
+            &mut chunk[..len],
+        )?;
+    }
+    let words: Vec<u32> = bm
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .collect();
+    let (text, bits_set) = bitmap_text(&words);
+    out.push_str("bm ");
+    out.push_str(&text);
+    out.push_str(&format!("# bits-set {bits_set};\n"));
+    Ok(out)
+}
+
+/// drbdmeta's `fprintf_bm` for one peer: the bitmap as 64-bit words (high word first), eight
+/// per line, a run of more than eight equal 32-bit words as `N times 0x…;`, a `# at NkB`
+/// comment every 64 words; and the number of bits set.
+fn bitmap_text(bm: &[u32]) -> (String, u64) {
+    const WPL: usize = 8;
+    let n = bm.len();
+    let mut out = String::from("{");
+    let eol = |out: &mut String, r: usize| {
+        if r & 63 == 0 {
+            out.push_str(&format!("\n   # at {}kB\n   ", 128 * r as u64));
+        } else {
+            out.push_str("\n   ");
+        }
+    };
+    let mut bits_set = 0u64;
+    let (mut i, mut count) = (0usize, 0usize);
+    let mut cw = 0u32;
+    let mut lw = 0u32;
+    while i < n {
+        if count == 0 {
+            cw = bm[i];
+        }
+        if i % WPL == 0 {
+            if count == 0 {
+                eol(&mut out, i);
+            }
+            let mut j = i;
+            while j < n && bm[j] == cw {
+                j += 1;
+            }
+            let run = (j - i) / WPL * WPL;
+            if run > WPL {
+                count += run;
+                i += run;
+            }
+            if count > 0 {
+                out.push_str(&format!(" {} times 0x{cw:08X}{cw:08X};", count / 2));
+                bits_set += count as u64 * u64::from(cw.count_ones());
+                count = 0;
+                continue;
+            }
+        }
+        if i & 1 == 0 {
+            lw = bm[i];
+        } else {
+            out.push_str(&format!(" 0x{:08X}{lw:08X};", bm[i]));
+        }
+        bits_set += u64::from(bm[i].count_ones());
+        i += 1;
+    }
+    out.push_str("\n}\n");
+    (out, bits_set)
+}

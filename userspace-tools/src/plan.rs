@@ -219,6 +219,27 @@ pub enum Step {
         /// Minor number.
         minor: u32,
     },
+    /// `drbdsetup outdate MINOR`, then `drbdmeta MINOR v08 META IDX outdate` (run only when
+    /// the kernel has no such disk, as drbdadm-84; both printed by the dry run).
+    Outdate {
+        /// The volume.
+        volume: VolumeView,
+    },
+    /// `drbdsetup show-gi|get-gi MINOR`, then `drbdmeta ... show-gi|get-gi` (the meta data
+    /// on disk, read only when the kernel has no disk for the minor).
+    Gi {
+        /// The volume.
+        volume: VolumeView,
+        /// `show-gi` (explained) rather than `get-gi` (one line).
+        show: bool,
+    },
+    /// A drbdmeta command on a detached volume: `drbdmeta MINOR v08 META IDX dump-md|wipe-md`.
+    Meta {
+        /// The volume.
+        volume: VolumeView,
+        /// Which.
+        cmd: MetaCmd,
+    },
     /// `drbdmeta MINOR v08 META IDX create-md [--force]`.
     CreateMd {
         /// Resource name.
@@ -243,6 +264,32 @@ pub enum MinorCmd {
     ResumeSync,
     /// `del-minor` (adjust: a minor the configuration no longer has).
     DelMinor,
+    /// `suspend-io`.
+    SuspendIo,
+    /// `resume-io`.
+    ResumeIo,
+}
+
+/// The drbdmeta commands on a detached volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaCmd {
+    /// `dump-md`.
+    DumpMd,
+    /// `wipe-md [--force]`.
+    WipeMd {
+        /// Do not ask.
+        force: bool,
+    },
+}
+
+impl MetaCmd {
+    /// The drbdmeta command name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetaCmd::DumpMd => "dump-md",
+            MetaCmd::WipeMd { .. } => "wipe-md",
+        }
+    }
 }
 
 impl MinorCmd {
@@ -254,6 +301,8 @@ impl MinorCmd {
             MinorCmd::PauseSync => "pause-sync",
             MinorCmd::ResumeSync => "resume-sync",
             MinorCmd::DelMinor => "del-minor",
+            MinorCmd::SuspendIo => "suspend-io",
+            MinorCmd::ResumeIo => "resume-io",
         }
     }
 }
@@ -490,6 +539,24 @@ impl Step {
                 vec![argv]
             }
             Step::Minor { cmd, minor } => vec![setup(&[cmd.name(), &minor.to_string()])],
+            Step::Outdate { volume } => vec![
+                setup(&["outdate", &volume.device.minor.to_string()]),
+                drbdmeta(tools, volume, "outdate"),
+            ],
+            Step::Gi { volume, show } => {
+                let cmd = if *show { "show-gi" } else { "get-gi" };
+                vec![
+                    setup(&[cmd, &volume.device.minor.to_string()]),
+                    drbdmeta(tools, volume, cmd),
+                ]
+            }
+            Step::Meta { volume, cmd } => {
+                let mut argv = drbdmeta(tools, volume, cmd.name());
+                if let MetaCmd::WipeMd { force: true } = cmd {
+                    argv.push("--force".into());
+                }
+                vec![argv]
+            }
             Step::CreateMd { volume, force, .. } => {
                 let mut argv = drbdmeta(tools, volume, "create-md");
                 if *force {
@@ -529,6 +596,10 @@ impl Step {
             Step::Primary { .. } => "primary",
             Step::Detach { .. } => "detach",
             Step::Minor { cmd, .. } => cmd.name(),
+            Step::Outdate { .. } => "outdate",
+            Step::Gi { show: true, .. } => "show-gi",
+            Step::Gi { show: false, .. } => "get-gi",
+            Step::Meta { cmd, .. } => cmd.name(),
             Step::CreateMd { .. } => "create-md",
         }
     }
@@ -591,6 +662,13 @@ impl Step {
                 (Step::Disconnect { force, .. }, "force")
                 | (Step::Detach { force, .. }, "force")
                 | (Step::CreateMd { force, .. }, "force")
+                | (
+                    Step::Meta {
+                        cmd: MetaCmd::WipeMd { force },
+                        ..
+                    },
+                    "force",
+                )
                 | (
                     Step::Primary { force, .. },
                     "force" | "overwrite-data-of-peer" | "do-what-I-say",

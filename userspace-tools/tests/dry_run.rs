@@ -87,6 +87,44 @@ const COMMANDS: &[&[&str]] = &[
     &["--", "--set-defaults", "resource-options"],
     &["--", "--protocol=A", "adjust"],
     &["--setup-option=--assume-clean", "resize"],
+    // The commands added for issue #13 (kernel- and meta-data-backed ones).
+    &["outdate"],
+    &["suspend-io"],
+    &["resume-io"],
+    &["check-resize"],
+    &["show-gi"],
+    &["get-gi"],
+    &["dump-md"],
+    &["wipe-md"],
+    &["wait-con-int"],
+    &["sh-b-pri"],
+    &["sh-new-minor"],
+    &["sh-status"],
+    &["-v", "primary"],
+    // Stacked mode: drbdadm-rs, like drbdadm-84 on these configurations, has no stacked
+    // resources.
+    &["-S", "up"],
+    &["-S", "primary"],
+];
+
+/// The `sh-*` queries (no `-d`: they only read the configuration), compared by output and
+/// exit status like the dry runs. `sh-status` needs the kernel and is in COMMANDS (`-d`).
+const SH_QUERIES: &[&[&str]] = &[
+    &["sh-nop"],
+    &["sh-resources"],
+    &["sh-resource"],
+    &["sh-mod-parms"],
+    &["sh-dev"],
+    &["sh-udev"],
+    &["sh-minor"],
+    &["sh-ll-dev"],
+    &["sh-md-dev"],
+    &["sh-md-idx"],
+    &["sh-ip"],
+    &["sh-lr-of"],
+    &["-S", "sh-resources"],
+    &["-S", "sh-dev"],
+    &["-S", "sh-lr-of"],
 ];
 
 /// Configurations drbdadm-84 refuses and drbdadm-rs reads (0.7 syntax: `incon-degr-cmd`,
@@ -142,21 +180,41 @@ fn run(mut cmd: Command) -> Run {
     }
 }
 
+/// What drbdadm-84's `wait-con-int` writes before its first line when stdout is no
+/// terminal (no newline after it).
+const NO_TTY_WARNING: &str = "WARN: stdin/stdout is not a TTY; using /dev/console";
+
 /// `resources`: one or more (separated by spaces).
 fn theirs(conf: &Path, host: &str, args: &[&str], resources: &str) -> Run {
+    theirs_with(conf, host, &["-d"], args, resources)
+}
+
+fn theirs_with(conf: &Path, host: &str, pre: &[&str], args: &[&str], resources: &str) -> Run {
     let mut cmd = Command::new(DRBDADM_84);
     cmd.env("__DRBD_NODE__", host)
-        .arg("-d")
+        .args(pre)
         .arg("-c")
         .arg(conf)
         .args(args)
         .args(resources.split_whitespace());
-    run(cmd)
+    let mut r = run(cmd);
+    for line in &mut r.stdout {
+        while let Some(rest) = line.strip_prefix(NO_TTY_WARNING) {
+            *line = rest.to_string();
+        }
+    }
+    r.stdout
+        .retain(|l| !l.is_empty() || !args.contains(&"wait-con-int"));
+    r
 }
 
 fn ours(conf: &Path, host: &str, args: &[&str], resources: &str) -> Run {
+    ours_with(conf, host, &["-d"], args, resources)
+}
+
+fn ours_with(conf: &Path, host: &str, pre: &[&str], args: &[&str], resources: &str) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_drbdadm-rs"));
-    cmd.arg("-d")
+    cmd.args(pre)
         .arg("-c")
         .arg(conf)
         .args(["--hostname", host])
@@ -276,6 +334,55 @@ fn dry_run_prints_what_drbdadm_84_prints() {
     // Enough was compared to mean something (every config, host, resource, command).
     assert!(compared > 1000, "only {compared} runs compared");
     assert!(lines > 1000, "only {lines} lines compared");
+}
+
+#[test]
+fn sh_queries_print_what_drbdadm_84_prints() {
+    let mut runs = 0;
+    let mut lines = 0;
+    let mut failures = Vec::new();
+    for conf in configs() {
+        let name = conf
+            .strip_prefix(data_dir())
+            .expect("under tests/data")
+            .display()
+            .to_string();
+        if REFUSED_BY_84.contains(&name.as_str()) {
+            continue;
+        }
+        for host in hosts(&conf) {
+            let mut targets = targets(&conf, &host);
+            targets.push("nosuch".into());
+            for args in SH_QUERIES {
+                for res in &targets {
+                    let t = theirs_with(&conf, &host, &[], args, res);
+                    let o = ours_with(&conf, &host, &[], args, res);
+                    runs += 1;
+                    lines += t.stdout.len();
+                    if o.stdout != t.stdout || o.code != t.code {
+                        failures.push(format!(
+                            "{name} (host {host}): {} {res}: exit {} (drbdadm-84 {})\n{}\
+                             drbdadm-84 stderr: {}drbdadm-rs stderr: {}",
+                            args.join(" "),
+                            o.code,
+                            t.code,
+                            diff(&t.stdout, &o.stdout),
+                            t.stderr,
+                            o.stderr
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {runs} sh-* queries differ from drbdadm-84's:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    eprintln!("{runs} sh-* queries, {lines} lines of drbdadm-84 output compared");
+    assert!(runs > 500 && lines > 500, "only {runs} runs, {lines} lines");
 }
 
 /// What [`compare`] found for one configuration.

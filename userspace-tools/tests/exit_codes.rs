@@ -90,7 +90,48 @@ const CASES: &[Case] = &[
         code: 1,
         says: "RESOURCE",
     },
+    Case {
+        what: "-t with a command other than dump and sh-nop",
+        config: TWO_NODES.as_bytes(),
+        args: &["-t", "/dev/null", "up", "r0"],
+        code: 1,
+        says: "only allowed with the dump and sh-nop commands",
+    },
+    Case {
+        what: "-t with a file that redefines a resource",
+        config: TWO_NODES.as_bytes(),
+        args: &["-t", "SELF", "sh-nop"],
+        code: 10,
+        says: "conflicting use of",
+    },
+    Case {
+        what: "stacked mode without stacked resources",
+        config: TWO_NODES.as_bytes(),
+        args: &["-S", "up", "all"],
+        code: 1,
+        says: "nothing stacked for this host",
+    },
+    Case {
+        what: "an sh-* query without its resource",
+        config: TWO_NODES.as_bytes(),
+        args: &["sh-dev"],
+        code: 1,
+        says: "RESOURCE",
+    },
 ];
+
+/// `args` with `SELF` standing for the case's configuration file.
+fn with_self(args: &[&str], config: &Path) -> Vec<String> {
+    args.iter()
+        .map(|a| {
+            if *a == "SELF" {
+                config.display().to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect()
+}
 
 fn scratch_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("drbdadm-rs-exit-codes-{}", std::process::id()));
@@ -99,11 +140,12 @@ fn scratch_dir() -> PathBuf {
 }
 
 fn run_ours(config: &Path, args: &[&str]) -> (i32, String) {
+    let args = with_self(args, config);
     let out = Command::new(env!("CARGO_BIN_EXE_drbdadm-rs"))
         .arg("-c")
         .arg(config)
         .args(["--hostname", HOST])
-        .args(args)
+        .args(&args)
         .output()
         .expect("run drbdadm-rs");
     let code = out.status.code().expect("exit code, not a signal");
@@ -114,11 +156,12 @@ fn run_drbdadm_84(config: &Path, args: &[&str]) -> Option<i32> {
     if !Path::new(DRBDADM_84).exists() {
         return None;
     }
+    let args = with_self(args, config);
     let out = Command::new(DRBDADM_84)
         .arg("-c")
         .arg(config)
         .arg("-d")
-        .args(args)
+        .args(&args)
         .output()
         .expect("run drbdadm-84");
     out.status.code()

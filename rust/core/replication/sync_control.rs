@@ -192,6 +192,16 @@ pub fn pause_sync_state(os: &State, ctx: &StateContext) -> Result<State, AdminRe
     checked_change(os, change, ctx)?.ok_or(AdminRefusal::Ret(RetCode::ErrPauseIsSet))
 }
 
+/// `outdate` (`drbd_adm_outdate`) of a device without a connection: the state with the disk
+/// Outdated, checked as a requested change, so the state rules decide as drbd's do: a Primary
+/// is refused (`SS_NO_UP_TO_DATE_DISK`, its only data would be outdated), so is a disk below
+/// Outdated (`SS_LOWER_THAN_OUTDATED`: Diskless, Inconsistent); while Connected the change
+/// vanishes (sanitize: an Outdated disk reads UpToDate when connected), nothing to do.
+/// `None`: nothing to do.
+pub fn outdate_state(os: &State, ctx: &StateContext) -> Result<Option<State>, AdminRefusal> {
+    checked_change(os, StateChange::new().disk(DiskState::Outdated), ctx)
+}
+
 /// `resume-sync` (`drbd_adm_resume_sync`): the state with `user_isp` cleared, checked as a
 /// requested change. Already clear: `ERR_PAUSE_IS_CLEAR` — or, while the resync is paused for
 /// another reason, `ERR_PIC_AFTER_DEP` (a local resync-after dependency) before
@@ -678,6 +688,50 @@ mod tests {
 
     fn refused(e: StateError) -> Result<InvalidatePlan, AdminRefusal> {
         Err(AdminRefusal::State(e))
+    }
+
+    #[test]
+    fn outdate_follows_the_state_rules() {
+        // A StandAlone Secondary with good data: Outdated.
+        for disk in [D::UpToDate, D::Consistent] {
+            let os = st(S, U, C::StandAlone, disk, D::DUnknown);
+            assert_eq!(
+                outdate_state(&os, &standalone_ctx()),
+                Ok(Some(State {
+                    disk: D::Outdated,
+                    ..os
+                })),
+                "{disk}"
+            );
+        }
+        // Outdated already: nothing to do.
+        let os = st(S, U, C::StandAlone, D::Outdated, D::DUnknown);
+        assert_eq!(outdate_state(&os, &standalone_ctx()), Ok(None));
+        // A Primary would outdate its only data (drbdsetup's exit 17).
+        let os = st(P, U, C::StandAlone, D::UpToDate, D::DUnknown);
+        assert_eq!(
+            outdate_state(&os, &standalone_ctx()),
+            Err(AdminRefusal::State(StateError::NoUpToDateDisk))
+        );
+        // Below Outdated (exit 5, drbdadm-84 then tries drbdmeta).
+        for disk in [D::Diskless, D::Inconsistent] {
+            let os = st(S, U, C::StandAlone, disk, D::DUnknown);
+            assert_eq!(
+                outdate_state(&os, &standalone_ctx()),
+                Err(AdminRefusal::State(StateError::LowerThanOutdated)),
+                "{disk}"
+            );
+        }
+        // Connected to a peer: drbd's sanitize_state undoes it ("D_CONSISTENT and D_OUTDATED
+        // vanish when we get connected"), so there is nothing to do and the disk stays.
+        let os = st(S, S, C::Connected, D::UpToDate, D::UpToDate);
+        assert_eq!(outdate_state(&os, &connected_ctx()), Ok(None));
+        // Waiting for the peer: allowed (the node fences itself).
+        let os = st(S, U, C::WFConnection, D::UpToDate, D::DUnknown);
+        assert_eq!(
+            outdate_state(&os, &connected_ctx()).map(|s| s.map(|s| s.disk)),
+            Ok(Some(D::Outdated))
+        );
     }
 
     #[test]
