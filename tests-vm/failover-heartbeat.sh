@@ -13,9 +13,10 @@
 # node-a rejoins without taking the resources back (auto_failback off); `hb_standby` on node-b
 # hands them to node-a, which serves the same data. Heartbeat's logs: out/node-*/ha-log-boot*.
 # Runs in `make check-failover` (≈ 8 min on a quiet host, 14 min on a loaded one; make
-# check's budget has no room yet). Passed whole 2026-12-01: 7.7 min (takeover 65 s after
-# node-a's power loss, node-a resynced 41961 KiB of 131072, failback 76 s), and on a loaded
-# host 14 min (takeover 108 s).
+# check's budget has no room yet). Passed whole three times 2026-12-01: 7.7 min (takeover
+# 65 s after node-a's power loss, node-a resynced 41961 KiB of 131072, failback 76 s), on a
+# loaded host 14 min (takeover 108 s), and 7.5 min with fencing in the module (takeover 62 s,
+# 41964 KiB, failback 75 s).
 # vm-check: failover
 # vm-nodes: 2
 # vm-disks: 128M

