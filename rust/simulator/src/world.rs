@@ -1545,6 +1545,17 @@ impl World {
         self.deliveries == 0 && self.nodes.iter().all(|n| n.down || n.inbox[0].is_empty())
     }
 
+    /// Nothing in flight, both Connected and UpToDate/UpToDate: a resync (if any) is done.
+    pub fn in_sync_and_idle(&self) -> bool {
+        self.quiescent()
+            && self.link_idle()
+            && self.nodes.iter().all(|n| {
+                let s = n.replica.state();
+                s.conn == ConnState::Connected
+                    && (s.disk, s.pdsk) == (DiskState::UpToDate, DiskState::UpToDate)
+            })
+    }
+
     /// The last packets delivered (for failure reports).
     pub fn trace(&self) -> impl Iterator<Item = &String> {
         self.trace.iter()

@@ -35,16 +35,6 @@ fn pair_with_fencing(seed: u64) -> World {
     w
 }
 
-fn settled(w: &World) -> bool {
-    w.quiescent()
-        && w.link_idle()
-        && w.nodes.iter().all(|n| {
-            let s = n.replica.state();
-            s.conn == ConnState::Connected
-                && (s.disk, s.pdsk) == (DiskState::UpToDate, DiskState::UpToDate)
-        })
-}
-
 /// A Primary whose link breaks asks the handler; "unreachable" (5) outdates the peer while
 /// the Primary writes on. At the reconnect the peer resyncs, runs after-resync-target, and the
 /// Primary, done as SyncSource with both disks UpToDate, runs unfence-peer.
@@ -74,7 +64,7 @@ fn a_primary_losing_its_peer_outdates_it_and_unfences_after_the_resync() {
         assert_eq!(w.nodes[A].replica.state().pdsk, DiskState::Outdated);
         w.heal_link();
         assert!(
-            w.run_until(w.now_ms() + 30_000, settled),
+            w.run_until(w.now_ms() + 30_000, World::in_sync_and_idle),
             "seed {seed}: resynced\n{}",
             w.report()
         );
@@ -116,7 +106,7 @@ fn the_survivor_is_promoted_after_fencing_and_the_old_primary_resyncs() {
         assert!(w.run_until(w.now_ms() + 5_000, |w| w.quiescent()));
         w.restart(A, NetSettings::DEFAULT);
         assert!(
-            w.run_until(w.now_ms() + 30_000, settled),
+            w.run_until(w.now_ms() + 30_000, World::in_sync_and_idle),
             "seed {seed}: A resynced\n{}",
             w.report()
         );

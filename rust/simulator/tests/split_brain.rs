@@ -126,16 +126,6 @@ fn diverge(seed: u64, d: Divergence) -> World {
     w
 }
 
-fn settled(w: &World) -> bool {
-    w.quiescent()
-        && w.link_idle()
-        && w.nodes.iter().all(|n| {
-            let s = n.replica.state();
-            s.conn == ConnState::Connected
-                && (s.disk, s.pdsk) == (DiskState::UpToDate, DiskState::UpToDate)
-        })
-}
-
 fn logged(w: &World, node: usize, line: &str) -> bool {
     w.nodes[node].host.log.iter().any(|l| l == line)
 }
@@ -158,7 +148,7 @@ fn expect_winner(seed: u64, d: Divergence, winner: usize, primaries: u8) -> Worl
     let data = w.nodes[winner].host.disk.clone();
     w.heal_link();
     assert!(
-        w.run_until(w.now_ms() + 20_000, settled),
+        w.run_until(w.now_ms() + 20_000, World::in_sync_and_idle),
         "seed {seed}: resynced\n{}",
         w.report()
     );
@@ -470,7 +460,7 @@ fn the_recorded_split_brain_session() {
         );
         w.connect(A, NetSettings::DEFAULT);
         assert!(
-            w.run_until(w.now_ms() + 20_000, settled),
+            w.run_until(w.now_ms() + 20_000, World::in_sync_and_idle),
             "seed {seed}\n{}",
             w.report()
         );
