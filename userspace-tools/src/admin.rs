@@ -400,6 +400,11 @@ impl Kernel {
         Ok(reply)
     }
 
+    /// A request naming only a minor, with nothing to send and nothing to read back.
+    fn minor_command(&mut self, cmd: Command, minor: u32) -> Result<(), AdminError> {
+        self.call(cmd, minor, &minor.to_string(), &[]).map(drop)
+    }
+
     /// `new-resource NAME [resource options]` (an existing resource is fine).
     pub fn new_resource(&mut self, name: &str, options: &OptionList) -> Result<(), AdminError> {
         let ctx = context(name, None);
@@ -609,8 +614,7 @@ impl Kernel {
 
     /// `del-minor MINOR` (only a minor without disk and net config).
     pub fn del_minor(&mut self, minor: u32) -> Result<(), AdminError> {
-        self.call(Command::DelMinor, minor, &minor.to_string(), &[])
-            .map(drop)
+        self.minor_command(Command::DelMinor, minor)
     }
 
     /// The running configuration of resource `name`, as `drbdsetup-84 show` reads it (the
@@ -677,8 +681,7 @@ impl Kernel {
 
     /// `secondary MINOR`.
     pub fn secondary(&mut self, minor: u32) -> Result<(), AdminError> {
-        self.call(Command::Secondary, minor, &minor.to_string(), &[])
-            .map(drop)
+        self.minor_command(Command::Secondary, minor)
     }
 
     /// `new-current-uuid MINOR [--clear-bitmap]`: a new data generation; with
@@ -697,45 +700,39 @@ impl Kernel {
     /// `invalidate MINOR`: this node's disk becomes the target of a full sync (StandAlone:
     /// Inconsistent with every bit set, synced at the next connect).
     pub fn invalidate(&mut self, minor: u32) -> Result<(), AdminError> {
-        self.call(Command::Invalidate, minor, &minor.to_string(), &[])
-            .map(drop)
+        self.minor_command(Command::Invalidate, minor)
     }
 
     /// `invalidate-remote MINOR`: the peer's disk becomes the target of a full sync.
     pub fn invalidate_remote(&mut self, minor: u32) -> Result<(), AdminError> {
-        self.call(Command::InvalPeer, minor, &minor.to_string(), &[])
-            .map(drop)
+        self.minor_command(Command::InvalPeer, minor)
     }
 
     /// `pause-sync MINOR`: set the user's pause flag (`ERR_PAUSE_IS_SET` if it is set).
     pub fn pause_sync(&mut self, minor: u32) -> Result<(), AdminError> {
-        self.call(Command::PauseSync, minor, &minor.to_string(), &[])
-            .map(drop)
+        self.minor_command(Command::PauseSync, minor)
     }
 
     /// `resume-sync MINOR`: clear the user's pause flag (`ERR_PAUSE_IS_CLEAR`, or
     /// `ERR_PIC_AFTER_DEP` / `ERR_PIC_PEER_DEP` when another pause holds the resync).
     pub fn resume_sync(&mut self, minor: u32) -> Result<(), AdminError> {
-        self.call(Command::ResumeSync, minor, &minor.to_string(), &[])
-            .map(drop)
+        self.minor_command(Command::ResumeSync, minor)
     }
 
-    /// `outdate MINOR`: the disk becomes Outdated (refused while Primary or connected).
+    /// `outdate MINOR`: the disk becomes Outdated (refused while Primary; while Connected the
+    /// state rules keep it UpToDate).
     pub fn outdate(&mut self, minor: u32) -> Result<(), AdminError> {
-        self.call(Command::Outdate, minor, &minor.to_string(), &[])
-            .map(drop)
+        self.minor_command(Command::Outdate, minor)
     }
 
     /// `suspend-io MINOR`: hold new application I/O.
     pub fn suspend_io(&mut self, minor: u32) -> Result<(), AdminError> {
-        self.call(Command::SuspendIo, minor, &minor.to_string(), &[])
-            .map(drop)
+        self.minor_command(Command::SuspendIo, minor)
     }
 
     /// `resume-io MINOR`: let held application I/O go on.
     pub fn resume_io(&mut self, minor: u32) -> Result<(), AdminError> {
-        self.call(Command::ResumeIo, minor, &minor.to_string(), &[])
-            .map(drop)
+        self.minor_command(Command::ResumeIo, minor)
     }
 
     /// `verify MINOR [--start=S] [--stop=S]`: start online verify (sectors); `values` is what

@@ -157,8 +157,8 @@ impl<S: Storage> Replica<S> {
         }
     }
 
-    /// After the peer was lost (`old`: the state before): a Primary whose peer's disk is not
-    /// known to be bad asks the handler (drbd's `conn_try_outdate_peer_async` at the end of
+    /// After the peer was lost: a Primary whose peer's disk is not known to be bad asks the
+    /// handler (drbd's `conn_try_outdate_peer_async` at the end of
     /// `conn_disconnect`).
     pub(super) fn fence_after_peer_lost(&mut self, host: &mut impl Host) {
         let s = self.state();
@@ -168,11 +168,6 @@ impl<S: Storage> Replica<S> {
         {
             host.fence_peer();
         }
-    }
-
-    /// The connection attempts so far (for tests and the engine's logs).
-    pub fn connect_count(&self) -> u32 {
-        self.connect_count
     }
 }
 
