@@ -34,12 +34,7 @@ SYNC_TIMEOUT=900
 wait_link
 
 # --- module loading as drbd-utils does it -------------------------------------------------
-install_for_modprobe
-# (Before the module is loaded drbdadm asks `modinfo drbd` which tools to run, and modinfo
-# does not follow modprobe.d aliases: that one case picks the 9.x tools. Every stock script
-# runs `modprobe drbd` first; Documentation/failover.md says so.)
-modprobe drbd
-grep -q '^drbd_rs ' /proc/modules || fail "modprobe drbd did not load drbd_rs: $(cat /proc/modules)"
+load_drbd_as_tools_do
 expect_match "/proc/drbd" "^version: 8\.4\." "$(head -1 /proc/drbd)"
 v=$(drbdadm -V 2>&1)
 expect_match "drbdadm -V with drbd_rs loaded" "DRBDADM_API_VERSION=1" "$v"

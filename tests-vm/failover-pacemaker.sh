@@ -29,9 +29,7 @@ source "$DRBDRS_REPO/tests-vm/lib/failover.sh"
 SYNC_TIMEOUT=900
 wait_link
 
-install_for_modprobe
-modprobe drbd
-grep -q '^drbd_rs ' /proc/modules || fail "modprobe drbd did not load drbd_rs: $(cat /proc/modules)"
+load_drbd_as_tools_do
 # ping-int 3: a dead peer is noticed within ~6 s. al-extents 7 (the least): a crashed
 # Primary's activity log covers at most 28 MiB of the 128 MiB, so "resyncs only what
 # changed" is visible in the resync's size. Fencing as the DRBD 8.4 User's Guide sets it up

@@ -4,6 +4,17 @@
 # as its cluster manager runs it) and CLUSTER_LOG (the manager's log, shown on failures).
 SERVICE_IP=169.254.77.10
 
+# load_drbd_as_tools_do: drbd_rs installed and loaded the way drbd-utils' scripts load it,
+# `modprobe drbd` (scripts/install.sh's alias). Before the module is loaded drbdadm asks
+# `modinfo drbd` which tools to run, and modinfo does not follow modprobe.d aliases: that one
+# case picks the 9.x tools. Every stock script runs `modprobe drbd` first;
+# Documentation/failover.md says so.
+load_drbd_as_tools_do() {
+  install_for_modprobe
+  modprobe drbd
+  grep -q '^drbd_rs ' /proc/modules || fail "modprobe drbd did not load drbd_rs: $(cat /proc/modules)"
+}
+
 # serving: this node holds every resource of the group.
 serving() {
   is_ro 'Primary/.*' && mountpoint -q /data && ip -o addr show dev "$DRBDRS_NIC" | grep -q " $SERVICE_IP/" &&
@@ -38,12 +49,7 @@ sums_of_files() { sha256sum </data/files.sha256 | cut -c1-64; }
 # The first boot's common start: both nodes create-md/up on zeroed disks, no initial sync
 # (new-current-uuid --clear-bitmap: both disks are zeros), node-a formats; both end Secondary.
 prepare_replicated_fs() {
-  adm_create_md r0
-  adm up r0
-  adm_within 120 wait-connect r0 || fail "not connected within 120 s"
-  sync_point connected
-  [[ $DRBDRS_NODE == a ]] && adm new-current-uuid --clear-bitmap r0
-  wait_for "UpToDate/UpToDate" 60 in_sync
+  up_zeroed_pair
   if [[ $DRBDRS_NODE == a ]]; then
     adm primary r0
     # The disks are zeros: the inode tables need no initialising (mkfs leaves them to the
