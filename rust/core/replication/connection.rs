@@ -633,6 +633,11 @@ impl<S: Storage> Replica<S> {
         now_ms: u64,
         host: &mut impl Host,
     ) {
+        if matches!(self.phase, Phase::Idle | Phase::Connecting) {
+            // The connection this came on is over (its sockets close once our last packets
+            // went out): what the peer sent on it before it saw that belongs to no one.
+            return;
+        }
         self.last_receive_ms = now_ms;
         self.sync_control.clock(now_ms);
         if let Err(reason) = self.dispatch(socket, packet, now_ms, host) {
@@ -1823,8 +1828,24 @@ impl<S: Storage> Replica<S> {
             && change.apply(&self.state).is_ok();
         if teardown {
             host.send(Socket::Meta, &self.agreed, &reply(SsCode::Success.code()));
-            // The peer disconnects on purpose: reconnect and wait for it.
-            self.leave_connection(ConnState::TearDown, true, host);
+            match self.pending.take() {
+                // Both sides asked to disconnect at the same moment and the peer, which
+                // resolves conflicts, refuses ours: its request does what ours asked
+                // (drbd's `_conn_rq_cond` sees the connection gone and lets the waiting
+                // `disconnect` go ahead locally). Reconnecting instead would greet the
+                // peer's next `up` with this node's old data while our `down` waits.
+                Some(pending) if pending.connection_wide => {
+                    self.leave_connection(ConnState::Disconnecting, false, host);
+                    host.change_finished(Ok(()));
+                }
+                pending => {
+                    if pending.is_some() {
+                        host.change_finished(Err(StateError::CwFailedByPeer));
+                    }
+                    // The peer disconnects on purpose: reconnect and wait for it.
+                    self.leave_connection(ConnState::TearDown, true, host);
+                }
+            }
             return Ok(());
         }
         if let Err(e) = self.full_sync_allowed(&change) {
@@ -1866,6 +1887,15 @@ impl<S: Storage> Replica<S> {
             );
             return Err(LossReason::ProtocolError);
         };
+        if code < 1 && pending.connection_wide && code == StateError::ConcurrentStChg.code() {
+            // The peer, which resolves conflicts, is busy with a change of its own — when
+            // both run `down` at once, its own disconnect. Ours needs no consent then: drop
+            // the connection, which also ends the peer's request (a lost connection is the
+            // success path of a disconnect).
+            self.go_standalone(host);
+            host.change_finished(Ok(()));
+            return Ok(());
+        }
         if code < 1 {
             host.log(
                 Level::Err,

@@ -4,6 +4,7 @@ use drbd_core::replication::connection::{NetSettings, SyncSettings};
 use drbd_core::replication::WireProtocol;
 use drbd_core::state::{ConnState, DiskState, Role, StateChange, StateError};
 use drbd_core::uuid::UuidSet;
+use drbd_core::wire::Cmd;
 use drbd_sim::world::World;
 
 const SECTORS: u64 = 0x1ffb0; // the capture's 64 MiB device minus internal meta data
@@ -186,6 +187,48 @@ fn disconnect_tells_the_peer_which_keeps_waiting() {
         .any(|s| s.conn == ConnState::TearDown));
     w.run_until_ms(w.now_ms() + 2_000);
     assert_eq!(conn(&w, 1), ConnState::WFConnection);
+}
+
+/// `down` on both nodes at once (the usual end of a test or a maintenance window): each
+/// asks the other, the node that resolves conflicts refuses the peer's request and the other
+/// accepts it. Both must end StandAlone with their `disconnect` done — the accepting node
+/// must not go back to WFConnection, where the peer's next `up` would meet its old data.
+#[test]
+fn disconnect_on_both_nodes_at_once_ends_both_standalone() {
+    // Which came first at the node that yields: the refusal of its request (one reply in
+    // all) or the peer's request (both answered).
+    let mut replies_seen = [0u32; 3];
+    for seed in 0..200 {
+        let mut w = fresh_pair(seed);
+        w.connect_both(NetSettings::DEFAULT);
+        assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
+        w.with_node(0, |r, h| r.disconnect(h));
+        w.with_node(1, |r, h| r.disconnect(h));
+        let standalone = w.run_until(w.now_ms() + 5_000, |w| {
+            w.both_in(ConnState::StandAlone) && w.nodes.iter().all(|n| !n.host.finished.is_empty())
+        });
+        assert!(standalone, "seed {seed}\n{}", w.report());
+        w.run_until_ms(w.now_ms() + 2_000);
+        let replies: u64 = w
+            .nodes
+            .iter()
+            .map(|n| n.host.sent(Cmd::ConnStChgReply))
+            .sum();
+        replies_seen[replies.min(2) as usize] += 1;
+        for n in &w.nodes {
+            assert_eq!(n.host.finished, vec![Ok(())], "seed {seed}\n{}", w.report());
+            assert_eq!(n.replica.state().conn, ConnState::StandAlone, "seed {seed}");
+            assert!(
+                !n.host.log.iter().any(|l| l.starts_with("Unexpected")),
+                "seed {seed}\n{}",
+                w.report()
+            );
+        }
+    }
+    assert!(
+        replies_seen[1] > 0 && replies_seen[2] > 0,
+        "both orders must occur: {replies_seen:?}"
+    );
 }
 
 #[test]
