@@ -7,6 +7,7 @@
 # vm-disks: 256M
 # vm-timeout: 2400
 # vm-memory: 1024
+# vm-cpus: 2
 export DRBD_TOOL_A=drbdadm-84 DRBD_TOOL_B=drbdadm-84
 source "$DRBDRS_REPO/tests-vm/lib/common.sh"
 RUNTIME=15 # seconds per fio job (after a 2 s ramp)

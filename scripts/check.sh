@@ -3,8 +3,8 @@
 #   check.sh host   cargo fmt/clippy/test (host crates) + rustfmt of the module sources
 #   check.sh vm     module build, KUnit in a VM, VM scenarios (tests-vm/*.sh)
 #   check.sh all    both (what `make check` and CI run)
-#   check.sh failover  module, tools and the cluster-manager failover scenarios
-#                   (tests-vm/*.sh marked "# vm-check: failover"; `make check-failover`)
+#   check.sh failover  module, tools and the cluster-manager failover scenarios only
+#                   (tests-vm/failover-*.sh; `make check-failover`)
 # A layer that cannot run (e.g. the kernel build failed) counts as failed, never as skipped.
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
@@ -119,33 +119,64 @@ run_vm() {
   ((kfail == 0)) || tail -n 30 "$LOGDIR/kunit.log" | sed 's/^/        | /'
 
   echo "== VM scenarios"
-  local t
+  local t name
+  local -a single=() pairs=()
   for t in tests-vm/*.sh; do
+    name="vm:$(basename "$t" .sh)"
+    # VM_ONLY=REGEX (daily work): only the scenarios whose name matches.
+    [[ -z ${VM_ONLY:-} || $(basename "$t" .sh) =~ $VM_ONLY ]] || continue
     # "# vm-check: no": a scenario run by hand only (too slow for the budget so far).
     if grep -q '^# vm-check: no' "$t"; then
-      printf '  ----  %-40s (by hand: scripts/vm.py %s)\n' "vm:$(basename "$t" .sh)" "$t"
-      continue
+      printf '  ----  %-40s (by hand: scripts/vm.py %s)\n' "$name" "$t"
+    elif grep -q '^# vm-nodes: 2' "$t"; then
+      pairs+=("$t")
+    else
+      single+=("$t")
     fi
-    # "# vm-check: failover": `make check-failover` runs it; counted here as skipped until
-    # make check's budget has room for it (Documentation/development.md).
-    if grep -q '^# vm-check: failover' "$t"; then
-      record SKIP "vm:$(basename "$t" .sh)"
-      printf '  SKIP  %-40s (make check-failover)\n' "vm:$(basename "$t" .sh)"
-      continue
-    fi
-    step "vm:$(basename "$t" .sh)" scripts/vm.py "$t" || show_guest_consoles "$t"
+  done
+  run_side_by_side "${single[@]}"
+  for t in "${pairs[@]}"; do
+    vm_scenario "$t"
   done
 }
 
+# vm_scenario FILE: one VM scenario, reported like every step; a failure shows the end of
+# each guest's console.
+vm_scenario() {
+  step "vm:$(basename "$1" .sh)" scripts/vm.py "$1" || show_guest_consoles "$1"
+}
+
+# run_side_by_side FILE...: single-guest scenarios, two at a time. A TCG guest keeps about
+# one host core busy, so two of them take the time of little more than one on a two-core
+# machine (the two-guest scenarios load both cores already and run alone). Each lane takes
+# the next scenario from a shared queue; the reports are printed in name order at the end.
+run_side_by_side() {
+  local queue="$LOGDIR/side-by-side.queue" reports="$LOGDIR/side-by-side" lane t
+  mkdir -p "$reports"
+  printf '%s\n' "$@" >"$queue"
+  for lane in 1 2; do
+    (
+      while t=$(flock "$queue.lock" sh -c 'head -n 1 "$1" && sed -i 1d "$1"' _ "$queue") &&
+        [[ -n $t ]]; do
+        vm_scenario "$t" >"$reports/$(basename "$t" .sh).txt" 2>&1
+      done
+    ) &
+  done
+  wait
+  for t in "$@"; do
+    cat "$reports/$(basename "$t" .sh).txt"
+  done
+}
+
+# The cluster-manager failover scenarios alone (they run in `check.sh vm` too).
 run_failover() {
   echo "== build"
   step module-build make --no-print-directory module || { record FAIL failover-tests; return; }
   step tools-build cargo build --release --workspace || { record FAIL failover-tests; return; }
   echo "== failover scenarios (Heartbeat, Pacemaker)"
   local t
-  for t in tests-vm/*.sh; do
-    grep -q '^# vm-check: failover' "$t" || continue
-    step "vm:$(basename "$t" .sh)" scripts/vm.py "$t" || show_guest_consoles "$t"
+  for t in tests-vm/failover-*.sh; do
+    vm_scenario "$t"
   done
 }
 

@@ -12,15 +12,14 @@
 # it, returns as Secondary and resyncs only what changed (not the whole device); heartbeat on
 # node-a rejoins without taking the resources back (auto_failback off); `hb_standby` on node-b
 # hands them to node-a, which serves the same data. Heartbeat's logs: out/node-*/ha-log-boot*.
-# Runs in `make check-failover` (≈ 8 min on a quiet host, 14 min on a loaded one; make
-# check's budget has no room yet). Passed whole three times 2026-12-01: 7.7 min (takeover
-# 65 s after node-a's power loss, node-a resynced 41961 KiB of 131072, failback 76 s), on a
-# loaded host 14 min (takeover 108 s), and 7.5 min with fencing in the module (takeover 62 s,
-# 41964 KiB, failback 75 s).
-# vm-check: failover
+# Part of `make check` (also alone: `make check-failover`); ≈ 8 min on a quiet host, 14 min
+# on a loaded one. Passed whole 2026-12-01 in 7.7 min (takeover 65 s after node-a's power
+# loss, node-a resynced 41961 KiB of 131072, failback 76 s), on a loaded host in 14 min
+# (takeover 108 s), with fencing in the module in 7.5 min (takeover 62 s, 41964 KiB,
+# failback 75 s).
 # vm-nodes: 2
 # vm-disks: 128M
-# vm-timeout: 2400
+# vm-timeout: 1200
 DRBD_MODULE_A=drbd_rs DRBD_MODULE_B=drbd_rs
 # Heartbeat's drbddisk runs drbd-utils' drbdadm: the test's own calls use it too.
 DRBD_TOOL_A=${DRBD_TOOL_A:-drbdadm-84} DRBD_TOOL_B=${DRBD_TOOL_B:-drbdadm-84}

@@ -14,10 +14,9 @@
 # node-b's fence-peer handler (crm-fence-peer.sh) placed when it was promoted. Logs:
 # out/node-*/corosync-boot*.log, pacemaker-boot*.log. Passed whole 2026-12-01 in 19 min on a
 # loaded host (takeover 141 s after the power loss, node-a resynced 17420 KiB of 131072).
-# vm-check: failover
 # vm-nodes: 2
 # vm-disks: 128M
-# vm-timeout: 2400
+# vm-timeout: 1500
 DRBD_MODULE_A=drbd_rs DRBD_MODULE_B=drbd_rs
 # The OCF agent runs drbd-utils' drbdadm: the test's own calls use it too.
 DRBD_TOOL_A=${DRBD_TOOL_A:-drbdadm-84} DRBD_TOOL_B=${DRBD_TOOL_B:-drbdadm-84}
