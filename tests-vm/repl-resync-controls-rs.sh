@@ -63,10 +63,9 @@ if [[ $DRBDRS_NODE == b ]]; then
   echo "$out"
 fi
 sync_point refused
-# The slow rate has served its purpose; the rest (two full syncs, a verify) goes at the
-# default rate, set as an administrator does: edit the file, `disk-options`.
-write_drbd_conf C "connect-int 3; verify-alg md5;"
-adm disk-options r0
+# The slow rate has served its purpose; the rest (two full syncs, a verify) goes faster.
+# `disk-options` sends only the options given on its command line (drbdadm-84 too).
+adm -- --resync-rate=20M disk-options r0
 sync_point faster
 log "resume-sync on node-a"
 [[ $DRBDRS_NODE == a ]] && adm resume-sync r0
