@@ -1178,7 +1178,12 @@ fn adjust(
     setup: &[String],
     progress: bool,
 ) -> Result<(), Failure> {
-    let views = whole_views(cfg, host, resource, "adjust")?;
+    let command = if progress {
+        "adjust-with-progress"
+    } else {
+        "adjust"
+    };
+    let views = whole_views(cfg, host, resource, command)?;
     // drbdadm-84 reads `drbdsetup show`; without a module that prints nothing.
     let mut kernel = Kernel::open().ok();
     let mut per_resource = Vec::new();

@@ -26,7 +26,24 @@ struct Case {
     says: &'static str,
 }
 
+/// r0 with two volumes on this host (carol).
+const TWO_VOLUMES: &str = "global { usage-count no; }\nresource r0 {\n  \
+     on carol { volume 0 { device /dev/drbd0; disk /dev/vda; meta-disk internal; }\n    \
+     volume 1 { device /dev/drbd1; disk /dev/vdb; meta-disk internal; }\n    \
+     address 10.0.0.3:7789; }\n  \
+     on bob { volume 0 { device /dev/drbd0; disk /dev/vda; meta-disk internal; }\n    \
+     volume 1 { device /dev/drbd1; disk /dev/vdb; meta-disk internal; }\n    \
+     address 10.0.0.2:7789; }\n}\n";
+
 const CASES: &[Case] = &[
+    Case {
+        what: "adjust-with-progress of one volume",
+        config: TWO_VOLUMES.as_bytes(),
+        args: &["adjust-with-progress", "r0/1"],
+        code: 1,
+        says:
+            "adjust-with-progress operates on whole resources, but you specified a specific volume!",
+    },
     Case {
         what: "unknown resource",
         config: TWO_NODES.as_bytes(),
