@@ -90,6 +90,9 @@ run_host() {
   # invalidate / invalidate-remote / pause-sync / resume-sync among writes and link cuts.
   step sim-invalidate-seeds env DRBD_SIM_SEEDS="${DRBD_SIM_INVALIDATE_SEEDS:-10000}" \
     cargo test --release -p drbd_sim --test invalidate seeded_schedules_of_invalidate_and_pause
+  # Lower-disk errors (one node's disk failing in windows) among writes and link cuts.
+  step sim-disk-error-seeds env DRBD_SIM_DISK_ERROR_SEEDS="${DRBD_SIM_DISK_ERROR_SEEDS:-10000}" \
+    cargo test --release -p drbd_sim --test disk_errors disk_errors_lose_no_acknowledged_write
 }
 
 run_vm() {

@@ -13,6 +13,8 @@ PACKAGES=(
   qemu-system-x86 busybox-static
   # userspace in the guests (the host's root is the guest's root)
   drbd-utils fio e2fsprogs iproute2 iputils-ping util-linux mount procps psmisc nftables
+  # device-mapper tables that fail a range of the lower disk (disk-error.sh)
+  dmsetup
   # cluster managers for the failover tests (heartbeat v1, pacemaker + corosync; the IPaddr
   # agent runs ifconfig, which resource-agents only recommends)
   heartbeat pacemaker corosync resource-agents crmsh net-tools

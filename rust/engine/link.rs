@@ -23,7 +23,7 @@
 
 use core::ffi::c_int;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
@@ -44,11 +44,12 @@ use crate::drbd_core::replication::connection::{
 use crate::drbd_core::replication::epochs::SentEpoch;
 use crate::drbd_core::replication::establish::{Accepted, Establish};
 use crate::drbd_core::replication::fencing::FenceStart;
+use crate::drbd_core::replication::io_errors::FailedIo;
 use crate::drbd_core::replication::request::{Step, WriteRequest};
 use crate::drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use crate::drbd_core::replication::sync_control::{AdminRefusal, FullSyncSide};
 use crate::drbd_core::replication::sync_handshake::Helper;
-use crate::drbd_core::replication::writes::{PeerWriteKind, WriteFlags};
+use crate::drbd_core::replication::writes::{PeerWriteKind, WriteBusy, WriteFlags};
 use crate::drbd_core::state::{ConnState, Fencing, State, StateChange, StateError};
 use crate::drbd_core::text_buf::TextBuf;
 use crate::drbd_core::uuid::UuidSet;
@@ -825,6 +826,9 @@ pub(crate) struct Link {
     fence_runs: Arc<FenceRuns>,
     /// A `fence-peer` handler thread of this link runs.
     fencing_now: AtomicBool,
+    /// When a write refused for want of good data was last logged ([`Link::now_ms`] + 1;
+    /// 0: never): one line per second at most, as drbd's ratelimit.
+    no_data_logged_ms: AtomicU64,
 }
 
 /// The threads of a running link.
@@ -916,6 +920,7 @@ impl Link {
                 deps: s.deps,
                 fence_runs: s.fence_runs,
                 fencing_now: AtomicBool::new(false),
+                no_data_logged_ms: AtomicU64::new(0),
             }),
             GFP_KERNEL,
         )?;
@@ -1307,7 +1312,11 @@ impl Link {
                                 continue;
                             }
                         }
-                        h.update(block_id, |req| Some(req.local_done(ok)));
+                        let counts = ok && r.local_copy_counts();
+                        h.update(block_id, |req| Some(req.local_done(counts)));
+                        if !ok {
+                            r.local_io_failed(FailedIo::AppWrite, h);
+                        }
                         if let Some(slot) = slot {
                             r.local_write_done(slot, h);
                         }
@@ -1521,6 +1530,23 @@ impl Link {
                         }
                     }
                     break block_id;
+                }
+                Err(WriteBusy::NoGoodData) => {
+                    drop(st);
+                    let now = self.now_ms() + 1;
+                    let last = self.no_data_logged_ms.load(Ordering::Relaxed);
+                    if last == 0 || now.saturating_sub(last) >= 1000 {
+                        self.no_data_logged_ms.store(now, Ordering::Relaxed);
+                        pr_err!(
+                            "drbd{}: IO ERROR: neither local nor remote data, sector {}+{}\n",
+                            self.minor,
+                            sector,
+                            size >> 9
+                        );
+                    }
+                    self.io.al_end(ExtentRange::of(sector, size));
+                    bio.end(EIO.to_errno());
+                    return;
                 }
                 Err(busy) => {
                     if !waited {

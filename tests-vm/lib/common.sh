@@ -117,6 +117,7 @@ adm_create_md() {
 # write_drbd_conf PROTOCOL [NET-OPTIONS] [DISK-OPTIONS] [SECTIONS]: /etc/drbd.conf with
 # resource r0 on /dev/vda (internal meta data) between node-a (169.254.77.1) and node-b
 # (.2), port 7789; SECTIONS (e.g. `handlers { ... }`) go into the resource as they are.
+# DRBD_DISK_A: node-a's lower device instead of /dev/vda.
 # The resync rate is fixed (c-plan-ahead 0): low enough to watch a sync, high enough for TCG;
 # DISK-OPTIONS, if given, replace the default `resync-rate 20M;` (a second
 # resync-rate is a warning, and the first one counts, with drbdadm-84 as with drbdadm-rs).
@@ -131,7 +132,7 @@ resource r0 {
   disk { c-plan-ahead 0; ${3:-resync-rate 20M;} }
   startup { ${STARTUP_OPTIONS:-wfc-timeout 120; degr-wfc-timeout 60;} }
   ${4:-}
-  on node-a { device /dev/drbd0; disk /dev/vda; address 169.254.77.1:7789; meta-disk internal; }
+  on node-a { device /dev/drbd0; disk ${DRBD_DISK_A:-/dev/vda}; address 169.254.77.1:7789; meta-disk internal; }
   on node-b { device /dev/drbd0; disk /dev/vda; address 169.254.77.2:7789; meta-disk internal; }
 }
 CONF

@@ -1023,7 +1023,7 @@ impl<S: Storage> Replica<S> {
     }
 
     /// The connection failed: pass through the transient state, back to WFConnection.
-    fn lose_connection(&mut self, reason: LossReason, host: &mut impl Host) {
+    pub(super) fn lose_connection(&mut self, reason: LossReason, host: &mut impl Host) {
         if matches!(self.phase, Phase::Idle | Phase::Connecting) {
             return;
         }

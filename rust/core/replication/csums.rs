@@ -24,6 +24,7 @@ use super::super::state::ConnState;
 use super::super::wire::{self, AckKind, BlockAck, BlockReq, Packet, RequestKind};
 use super::conflicts::{IoKind, Slot};
 use super::connection::{Host, Level, LossReason, Replica, Socket, Storage};
+use super::io_errors::FailedIo;
 use super::resync_path::PeerRead;
 
 /// Why a [`PeerRead`] reads its block.
@@ -81,6 +82,7 @@ impl<S: Storage> Replica<S> {
     /// and drops what is left of it afterwards. A resync read ([`ReadPurpose::ResyncData`])
     /// may be reported here as well. Bytes of another length count as a failed read.
     pub fn peer_read_data(&mut self, read: &PeerRead, data: Option<&[u8]>, host: &mut impl Host) {
+        let failed = data.is_none();
         let data = data.filter(|d| d.len() == read.size as usize);
         match read.purpose {
             ReadPurpose::ResyncData => self.peer_read_done(read, data.is_some(), host),
@@ -91,11 +93,14 @@ impl<S: Storage> Replica<S> {
                 self.verify_compare_read(read, &digest, data, host)
             }
         }
+        // The peer has its answer first; then the disk stops claiming good data.
+        if failed {
+            self.local_io_failed(FailedIo::PeerRead, host);
+        }
     }
 
     /// Reads that waited for overlapping writes go to the disk once those are done: resync
-    /// reads wait for application writes, verify reads (VerifyT) for application and peer
-    /// writes, verify comparisons (VerifyS: a verify entry whose digest arrived) for the peer
+    /// and verify reads (VerifyT) wait for application and peer writes, verify comparisons (VerifyS: a verify entry whose digest arrived) for the peer
     /// writes that arrived before the digest. The first read still blocked keeps the ones
     /// behind it waiting.
     pub(super) fn issue_waiting_reads(&mut self, host: &mut impl Host) {
@@ -109,7 +114,7 @@ impl<S: Storage> Replica<S> {
                 if comparison {
                     o.kind == IoKind::PeerWrite && o.arrival < e.arrival
                 } else {
-                    o.kind == IoKind::AppWrite || (verify && o.kind == IoKind::PeerWrite)
+                    matches!(o.kind, IoKind::AppWrite | IoKind::PeerWrite)
                 }
             });
             if blocked {
@@ -621,12 +626,17 @@ mod tests {
         r.peer_read_data(&read, None, &mut h);
         assert!(matches!(
             h.take()[..],
-            [Out::Ack {
-                kind: AckKind::NegRsDReply,
-                sector: 16,
+            [
+                Out::Ack {
+                    kind: AckKind::NegRsDReply,
+                    sector: 16,
+                    ..
+                },
                 ..
-            }]
+            ]
         ));
+        // The source's disk failed a read: it no longer claims good data.
+        assert_eq!(r.state().disk, DiskState::Inconsistent);
     }
 
     #[test]

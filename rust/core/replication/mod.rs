@@ -12,6 +12,7 @@ pub mod csums;
 pub mod epochs;
 pub mod establish;
 pub mod fencing;
+pub mod io_errors;
 pub mod request;
 pub mod resync_path;
 pub mod settings;

@@ -25,6 +25,7 @@ use super::super::wire::{self, AckKind, BlockAck, BlockReq, DataHeader, DataKind
 use super::conflicts::{Interval, IoKind, Slot};
 use super::connection::{Host, Level, LossReason, Replica, Socket, Storage};
 use super::csums::{CsumStats, ReadPurpose};
+use super::io_errors::FailedIo;
 use super::sync_handshake::Helper;
 use super::writes::PeerWrite;
 
@@ -489,8 +490,10 @@ impl<S: Storage> Replica<S> {
             );
             return Err(LossReason::ProtocolError);
         }
+        // Writes that reached us before this request go to the disk first, the peer's
+        // too: a SyncTarget Primary wrote that data before it asked for the block.
         let waiting = self.conflicts.overlaps(req.sector, req.blksize, None, |e| {
-            e.kind == IoKind::AppWrite
+            matches!(e.kind, IoKind::AppWrite | IoKind::PeerWrite)
         });
         // Without good data, or with no room to track the read, the target records a failed
         // block and goes on.
@@ -539,6 +542,9 @@ impl<S: Storage> Replica<S> {
             return;
         }
         if self.conflicts.remove(read.slot).is_none() {
+            if !ok {
+                self.local_io_failed(FailedIo::PeerRead, host);
+            }
             return; // the connection that asked is gone
         }
         if ok {
@@ -562,6 +568,7 @@ impl<S: Storage> Replica<S> {
                 read.size,
                 host,
             );
+            self.local_io_failed(FailedIo::PeerRead, host);
         }
     }
 
@@ -637,6 +644,9 @@ impl<S: Storage> Replica<S> {
 
     /// A resync write on the target finished.
     pub fn resync_write_done(&mut self, write: &ResyncWrite, ok: bool, host: &mut impl Host) {
+        if !ok {
+            self.local_io_failed(FailedIo::ResyncWrite, host);
+        }
         if self.conflicts.remove(write.slot).is_none() {
             return;
         }

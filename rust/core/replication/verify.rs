@@ -1150,15 +1150,20 @@ mod tests {
         r.receive(Socket::Data, &ov_request(16, 4096), 20, &mut h);
         let read = h.take_reads()[0];
         r.peer_read_data(&read, None, &mut h);
+        let sent = h.take();
         assert_eq!(
-            h.take(),
-            [Out::Request {
+            sent.first(),
+            Some(&Out::Request {
                 kind: RequestKind::OvReply,
                 sector: 16,
                 size: 4096,
                 digest: std::vec![0; 16]
-            }]
+            })
         );
+        // Then the failed read makes the disk Inconsistent, which a verify does not allow
+        // (drbd's sanitize would call it UpToDate again): the connection starts over.
+        assert_eq!(r.state().disk, DiskState::Inconsistent);
+        assert!(r.state().conn < ConnState::Connected, "{sent:?}");
     }
 
     #[test]

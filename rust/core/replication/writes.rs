@@ -14,6 +14,7 @@ use super::super::wire::{
 use super::conflicts::{Interval, IoKind, Slot};
 use super::connection::{Host, Level, LossReason, Replica, Socket, Storage};
 use super::epochs::{EpochTag, EpochsFull, ReceiverStep};
+use super::io_errors::FailedIo;
 use super::request::{AckWanted, Step, WriteRequest};
 use super::resync_path::HeldWrite;
 use super::WireProtocol;
@@ -47,14 +48,20 @@ pub struct DataSend {
 pub enum WriteBusy {
     /// Too many epochs are unacknowledged.
     Epochs,
-    /// A resync read of an overlapping range is in flight (its reply must go first), or an
-    /// online verify of it is (both nodes must digest the same data).
+    /// A resync read of an overlapping range is in flight (its reply must go first), an
+    /// online verify of it is (both nodes must digest the same data), or, on the SyncTarget,
+    /// the range is requested from the source and not written yet.
     ResyncConflict,
     /// A write of the peer to an overlapping range, received before the connection was
     /// lost, is still on its way to the disk (it must land first).
     PeerWriteInFlight,
     /// Too much I/O in flight.
     TableFull,
+    /// Not a wait but a refusal: neither this node's disk nor the peer's is UpToDate
+    /// (drbd's `may_do_writes`), the write fails with an I/O error ("IO ERROR: neither
+    /// local nor remote data"). Written to an Inconsistent disk alone it would be
+    /// overwritten by the next resync, which makes such a disk its target.
+    NoGoodData,
 }
 
 impl From<EpochsFull> for WriteBusy {
@@ -129,9 +136,26 @@ impl<S: Storage> Replica<S> {
                 && s.conn < ConnState::Ahead)
     }
 
+    /// Whether an application write that reached this node's disk may complete on that copy
+    /// alone: only an UpToDate disk keeps it. On an Inconsistent disk (a SyncTarget, or after
+    /// a failed I/O) the next resync overwrites what differs from the peer, so such a write
+    /// completes successfully only once the peer has it — the engine reports the local
+    /// write as failed to the request otherwise. (drbd 8.4 completes it, and a connection
+    /// lost at that moment makes the resync that follows drop it.)
+    pub fn local_copy_counts(&self) -> bool {
+        self.state().disk == DiskState::UpToDate
+    }
+
+    /// drbd's `may_do_writes`: an application write needs good data on one side.
+    pub fn may_do_writes(&self) -> bool {
+        let s = self.state();
+        s.disk == DiskState::UpToDate || s.pdsk == DiskState::UpToDate
+    }
+
     /// Plan an application write of `size` bytes at `sector` at time `now_ms`. `block_id` is
-    /// the engine's handle of the request (echoed in the peer's acks). Fails only when too many epochs
-    /// are unacknowledged: retry after the next barrier ack.
+    /// the engine's handle of the request (echoed in the peer's acks). Fails when it must
+    /// wait ([`WriteBusy`]: retry after the next ack or completion) or, with
+    /// [`WriteBusy::NoGoodData`], must fail.
     pub fn plan_write(
         &mut self,
         sector: u64,
@@ -154,11 +178,18 @@ impl<S: Storage> Replica<S> {
                 slot: None,
             });
         }
+        if !self.may_do_writes() {
+            return Err(WriteBusy::NoGoodData);
+        }
         if self.conflicts.is_full() {
             return Err(WriteBusy::TableFull);
         }
+        // On a SyncTarget (a Primary whose disk is Inconsistent), a block requested from
+        // the source is not written until its resync write is done: the reply may carry
+        // data older than this write (drbd's BME_NO_WRITES on a resync extent).
         if self.conflicts.overlaps(sector, size, None, |e| {
-            matches!(e.kind, IoKind::ResyncRead | IoKind::VerifyRead) && e.submitted
+            (matches!(e.kind, IoKind::ResyncRead | IoKind::VerifyRead) && e.submitted)
+                || e.kind == IoKind::ResyncWrite
         }) {
             return Err(WriteBusy::ResyncConflict);
         }
@@ -292,6 +323,9 @@ impl<S: Storage> Replica<S> {
 
     /// A received peer write finished on the lower device.
     pub fn peer_write_done(&mut self, write: &PeerWrite, ok: bool, host: &mut impl Host) {
+        if !ok {
+            self.local_io_failed(FailedIo::PeerWrite, host);
+        }
         if self.conflicts.remove(write.slot).is_none() {
             // Its connection is gone (the table was cleared); only the local result counts.
             if !ok {

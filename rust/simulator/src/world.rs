@@ -44,6 +44,7 @@ use drbd_core::replication::connection::{
 use drbd_core::replication::epochs::SentEpoch;
 use drbd_core::replication::establish::Establish;
 use drbd_core::replication::fencing::{FenceStart, Promotion, PromotionStep};
+use drbd_core::replication::io_errors::FailedIo;
 use drbd_core::replication::request::{Step, WriteRequest};
 use drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use drbd_core::replication::sync_handshake::Helper;
@@ -125,6 +126,9 @@ pub struct NodeHost {
     pub capacity: Option<u64>,
     /// Agreed maximum bio size.
     pub max_bio_size: Option<u32>,
+    /// The lower disk fails every I/O that completes while this is set (nothing is
+    /// written, reads return an error): a dying disk or a pulled cable.
+    pub disk_failing: bool,
     /// Packets sent, per command.
     pub sent_packets: BTreeMap<Cmd, u64>,
     /// 4 KiB blocks of data sent after data packets, per command.
@@ -765,6 +769,7 @@ impl World {
                     fence_requests: 0,
                     fence_handled: 0,
                     fence_exit: 5,
+                    disk_failing: false,
                     finished: Vec::new(),
                     drop_requested: false,
                     capacity: None,
@@ -1421,10 +1426,28 @@ impl World {
                 block_id,
                 slot,
             } => {
-                n.host.disk_write(block, id);
-                n.host.update(block_id, |r| Some(r.local_done(true)));
+                let ok = !n.host.disk_failing;
+                if ok {
+                    n.host.disk_write(block, id);
+                }
+                let counts = ok && n.replica.local_copy_counts();
+                n.host.update(block_id, |r| Some(r.local_done(counts)));
+                if !ok {
+                    n.replica.local_io_failed(FailedIo::AppWrite, &mut n.host);
+                }
                 if let Some(slot) = slot {
                     n.replica.local_write_done(slot, &mut n.host);
+                }
+            }
+            LocalIo::Held { write, .. } if n.host.disk_failing => match write {
+                HeldWrite::Peer(w) => n.replica.peer_write_done(&w, false, &mut n.host),
+                HeldWrite::Resync(w) => n.replica.resync_write_done(&w, false, &mut n.host),
+            },
+            LocalIo::Read(read) if n.host.disk_failing => {
+                if read.purpose.needs_data() {
+                    n.replica.peer_read_data(&read, None, &mut n.host);
+                } else {
+                    n.replica.peer_read_done(&read, false, &mut n.host);
                 }
             }
             LocalIo::Held { write, data } => {
