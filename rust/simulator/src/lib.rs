@@ -12,4 +12,10 @@ pub mod scheduler;
 pub mod world;
 
 pub use rng::SimRng;
+
+/// A number from the environment, for the seeded tests (`DRBD_SIM_SEEDS=10000`,
+/// `DRBD_SIM_SEED=42` to replay one): `None` when unset or not a number.
+pub fn env_u64(var: &str) -> Option<u64> {
+    std::env::var(var).ok().and_then(|v| v.parse().ok())
+}
 pub use scheduler::{Scheduler, VirtualTime};

@@ -589,10 +589,7 @@ fn run_seed(seed: u64, verbose: bool) -> Result<(World, Stats), String> {
 }
 
 fn seeds() -> u64 {
-    std::env::var("DRBD_SIM_CRASH_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100)
+    drbd_sim::env_u64("DRBD_SIM_CRASH_SEEDS").unwrap_or(100)
 }
 
 #[test]
@@ -619,10 +616,7 @@ fn crash_schedules_hold_the_invariants() {
 
 #[test]
 fn replay() {
-    let Some(seed) = std::env::var("DRBD_SIM_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    else {
+    let Some(seed) = drbd_sim::env_u64("DRBD_SIM_SEED") else {
         return;
     };
     match run_seed(seed, true) {

@@ -230,10 +230,7 @@ fn recover_step(w: &mut World) {
 }
 
 fn seeds() -> u64 {
-    std::env::var("DRBD_SIM_DISK_ERROR_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300)
+    drbd_sim::env_u64("DRBD_SIM_DISK_ERROR_SEEDS").unwrap_or(300)
 }
 
 #[test]
@@ -349,10 +346,7 @@ fn a_write_kept_only_by_an_inconsistent_disk_fails() {
 
 #[test]
 fn replay() {
-    let Some(seed) = std::env::var("DRBD_SIM_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    else {
+    let Some(seed) = drbd_sim::env_u64("DRBD_SIM_SEED") else {
         return;
     };
     match run_seed(seed, true) {

@@ -749,10 +749,7 @@ fn run_schedule(seed: u64) -> Result<(), String> {
 
 #[test]
 fn seeded_schedules_of_invalidate_and_pause_hold_the_invariants() {
-    let seeds = std::env::var("DRBD_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
+    let seeds = drbd_sim::env_u64("DRBD_SIM_SEEDS").unwrap_or(60);
     for seed in 0..seeds {
         if let Err(e) = run_schedule(seed) {
             panic!("seed {seed} failed: {e}");

@@ -215,10 +215,7 @@ fn switchover(w: &mut World, primary: &mut Option<usize>, candidate: usize) {
 }
 
 fn seeds() -> u64 {
-    std::env::var("DRBD_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300)
+    drbd_sim::env_u64("DRBD_SIM_SEEDS").unwrap_or(300)
 }
 
 #[test]
@@ -310,10 +307,7 @@ fn writes_without_the_peer_are_marked() {
 
 #[test]
 fn replay() {
-    let Some(seed) = std::env::var("DRBD_SIM_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    else {
+    let Some(seed) = drbd_sim::env_u64("DRBD_SIM_SEED") else {
         return;
     };
     match run_seed(seed, true) {

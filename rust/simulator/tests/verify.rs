@@ -293,10 +293,7 @@ fn verify_while_the_primary_writes_reports_only_the_corrupted_block() {
     // Either node drives the verify, under protocols A and C, while the Primary keeps writing
     // every block but the corrupted one: the ordering rules must keep both nodes digesting
     // the same data.
-    let seeds: u64 = std::env::var("DRBD_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+    let seeds: u64 = drbd_sim::env_u64("DRBD_SIM_SEEDS").unwrap_or(8);
     for seed in 0..seeds {
         let protocol = if seed % 2 == 0 {
             WireProtocol::C
