@@ -66,7 +66,12 @@ int drbd_rs_start_helper(const char *cmd, const char *target, const char *peer_a
 		envp[3] = af;
 		envp[4] = addr;
 	}
-	return call_usermodehelper(path, argv, envp, wait_for_exit ? UMH_WAIT_PROC : UMH_WAIT_EXEC);
+	/*
+	 * Killable: a handler may take long (crm-fence-peer.sh waits for the cluster), and a
+	 * killable wait is not a hung task; nothing sends our kthreads signals.
+	 */
+	return call_usermodehelper(path, argv, envp,
+				   wait_for_exit ? UMH_WAIT_PROC | UMH_KILLABLE : UMH_WAIT_EXEC);
 }
 
 /* ---- procfs ---- */
