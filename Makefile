@@ -67,7 +67,7 @@ check-host:
 check-vm:
 	scripts/check.sh vm
 
-# Only the Heartbeat and Pacemaker failover scenarios (≈ 20 min; `make check` runs them too).
+# The Heartbeat and Pacemaker failover scenarios (≈ 25 min; skipped in `make check`'s budget).
 check-failover:
 	$(MAKE) --no-print-directory deps
 	scripts/check.sh failover

@@ -12,8 +12,8 @@
 # it, returns as Secondary and resyncs only what changed (not the whole device); heartbeat on
 # node-a rejoins without taking the resources back (auto_failback off); `hb_standby` on node-b
 # hands them to node-a, which serves the same data. Heartbeat's logs: out/node-*/ha-log-boot*.
-# Part of `make check` (also alone: `make check-failover`); ≈ 8 min on a quiet host, 14 min
-# on a loaded one. Passed whole 2026-12-01 in 7.7 min (takeover 65 s after node-a's power
+# Runs in `make check-failover` (skipped in `make check`: budget); ≈ 8–10 min on a quiet
+# host, 14 min on a loaded one. Passed whole 2026-12-01 in 7.7 min (takeover 65 s after node-a's power
 # loss, node-a resynced 41961 KiB of 131072, failback 76 s), on a loaded host in 14 min
 # (takeover 108 s), with fencing in the module in 7.5 min (takeover 62 s, 41964 KiB,
 # failback 75 s).
