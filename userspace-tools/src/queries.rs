@@ -65,15 +65,7 @@ pub(crate) fn esc(s: &str) -> String {
     if plain && s.len() <= 80 {
         return s.to_string();
     }
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
+    crate::config::options::quote(s)
 }
 
 /// The resources with a section for this host, in configuration order.

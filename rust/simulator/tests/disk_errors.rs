@@ -80,6 +80,16 @@ fn promote(w: &mut World, node: usize) {
     );
 }
 
+/// A Connected UpToDate pair (seed `seed`), node-a Primary.
+fn primary_pair(seed: u64) -> World {
+    let uuids = UuidSet::from_array([0x5eed_0000_0000_2000, 0, 0, 0]);
+    let mut w = World::pair(seed, DiskState::UpToDate, uuids, BLOCKS * 8);
+    w.connect_both(net());
+    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
+    promote(&mut w, 0);
+    w
+}
+
 /// The newest successful completion per block (write ids grow with time) that must
 /// survive. With node-a's own disk the failing one, only the writes the peer acknowledged
 /// count: a write that completed on node-a's disk alone (the link was down) and a later
@@ -261,11 +271,7 @@ fn disk_errors_lose_no_acknowledged_write() {
 /// exactly the failed block back.
 #[test]
 fn a_failed_local_write_completes_from_the_peer_and_is_resynced() {
-    let uuids = UuidSet::from_array([0x5eed_0000_0000_2000, 0, 0, 0]);
-    let mut w = World::pair(3, DiskState::UpToDate, uuids, BLOCKS * 8);
-    w.connect_both(net());
-    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
-    promote(&mut w, 0);
+    let mut w = primary_pair(3);
     w.nodes[0].host.disk_failing = true;
     let id = w.app_write(0, 7).expect("write accepted");
     assert!(w.run_until(w.now_ms() + 2_000, World::quiescent));
@@ -318,11 +324,7 @@ fn a_failed_local_write_completes_from_the_peer_and_is_resynced() {
 /// it but the link goes down before the peer has it.
 #[test]
 fn a_write_kept_only_by_an_inconsistent_disk_fails() {
-    let uuids = UuidSet::from_array([0x5eed_0000_0000_2000, 0, 0, 0]);
-    let mut w = World::pair(5, DiskState::UpToDate, uuids, BLOCKS * 8);
-    w.connect_both(net());
-    assert!(w.run_until(5_000, |w| w.both_in(ConnState::Connected)));
-    promote(&mut w, 0);
+    let mut w = primary_pair(5);
     w.nodes[0].host.disk_failing = true;
     w.app_write(0, 1).expect("write accepted");
     assert!(w.run_until(w.now_ms() + 2_000, World::quiescent));
