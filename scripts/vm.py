@@ -12,9 +12,10 @@ A test script may declare what it needs in header comments:
     # vm-disks: 64M 16M      disk files per node (default none)
     # vm-timeout: 180        seconds for the whole run (default 120)
     # vm-memory: 768         MiB per guest (default 768)
-    # vm-cpus: 2             vCPUs per guest (default 2; one vCPU each made two-guest
-    #                        scenarios ≈ 20 % faster under TCG, but found a guest starving
-    #                        on one vCPU in repl-link-cut-rs: to be fixed before it is used)
+    # vm-cpus: 2             vCPUs per guest (default 2 for one guest, 1 each for two: under
+    #                        TCG two 2-vCPU guests on a 2-core host spin on each other's
+    #                        locks; one vCPU each runs a two-node scenario ≈ 20 % faster, and
+    #                        a kernel thread that never sleeps starves its guest at once)
     # vm-pcap: yes           record the link as out/link.pcap
     # vm-allow-dmesg: REGEX  a kernel report this test provokes on purpose (repeatable)
     # vm-allow-leak: REGEX   a kmemleak record that is not ours (repeatable)
@@ -197,7 +198,7 @@ def follow(path: Path, prefix: str, stop: threading.Event):
 def run_nodes(kdir: Path, script: Path, nodes: int, disks: list, timeout: int, memory: int,
               out: Path, accel: str, pcap: bool, verbose: bool, allow_dmesg: list = (),
               allow_leak: list = (), cpus: int | None = None) -> int:
-    cpus = cpus or 2
+    cpus = cpus or (2 if nodes == 1 else 1)
     initramfs = build_initramfs(cache_root(kdir))
     if out.exists():
         shutil.rmtree(out)

@@ -1,8 +1,8 @@
 # The classic two-node walkthrough: create-md and up on both nodes, Connected
 # Secondary/Secondary Inconsistent/Inconsistent, `primary --force` on node-a, full sync to
-# UpToDate/UpToDate, ext4 with checksummed files on node-a, switch over, node-b mounts it
-# and finds the same files; both lower devices hold the same replicated area; down, the
-# threads gone, the module removed. `make demo` shows it (scripts/demo.sh).
+# UpToDate/UpToDate while node-a makes ext4 and writes checksummed files, switch over,
+# node-b mounts it and finds the same files; both lower devices hold the same replicated
+# area; down, the threads gone, the module removed. `make demo` shows it (scripts/demo.sh).
 # Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
 # drbd_rs on both by default, drbdadm-rs on node-a and drbd-utils' drbdadm on node-b, so
 # both tools drive drbd_rs).
@@ -59,6 +59,17 @@ if [[ $NODE_TOOL == drbdadm-rs ]] && grep -q "cs:Sync" /proc/drbd; then
   python3 -c 'import json; d=json.load(open("/tmp/status.json"))[0]; assert d["connection"].startswith("Sync") or (d["connection"], d["disk"], d["peer-disk"]) == ("Connected", "UpToDate", "UpToDate"), d' ||
     fail "status --json during the sync"
 fi
+if [[ $DRBDRS_NODE == a ]]; then
+  # As the DRBD guide says, the new Primary is usable at once: its writes race the sync's
+  # (this found a worker that never slept while an application write held the socket).
+  log "ext4 and files on node-a while the initial sync runs"
+  mkfs.ext4 -q /dev/drbd0
+  mount /dev/drbd0 $MNT
+  for i in 1 2 3; do head -c $((i * 400000 + 4321)) /dev/urandom >$MNT/file$i; done
+  echo "written on $(hostname)" >$MNT/hello.txt
+  sync
+  (cd $MNT && sha256sum file* hello.txt) | tee /tmp/sums
+fi
 # The progress bar every 10 s while the sync runs.
 deadline=$((SECONDS + 400))
 until in_sync; do
@@ -74,12 +85,6 @@ expect_eq "oos after sync" 0 "$(oos)"
 sync_point synced
 
 if [[ $DRBDRS_NODE == a ]]; then
-  log "ext4 and files on node-a"
-  mkfs.ext4 -q /dev/drbd0
-  mount /dev/drbd0 $MNT
-  for i in 1 2 3; do head -c $((i * 400000 + 4321)) /dev/urandom >$MNT/file$i; done
-  echo "written on $(hostname)" >$MNT/hello.txt
-  (cd $MNT && sha256sum file* hello.txt) | tee /tmp/sums
   umount $MNT
   adm secondary r0
 fi

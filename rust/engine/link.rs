@@ -1025,8 +1025,12 @@ impl Link {
             self.flush_socket(Socket::Meta);
         }
         // The worker sends queued data and announces state changes (never from a bio's
-        // submission or a receiving thread).
-        if work.data_queued || work.states_changed || work.helpers_pending {
+        // submission or a receiving thread). Data queued while another thread holds the
+        // data socket is that sender's: it looks at the queue again after it lets go
+        // (`flush_socket`). Waking the worker for it would make the worker go round without
+        // sleeping for as long as that sender waits for the peer (on one CPU, for ever).
+        let data_for_worker = work.data_queued && !self.data_sending.load(Ordering::Acquire);
+        if data_for_worker || work.states_changed || work.helpers_pending {
             self.completions.wake.kick();
         }
     }
@@ -1199,6 +1203,7 @@ impl Link {
             if batch.is_empty() {
                 return true;
             }
+            sys::cond_resched();
             for out in batch.iter() {
                 if !self.send_out(&stream, socket, generation, out) {
                     // The connection is over: the rest of the batch goes nowhere.
@@ -2091,6 +2096,8 @@ impl Link {
             if over {
                 return;
             }
+            // A busy peer keeps the socket full: receiving need not sleep between packets.
+            sys::cond_resched();
         }
     }
 

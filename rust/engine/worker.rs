@@ -8,6 +8,7 @@ use kernel::sync::{Arc, CondVar, Mutex};
 
 use crate::glue::events::Wakeup;
 use crate::glue::kthread::{Body, Kthread};
+use crate::glue::sys;
 
 /// Work the worker thread does on every wake-up besides its jobs (the connection's loop).
 pub(crate) trait Service: Send + Sync {
@@ -154,5 +155,7 @@ fn run(shared: Arc<Shared>) {
                 shared.idle.notify_all();
             }
         }
+        // A kicked wake-up does not sleep: rounds may follow each other without a pause.
+        sys::cond_resched();
     }
 }

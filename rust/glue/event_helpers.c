@@ -4,9 +4,12 @@
  * 6.12's Rust has neither wait_event() nor llist, and no irq-safe lock.
  */
 #include <linux/llist.h>
+#include <linux/sched.h>
 #include <linux/wait.h>
 
 #include <linux/slab.h>
+
+#include "helpers.h"
 
 struct drbd_rs_wakeup {
 	wait_queue_head_t wq;
@@ -45,6 +48,16 @@ void drbd_rs_wakeup_wait(struct drbd_rs_wakeup *w, unsigned int timeout_ms)
 						 msecs_to_jiffies(timeout_ms));
 	else
 		wait_event_interruptible(w->wq, atomic_xchg(&w->kicked, 0));
+}
+
+/*
+ * Give the CPU to whoever waits for it. Our threads loop over queues and sockets that
+ * other threads feed; under PREEMPT_NONE a loop that never sleeps would starve them (and
+ * RCU) on a one-CPU machine. The macro also checks that we may sleep here.
+ */
+void drbd_rs_cond_resched(void)
+{
+	cond_resched();
 }
 
 struct llist_head *drbd_rs_llist_new(void)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Prototypes of the C shim (`helpers.c`, `block_helpers.c` and `net_helpers.c`, declared in
+//! Prototypes of the C shim (`helpers.c`, `block_helpers.c`, `net_helpers.c` and `event_helpers.c`, declared in
 //! `helpers.h`); keep in step with it. Kernel objects the Rust bindings of 6.12 do not describe are opaque here
 //! and only ever handled by pointer.
 
@@ -175,6 +175,7 @@ extern "C" {
     pub(crate) fn drbd_rs_wakeup_free(w: *mut WakeupRaw);
     pub(crate) fn drbd_rs_wakeup_kick(w: *mut WakeupRaw);
     pub(crate) fn drbd_rs_wakeup_wait(w: *mut WakeupRaw, timeout_ms: c_uint);
+    pub(crate) fn drbd_rs_cond_resched();
     pub(crate) fn drbd_rs_llist_new() -> *mut bindings::llist_head;
     pub(crate) fn drbd_rs_llist_free(head: *mut bindings::llist_head);
     pub(crate) fn drbd_rs_llist_add(

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The C shim's interface (helpers.c, block_helpers.c, net_helpers.c). Rust declares the
+ * The C shim's interface (helpers.c, block_helpers.c, net_helpers.c, event_helpers.c). Rust declares the
  * same prototypes in rust/glue/ffi.rs; keep both in step.
  */
 #ifndef DRBD_RS_HELPERS_H
@@ -83,6 +83,20 @@ void drbd_rs_sock_set_rcvtimeo(struct socket *sock, unsigned long timeo);
 void drbd_rs_sock_set_priority(struct socket *sock, u32 priority);
 void drbd_rs_sock_set_nodelay(struct socket *sock);
 void drbd_rs_sock_set_quickack(struct socket *sock, int val);
+
+/* Wake-ups, scheduling and the interrupt-fed event list: event_helpers.c. */
+struct drbd_rs_wakeup;
+struct llist_head;
+struct llist_node;
+struct drbd_rs_wakeup *drbd_rs_wakeup_new(void);
+void drbd_rs_wakeup_free(struct drbd_rs_wakeup *w);
+void drbd_rs_wakeup_kick(struct drbd_rs_wakeup *w);
+void drbd_rs_wakeup_wait(struct drbd_rs_wakeup *w, unsigned int timeout_ms);
+void drbd_rs_cond_resched(void);
+struct llist_head *drbd_rs_llist_new(void);
+void drbd_rs_llist_free(struct llist_head *head);
+bool drbd_rs_llist_add(struct llist_node *node, struct llist_head *head);
+struct llist_node *drbd_rs_llist_take_all(struct llist_head *head);
 
 /* Implemented in Rust (rust/glue/genl.rs, rust/glue/block.rs). */
 int drbd_rs_genl_doit(struct genl_info *info, const void *msg, unsigned int len);

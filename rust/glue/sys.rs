@@ -20,3 +20,12 @@ pub(crate) fn sleep_ms(ms: u32) {
     // SAFETY: called from process context (callers' contract); no other preconditions.
     unsafe { bindings::msleep_interruptible(ms) };
 }
+
+/// Let other runnable threads have the CPU if they are due (`cond_resched`): called once
+/// per round by every loop of ours that may go round without sleeping. The kernel is built
+/// without preemption, so on one CPU such a loop would otherwise starve the very threads it
+/// waits for. Process context only.
+pub(crate) fn cond_resched() {
+    // SAFETY: called from process context (callers' contract); no other preconditions.
+    unsafe { super::ffi::drbd_rs_cond_resched() };
+}

@@ -6,7 +6,8 @@ KUNIT_KO="$DRBDRS_REPO/tests-kunit/drbd_rs_kunit.ko"
 TOOL="$DRBDRS_REPO/target/release/drbdadm-rs"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
-log() { echo "--- $*"; }
+# Each line says when (seconds since the guest booted): where a slow scenario spends its time.
+log() { local up; read -r up _ </proc/uptime; echo "--- [${up%.*} s] $*"; }
 
 expect_eq() { # expect_eq WHAT EXPECTED ACTUAL
   [[ "$2" == "$3" ]] || fail "$1: expected '$2', got '$3'"
