@@ -33,7 +33,7 @@ use crate::glue::block::{Bio, LowerDevice};
 use crate::glue::drain::{Drained, Ticket};
 use crate::glue::events::{Event, EventList, Wakeup};
 use crate::glue::kthread::Kthread;
-use crate::glue::sys::NoIo;
+use crate::glue::sys::{self, NoIo};
 
 /// A write waiting for its extents: its bio, and the device it keeps busy (a detach waits
 /// for it).
@@ -120,7 +120,7 @@ impl ActivityLog {
         )?;
         // The transaction block is allocated once, here: the thread never needs memory to
         // write one.
-        let block = KBox::new([0u8; AL_TRANSACTION_SIZE], GFP_KERNEL)?;
+        let block = sys::zeroed_block::<AL_TRANSACTION_SIZE>()?;
         let for_thread = al.clone();
         let thread = Kthread::spawn(format_args!("drbd{minor}_submit"), move || {
             for_thread.submitter(io, block)
@@ -310,7 +310,7 @@ impl ActivityLog {
     /// so the on-disk bitmap is right for everything outside the AL).
     fn write_evicted_bitmap(&self, io: &DeviceIo, extents: &[u32]) -> Result {
         let mut last_page = None;
-        let mut page = KBox::new([0u8; BM_PAGE_SIZE], GFP_KERNEL)?;
+        let mut page = sys::zeroed_block::<BM_PAGE_SIZE>()?;
         for &e in extents {
             let p = u64::from(e) / AL_EXTENTS_PER_BM_PAGE;
             if last_page == Some(p) || p >= self.bm_area_pages {

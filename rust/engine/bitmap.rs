@@ -10,6 +10,7 @@ use crate::drbd_core::bitmap::{
     bits_for_sectors, pages_for_bits, words_for_bits, Bitmap, BM_PAGE_SIZE,
 };
 use crate::glue::block::LowerDevice;
+use crate::glue::sys;
 
 /// Bitmap storage: large devices need more than kmalloc gives, hence KVVec (which in 6.12
 /// does not implement `AsRef`/`AsMut` itself).
@@ -56,7 +57,7 @@ impl DeviceBitmap {
             GFP_KERNEL,
         )?);
         let mut bm = Bitmap::new(words, bits).map_err(|_| EINVAL)?;
-        let mut page = KBox::new([0u8; BM_PAGE_SIZE], GFP_KERNEL)?;
+        let mut page = sys::zeroed_block::<BM_PAGE_SIZE>()?;
         // Never past the bitmap area (attach's size check rounds: the last page the size
         // asks for may lie beyond it, in the activity log).
         let pages = pages_for_bits(old_bits).min(area_sectors / 8);

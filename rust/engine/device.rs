@@ -98,8 +98,7 @@ impl Backing {
     /// unclean until user space's `apply-al` (as drbd.ko does).
     fn write_superblock(&mut self) -> Result<(), Failure> {
         self.superblock.mark_unclean();
-        let mut block =
-            KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+        let mut block = sys::zeroed_block::<MD_BLOCK_SIZE>().map_err(|_| Failure::NoMemory)?;
         self.superblock.encode(&mut block);
         self.meta_device()
             .write_block(self.geometry.md_offset, &block, true)
@@ -265,8 +264,7 @@ impl Device {
             .check_meta_device_size(meta_sectors)
             .map_err(Failure::Md)?;
 
-        let mut block =
-            KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+        let mut block = sys::zeroed_block::<MD_BLOCK_SIZE>().map_err(|_| Failure::NoMemory)?;
         let md_sector = layout.superblock_sector(meta_sectors);
         meta.as_deref()
             .unwrap_or(&lower)
@@ -489,8 +487,7 @@ impl Device {
             if let Some(al) = al {
                 al.disable();
             }
-            let mut slot =
-                KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+            let mut slot = sys::zeroed_block::<MD_BLOCK_SIZE>().map_err(|_| Failure::NoMemory)?;
             activity_log::encode_initialized_slot(&mut slot);
             for i in 0..geometry.al.size_4k() {
                 backing
@@ -1137,7 +1134,7 @@ fn write_bitmap_pages(
     pages: u64,
     mut fill: impl FnMut(u64, &mut [u8; BM_PAGE_SIZE]),
 ) -> Result<(), Failure> {
-    let mut page = KBox::new([0u8; BM_PAGE_SIZE], GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
+    let mut page = sys::zeroed_block::<BM_PAGE_SIZE>().map_err(|_| Failure::NoMemory)?;
     // Never past the bitmap area (see `DeviceBitmap::load`: what does not fit is marked out
     // of sync at the next attach).
     let pages = pages.min(backing.geometry.bitmap_area_sectors() / 8);

@@ -472,7 +472,7 @@ impl EngineHost {
             let sb = &mut self.meta.superblock;
             sb.flags = sb.flags.recompute(flags);
             sb.mark_unclean();
-            let Ok(mut block) = KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL) else {
+            let Ok(mut block) = sys::zeroed_block::<MD_BLOCK_SIZE>() else {
                 self.failed = true;
                 return;
             };
@@ -496,7 +496,7 @@ impl EngineHost {
             .as_ref()
             .map_or(0, |b| b.pages())
             .min(self.meta.bm_area_sectors / 8);
-        let mut page = KBox::new([0u8; MD_BLOCK_SIZE], GFP_KERNEL)?;
+        let mut page = sys::zeroed_block::<MD_BLOCK_SIZE>()?;
         for p in 0..pages {
             if let Some(bm) = self.io.bitmap.lock().as_ref() {
                 bm.page(p, &mut page);

@@ -2,6 +2,7 @@
 //! Small kernel services: randomness, sleeping, no-I/O allocation scopes.
 
 use kernel::bindings;
+use kernel::prelude::*;
 
 /// 64 random bits from the kernel's CSPRNG (for generation UUIDs).
 pub(crate) fn random_u64() -> u64 {
@@ -28,4 +29,11 @@ pub(crate) fn sleep_ms(ms: u32) {
 pub(crate) fn cond_resched() {
     // SAFETY: called from process context (callers' contract); no other preconditions.
     unsafe { super::ffi::drbd_rs_cond_resched() };
+}
+
+/// A zeroed `N`-byte block on the heap, built in place: `KBox::new([0u8; N])` would build the
+/// array on the stack first, and the kernel stack (16 KiB without KASAN, which doubles it)
+/// cannot hold a few of those on a deep call path such as attach from generic netlink.
+pub(crate) fn zeroed_block<const N: usize>() -> Result<KBox<[u8; N]>> {
+    KBox::init(kernel::init::zeroed(), GFP_KERNEL)
 }
