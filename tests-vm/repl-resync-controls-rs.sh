@@ -88,8 +88,8 @@ log "invalidate-remote on node-a: another full sync towards node-b"
 # At 20M the sync may be over before a poll sees it run: what shows it happened is the whole
 # device arriving at node-b. node-a's part ends with node-b's sync point.
 if [[ $DRBDRS_NODE == b ]]; then
-  wait_for "the full sync (the whole device received)" 240 \
-    bash -c "(( \$(grep -o ' nr:[0-9]*' /proc/drbd | cut -d: -f2) - $before >= $device_kib ))"
+  whole_device_received() { (($(received) - before >= device_kib)); }
+  wait_for "the full sync (the whole device received)" 240 whole_device_received
   wait_for "the full sync to finish" 240 in_sync
   cat /proc/drbd
 fi

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Prototypes of the C shim (`helpers.c`, `block_helpers.c`, `net_helpers.c` and `event_helpers.c`, declared in
-//! `helpers.h`); keep in step with it. Kernel objects the Rust bindings of 6.12 do not describe are opaque here
+//! Prototypes of the C shim (`helpers.c`, `block_helpers.c`, `net_helpers.c` and
+//! `event_helpers.c`, declared in `helpers.h`); keep in step with it. Kernel objects the Rust bindings of 6.12 do not describe are opaque here
 //! and only ever handled by pointer.
 
 use core::ffi::{c_char, c_int, c_uint, c_ushort, c_void};

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The C shim's interface (helpers.c, block_helpers.c, net_helpers.c, event_helpers.c). Rust declares the
- * same prototypes in rust/glue/ffi.rs; keep both in step.
+ * The C shim's interface (helpers.c, block_helpers.c, net_helpers.c, event_helpers.c).
+ * Rust declares the same prototypes in rust/glue/ffi.rs; keep both in step.
  */
 #ifndef DRBD_RS_HELPERS_H
 #define DRBD_RS_HELPERS_H
