@@ -67,7 +67,7 @@ check-host:
 check-vm:
 	scripts/check.sh vm
 
-# The Heartbeat and Pacemaker failover scenarios (≈ 25 min; skipped in `make check`'s budget).
+# The Heartbeat and Pacemaker failover scenarios alone (part of `make check` too).
 check-failover:
 	$(MAKE) --no-print-directory deps
 	scripts/check.sh failover

@@ -2,7 +2,7 @@
 # `make bench`: fio in two VMs on the raw disk, and on drbd_rs and drbd.ko replicating to the
 # other VM under protocols C and A, plus each module's resync rate (scripts/bench-guest.sh);
 # prints a table with ratios. Under TCG only numbers within one run compare.
-# Runs on the release kernel (kernel/fragment.config alone, no lock/leak/KASAN debugging), with
+# Runs on the release kernel (kernel/fragment.config alone, no lock/leak/memory debugging), with
 # the module built for it in a copy of the tree (build/bench-tree), so the debug build of the
 # work tree stays as it is.
 set -euo pipefail

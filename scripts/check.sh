@@ -3,9 +3,8 @@
 #   check.sh host   cargo fmt/clippy/test (host crates) + rustfmt of the module sources
 #   check.sh vm     module build, KUnit in a VM, VM scenarios (tests-vm/*.sh)
 #   check.sh all    both (what `make check` and CI run)
-#   check.sh failover  module, tools and the cluster-manager failover scenarios
-#                   (tests-vm/failover-*.sh; `make check-failover`; counted as skipped in
-#                   `check.sh vm` unless CHECK_FAILOVER=1)
+#   check.sh failover  module, tools and the cluster-manager failover scenarios alone
+#                   (tests-vm/failover-*.sh, also part of `check.sh vm`; `make check-failover`)
 # A layer that cannot run (e.g. the kernel build failed) counts as failed, never as skipped.
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
@@ -132,12 +131,6 @@ run_vm() {
     # "# vm-check: no": a scenario run by hand only (too slow for the budget so far).
     if grep -q '^# vm-check: no' "$t"; then
       printf '  ----  %-40s (by hand: scripts/vm.py %s)\n' "$name" "$t"
-    elif [[ $(basename "$t") == failover-* && -z ${CHECK_FAILOVER:-} ]]; then
-      # The cluster-manager scenarios (≈ 28 min together) would take a fresh machine's
-      # make check past 90 minutes (Documentation/development.md); they run in
-      # `make check-failover`, or here with CHECK_FAILOVER=1.
-      record SKIP "$name"
-      printf '  SKIP  %-40s (make check-failover)\n' "$name"
     elif grep -q '^# vm-nodes: 2' "$t"; then
       pairs+=("$t")
     else

@@ -16,7 +16,7 @@ KMAKE_ARGS=(LLVM=1 "RUSTC=$KRUSTC" "BINDGEN=$KBINDGEN")
 
 CACHE_ROOT="${DRBD_RS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drbd_rs}"
 KERNEL_FRAGMENT="$REPO_ROOT/kernel/fragment.config"
-# Two test kernels: "debug" (the default; lockdep, atomic-sleep, hung-task, kmemleak, KASAN and
+# Two test kernels: "debug" (the default; lockdep, atomic-sleep, hung-task, kmemleak, KFENCE and
 # fault injection on top of the fragment) for make check and make demo, "release" (the
 # fragment alone) for make bench, so that performance numbers stay comparable.
 KERNEL_VARIANT="${DRBD_RS_KERNEL:-debug}"

@@ -134,7 +134,7 @@ def qemu_command(kdir: Path, initramfs: Path, node: str, script: Path, disks: li
         env.update({"DRBDRS_IP": n["ip"], "DRBDRS_MAC": n["mac"],
                     "DRBDRS_PEER_IP": NODES["b" if node == "a" else "a"]["ip"]})
     # acpi=noirq: PCI interrupt routing without ACPI's _PRT method, whose AML the debug
-    # kernel (KASAN, kmemleak, lockdep) interprets so slowly under TCG that it hits the
+    # kernel (kmemleak, lockdep) interprets so slowly under TCG that it hits the
     # interpreter's 30 s loop timeout once per PCI device.
     append = ("console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init acpi=noirq "
               "net.ifnames=0 " + " ".join(f"{k}={v}" for k, v in env.items()))

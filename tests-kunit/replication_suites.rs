@@ -9,7 +9,7 @@
 //!
 //! What this proves beyond the host tests: the core runs on a kernel stack with the kernel's
 //! compiler flags, the two-phase receive (header, layout, fixed part, data) works on real
-//! sockets, and threads, locks and teardown pass lockdep, KASAN and kmemleak.
+//! sockets, and threads, locks and teardown pass lockdep, KFENCE and kmemleak.
 
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};

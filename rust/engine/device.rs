@@ -131,10 +131,10 @@ pub(crate) struct Device {
     options: DiskOptions,
     /// The whole disk configuration as given (`attach`, then `disk-options`), reported by
     /// GET_STATUS while a disk is attached.
-    pub(crate) disk_conf: Option<StoredSet>,
+    pub(crate) disk_conf: Option<KBox<StoredSet>>,
     /// The whole net configuration as given (`connect`, then `net-options`), reported by
     /// GET_STATUS while a net config exists.
-    pub(crate) net_conf: Option<StoredSet>,
+    pub(crate) net_conf: Option<KBox<StoredSet>>,
     /// The `resync-after` board: this device's entry lives as long as the device.
     deps: Arc<Dependencies>,
     /// Where the link's `fence-peer` handler threads run.

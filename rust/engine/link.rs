@@ -845,10 +845,17 @@ const HALF_CLOSE_MS: u64 = 5_000;
 /// A state change that did not finish in time is reported as this.
 const CHANGE_WAIT_MS: u32 = 30_000;
 
-impl Link {
-    /// Set up the connection of a device and start its receiver and asender.
-    pub(crate) fn start(s: LinkStart) -> Result<(Arc<Link>, LinkThreads)> {
-        let _noio = NoIo::enter();
+impl LinkState {
+    /// The replica and its host, built in their box. Not inlined into [`Link::start`]: the
+    /// two are kilobytes, and `connect` runs deep in generic netlink on a 16 KiB stack.
+    #[inline(never)]
+    fn boxed(
+        minor: u32,
+        state: State,
+        geometry: DiskGeometry,
+        io: Arc<Drained<DeviceIo>>,
+        meta: MetaStore,
+    ) -> Result<KBox<LinkState>> {
         let epochs = Heap(KVVec::from_elem(
             SentEpoch::default(),
             EPOCH_RING,
@@ -865,13 +872,13 @@ impl Link {
             held.push(None, GFP_KERNEL)?;
             read_bufs.push(None, GFP_KERNEL)?;
         }
-        let uuids = s.meta.superblock.uuids;
-        let crashed_primary = s.meta.superblock.flags.contains(MdFlags::CRASHED_PRIMARY);
-        let replica = Replica::new(s.state, uuids, crashed_primary, s.geometry, epochs, slots);
+        let uuids = meta.superblock.uuids;
+        let crashed_primary = meta.superblock.flags.contains(MdFlags::CRASHED_PRIMARY);
+        let replica = Replica::new(state, uuids, crashed_primary, geometry, epochs, slots);
         let host = EngineHost {
-            minor: s.minor,
-            io: s.io.clone(),
-            meta: s.meta,
+            minor,
+            io,
+            meta,
             sockets: None,
             generation: 0,
             queues: [KVec::new(), KVec::new()],
@@ -884,7 +891,7 @@ impl Link {
             to_end: KVec::new(),
             completed_epochs: KVec::new(),
             finished: None,
-            state: s.state,
+            state,
             state_events: KVec::new(),
             crashed_primary,
             helpers: KVec::new(),
@@ -896,6 +903,15 @@ impl Link {
             close_after_send: None,
             half_closed: None,
         };
+        Ok(KBox::new(LinkState { replica, host }, GFP_KERNEL)?)
+    }
+}
+
+impl Link {
+    /// Set up the connection of a device and start its receiver and asender.
+    pub(crate) fn start(s: LinkStart) -> Result<(Arc<Link>, LinkThreads)> {
+        let _noio = NoIo::enter();
+        let state = LinkState::boxed(s.minor, s.state, s.geometry, s.io.clone(), s.meta)?;
         let completions = Completions {
             events: EventList::new()?,
             wake: s.worker_wake,
@@ -903,7 +919,6 @@ impl Link {
         let completions: Arc<Drained<Completions>> =
             Arc::pin_init::<core::convert::Infallible>(Drained::new(completions), GFP_KERNEL)?;
         let asender_wake = Wakeup::new()?;
-        let state = KBox::new(LinkState { replica, host }, GFP_KERNEL)?;
         let link = Arc::pin_init(
             pin_init!(Link {
                 minor: s.minor,

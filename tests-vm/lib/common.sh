@@ -17,7 +17,7 @@ expect_match() { # expect_match WHAT REGEX TEXT
   [[ "$3" =~ $2 ]] || fail "$1: '$3' does not match /$2/"
 }
 
-# The kernel log since boot must show no warning, oops, lockdep or KASAN report, hung task...
+# The kernel log since boot must show no warning, oops, lockdep or KFENCE report, hung task...
 # (the harness checks again after the test, kmemleak included).
 expect_clean_dmesg() {
   dmesg | python3 "$DRBDRS_REPO/tests-vm/lib/dmesg_check.py" - || fail "kernel log shows problems"

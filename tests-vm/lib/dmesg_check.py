@@ -5,8 +5,8 @@ usage: dmesg_check.py [--allow REGEX]... [--allow-leak REGEX]... FILE...
        (FILE may be - for standard input)
 
 Prints each finding with a few lines of context and exits 1 if there is any, 0 otherwise.
-What counts: BUG/WARNING/INFO headers (KASAN, sleeping in atomic context, lockdep reports,
-hung tasks, spinlock debugging), oopses, refcount/list corruption, UBSAN, and kmemleak's
+What counts: BUG/WARNING/INFO headers (KFENCE or KASAN, sleeping in atomic context, lockdep reports,
+hung tasks, soft lockups, spinlock debugging), oopses, refcount/list corruption, UBSAN, and kmemleak's
 "unreferenced object" records. The debug test kernel (kernel/debug.config) produces them;
 the harness (scripts/vm.py) runs this over every guest's log after every test.
 A test that provokes a report on purpose names it with `# vm-allow-dmesg: REGEX`: a line
