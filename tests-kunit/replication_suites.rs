@@ -25,6 +25,7 @@ use crate::drbd_core::replication::connection::{
     SyncSettings, CONFLICT_SLOTS, EPOCH_RING,
 };
 use crate::drbd_core::replication::epochs::SentEpoch;
+use crate::drbd_core::replication::resync_handlers::ResyncHandlerTicket;
 use crate::drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use crate::drbd_core::replication::sync_handshake::Helper;
 use crate::drbd_core::state::{ConnState, DiskState, Role, State, StateChange, StateError};
@@ -123,6 +124,10 @@ impl Host for TestHost {
     }
     fn call_helper(&mut self, _helper: Helper) {
         self.unexpected();
+    }
+    fn before_resync(&mut self, _ticket: ResyncHandlerTicket) -> Option<u8> {
+        self.unexpected();
+        Some(0)
     }
     fn fence_peer(&mut self) {
         self.unexpected();

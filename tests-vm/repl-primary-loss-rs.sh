@@ -6,8 +6,8 @@
 # each completed one to node-b over TCP (tests-vm/lib/acked_writer.py); after 15 s node-a
 # loses power (QEMU killed). node-b notices, becomes Primary, checks that every reported
 # block is intact (and that the blocks form a prefix), writes 1 MiB of its own. Boot 2 of
-# node-a: `up` (activity log applied, meta data as the crash left it), SyncTarget, only
-# the activity log's extents and node-b's new writes travel.
+# node-a, once node-b has taken over: `up` (activity log applied, meta data as the crash
+# left it), SyncTarget, only the activity log's extents and node-b's new writes travel.
 # Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
 # drbd_rs on both, drbdadm-rs on node-a and drbd-utils' drbdadm on node-b).
 # vm-nodes: 2
@@ -43,7 +43,12 @@ if ((BOOT == 1)); then
   adm primary r0
   python3 "$WRITER" check /dev/drbd0 /tmp/acked || fail "an acknowledged write is missing"
   dd if=/dev/urandom of=/dev/drbd0 bs=1M count=1 seek=32 oflag=direct status=none
+  sync_point taken-over
 else
+  # node-a boots faster than node-b misses it (ping-int 10 s): back before the takeover,
+  # it would simply be the Primary's data again. The scenario is the failover, so node-a
+  # stays away until node-b has taken over, as a node held down by its cluster manager.
+  sync_point taken-over
   log "back after the power loss: up with the meta data and activity log as the crash left them"
   adm up r0
 fi

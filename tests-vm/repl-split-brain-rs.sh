@@ -6,6 +6,9 @@
 # it unresolved and both end StandAlone. Recovery: node-b connects with --discard-my-data,
 # node-a connects; node-b becomes SyncTarget and resyncs only what either node changed (a
 # bitmap resync, not a full one), and both lower devices end identical, with node-a's data.
+# The resync waits for the `before-resync-target` / `before-resync-source` handlers (as the
+# DRBD guide's LVM-snapshot handler needs): node-b's refuses the first attempt (exit 1:
+# node-b drops the connection, StandAlone, nothing resynced), the next connect resyncs.
 # Then a second split brain that `after-sb-0pri discard-zero-changes` resolves by itself: both
 # promote while apart, only node-a writes; on connect node-b becomes SyncTarget.
 # Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
@@ -20,6 +23,8 @@ wait_link
 write_drbd_conf C "connect-int 3;" "" 'handlers {
     initial-split-brain "echo initial-split-brain $DRBD_RESOURCE $DRBD_MINOR $DRBD_PEER_ADDRESS >> /tmp/handlers";
     split-brain "echo split-brain $DRBD_RESOURCE $DRBD_MINOR $DRBD_PEER_ADDRESS >> /tmp/handlers";
+    before-resync-target "echo before-resync-target $DRBD_RESOURCE $DRBD_MINOR >> /tmp/handlers; test ! -e /tmp/refuse-resync";
+    before-resync-source "echo before-resync-source $DRBD_RESOURCE $DRBD_MINOR >> /tmp/handlers";
   }'
 load_node_module
 up_zeroed_pair
@@ -34,6 +39,10 @@ adm secondary r0
 sync_point written
 
 log "together again: split brain"
+# Every handler call is announced before and after (DRBD_EVENT, SIB_HELPER_PRE/POST), as
+# drbdsetup-84 events shows them ("UH", "UH-post" with the wait status).
+/lib/drbd/drbdsetup-84 events all >/tmp/events 2>&1 &
+events_pid=$!
 adm connect r0
 wait_for "StandAlone after the handshake" 90 is_cs StandAlone
 dmesg | grep -q "Split-Brain detected but unresolved, dropping connection!" ||
@@ -45,10 +54,45 @@ grep -qx "initial-split-brain r0 0 $peer_ip" /tmp/handlers || fail "initial-spli
 cat /proc/drbd
 sync_point detected
 
-log "manual recovery: node-b discards its changes"
-if [[ $DRBDRS_NODE == b ]]; then adm -- --discard-my-data connect r0; else adm connect r0; fi
+log "manual recovery: node-b discards its changes; its before-resync-target handler refuses once"
+if [[ $DRBDRS_NODE == b ]]; then
+  touch /tmp/refuse-resync
+  adm -- --discard-my-data connect r0
+  wait_for "the handler's refusal" 90 grep -qx "before-resync-target r0 0" /tmp/handlers
+  wait_for "StandAlone after the refusal" 60 is_cs StandAlone
+  dmesg | grep -q "before-resync-target handler returned 1, dropping connection." ||
+    fail "no 'before-resync-target handler returned 1' line in the kernel log"
+  received=$(grep -o ' nr:[0-9]*' /proc/drbd | cut -d: -f2)
+  expect_eq "KiB received before the handler agreed" 0 "$received"
+else
+  adm connect r0
+  # node-a became SyncSource once its own handler agreed; node-b then dropped the connection.
+  wait_for "the source's handler" 90 grep -qx "before-resync-source r0 0" /tmp/handlers
+fi
+cat /proc/drbd
+sync_point refused
+if [[ $DRBDRS_NODE == b ]]; then
+  rm /tmp/refuse-resync
+  adm connect r0
+fi
 wait_for "the resync to finish" 240 in_sync
 cat /proc/drbd
+cat /tmp/handlers
+kill $events_pid
+grep -E ' UH' /tmp/events
+grep -Eq '^[0-9]+ UH 0,r0\[0\] split-brain$' /tmp/events || fail "no split-brain helper event"
+grep -Eq '^[0-9]+ UH-post 0,r0\[0\] split-brain 0x0000$' /tmp/events ||
+  fail "no split-brain helper event with its exit status"
+if [[ $DRBDRS_NODE == b ]]; then
+  expect_eq "before-resync-target runs" 2 "$(grep -cx 'before-resync-target r0 0' /tmp/handlers)"
+  grep -Eq '^[0-9]+ UH-post 0,r0\[0\] before-resync-target 0x0100$' /tmp/events ||
+    fail "no event of the refusing before-resync-target (exit 1)"
+  grep -Eq '^[0-9]+ UH-post 0,r0\[0\] before-resync-target 0x0000$' /tmp/events ||
+    fail "no event of the agreeing before-resync-target"
+else
+  grep -Eq '^[0-9]+ UH-post 0,r0\[0\] before-resync-source 0x0000$' /tmp/events ||
+    fail "no before-resync-source helper event"
+fi
 expect_eq "oos after the resync" 0 "$(oos)"
 if [[ $DRBDRS_NODE == b ]]; then
   # Only what changed on either side travels: 2 + 2 MiB of the 8 MiB device.

@@ -277,7 +277,7 @@ impl Drbd {
                     &self.major,
                     &self.pool,
                     &self.deps,
-                    &self.fence_runs,
+                    &self.handler_runs,
                     minor,
                     volume,
                     name,

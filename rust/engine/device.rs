@@ -31,7 +31,7 @@ use crate::engine::al::{ActivityLog, Submitter};
 use crate::engine::bitmap::{BitmapStorage, DeviceBitmap};
 use crate::engine::dependency::Dependencies;
 use crate::engine::events::{DiskStatus, StateEvents, StatusSnapshot};
-use crate::engine::fence::FenceRuns;
+use crate::engine::handler_runs::HandlerRuns;
 use crate::engine::io::DeviceIo;
 use crate::engine::link::{Link, LinkConfig, LinkStart, LinkThreads, MetaStore};
 use crate::engine::worker::{Service, Worker};
@@ -138,7 +138,7 @@ pub(crate) struct Device {
     /// The `resync-after` board: this device's entry lives as long as the device.
     deps: Arc<Dependencies>,
     /// Where the link's `fence-peer` handler threads run.
-    fence_runs: Arc<FenceRuns>,
+    handler_runs: Arc<HandlerRuns>,
     /// State-change notifications (`DRBD_EVENT`).
     events: Arc<StateEvents>,
     /// The meta data at attach said "Primary, not connected" (a degraded cluster): `wait-connect`
@@ -163,7 +163,7 @@ impl Device {
         major: &Major,
         pool: &Arc<Pin<KBox<BioSet>>>,
         deps: &Arc<Dependencies>,
-        fence_runs: &Arc<FenceRuns>,
+        handler_runs: &Arc<HandlerRuns>,
         minor: u32,
         volume: u32,
         resource: &[u8],
@@ -188,7 +188,7 @@ impl Device {
             disk_conf: None,
             net_conf: None,
             deps: deps.clone(),
-            fence_runs: fence_runs.clone(),
+            handler_runs: handler_runs.clone(),
             events,
             degraded_at_attach: false,
         })
@@ -990,7 +990,7 @@ impl Device {
             worker_wake: self.worker.wakeup(),
             events: self.events.clone(),
             deps: self.deps.clone(),
-            fence_runs: self.fence_runs.clone(),
+            handler_runs: self.handler_runs.clone(),
             fencing: self.effective_fencing(),
         };
         // drbd counts `ns nr` per connection: a `connect` starts them over.

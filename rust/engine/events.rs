@@ -65,18 +65,21 @@ pub(crate) struct StatusConfig<'a> {
 
 /// Why a status message is sent.
 #[derive(Clone, Copy)]
-pub(crate) enum Reason {
+pub(crate) enum Reason<'a> {
     /// Answer to GET_STATUS (also each message of its dump).
     Reply { nl_flags: u16 },
     /// `DRBD_EVENT` after the state went from `prev` to the snapshot's state.
     StateChange { prev: State },
+    /// `DRBD_EVENT` before the user-mode helper `name` runs (`status` None, SIB_HELPER_PRE)
+    /// or after it returned this wait status (SIB_HELPER_POST).
+    Helper { name: &'a str, status: Option<u32> },
 }
 
 /// Encode the whole netlink message (from `nlmsghdr` on) for `snap` into `w`; its length.
 pub(crate) fn write_status_message(
     snap: &StatusSnapshot<'_>,
     config: Option<&StatusConfig<'_>>,
-    reason: Reason,
+    reason: Reason<'_>,
     w: &mut Writer<'_>,
 ) -> Option<usize> {
     let context = CfgContext {
@@ -106,6 +109,14 @@ pub(crate) fn write_status_message(
             sib_reason::STATE_CHANGE,
             Some((prev.pack(), state_word)),
         ),
+        Reason::Helper { status: None, .. } => (Command::Event, 0, sib_reason::HELPER_PRE, None),
+        Reason::Helper {
+            status: Some(_), ..
+        } => (Command::Event, 0, sib_reason::HELPER_POST, None),
+    };
+    let (helper, helper_exit_code) = match reason {
+        Reason::Helper { name, status } => (Some(name.as_bytes()), status),
+        _ => (None, None),
     };
     let state = StateInfo {
         sib_reason: Some(why),
@@ -127,6 +138,8 @@ pub(crate) fn write_status_message(
         bits_oos: snap.disk.map(|d| d.oos_bits),
         prev_state: prev_new.map(|(p, _)| p),
         new_state: prev_new.map(|(_, n)| n),
+        helper_exit_code,
+        helper,
         ..StateInfo::default()
     };
     // cfg_context, res_opts, disk_conf, net_conf, state_info: drbd's order.
@@ -218,6 +231,35 @@ impl StateEvents {
                 pr_warn!("drbd{}: state change notification not sent\n", self.minor);
             }
             *announced = *state;
+        }
+    }
+
+    /// `DRBD_EVENT` for the user-mode helper `name`: before it runs (`status` None) or with
+    /// its wait status, with the device's status from `snapshot`. In order with the state
+    /// announcements.
+    pub(crate) fn announce_helper<'a>(
+        &self,
+        snapshot: impl FnOnce() -> StatusSnapshot<'a>,
+        name: &str,
+        status: Option<u32>,
+    ) {
+        let _noio = NoIo::enter();
+        let _announced = self.announced.lock();
+        let snap = snapshot();
+        let Ok(mut buf) = KVec::from_elem(0u8, STATUS_MESSAGE_MAX, GFP_KERNEL) else {
+            return;
+        };
+        let len = write_status_message(
+            &snap,
+            None,
+            Reason::Helper { name, status },
+            &mut Writer::new(&mut buf),
+        );
+        let sent = len
+            .and_then(|len| buf.get(NLMSG_HDRLEN + GENL_HDRLEN..len))
+            .map(|payload| genl::multicast(Command::Event as u8, payload));
+        if !matches!(sent, Some(Ok(()))) {
+            pr_warn!("drbd{}: helper notification not sent\n", self.minor);
         }
     }
 }

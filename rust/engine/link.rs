@@ -46,6 +46,7 @@ use crate::drbd_core::replication::establish::{Accepted, Establish};
 use crate::drbd_core::replication::fencing::FenceStart;
 use crate::drbd_core::replication::io_errors::FailedIo;
 use crate::drbd_core::replication::request::{Step, WriteRequest};
+use crate::drbd_core::replication::resync_handlers::ResyncHandlerTicket;
 use crate::drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use crate::drbd_core::replication::sync_control::{AdminRefusal, FullSyncSide};
 use crate::drbd_core::replication::sync_handshake::Helper;
@@ -58,7 +59,7 @@ use crate::drbd_core::wire::{
 };
 use crate::engine::dependency::Dependencies;
 use crate::engine::events::{DiskStatus, StateEvents, StatusSnapshot};
-use crate::engine::fence::FenceRuns;
+use crate::engine::handler_runs::HandlerRuns;
 use crate::engine::io::DeviceIo;
 use crate::engine::worker::Service;
 use crate::engine::Failure;
@@ -71,7 +72,7 @@ use crate::glue::socket::{
     BufferSizes, Priority, SockAddr, SockError, TcpListener, TcpStream, TransferError,
 };
 use crate::glue::sys::{self, NoIo};
-use crate::glue::umh;
+use crate::glue::umh::{self, WaitStatus};
 
 /// A heap slice the core uses as storage.
 pub(crate) struct Heap<T>(KVVec<T>);
@@ -139,7 +140,7 @@ pub(crate) struct LinkStart {
     /// The `resync-after` board (the worker reports state changes to it).
     pub(crate) deps: Arc<Dependencies>,
     /// Where `fence-peer` handler threads run.
-    pub(crate) fence_runs: Arc<FenceRuns>,
+    pub(crate) handler_runs: Arc<HandlerRuns>,
     /// The disk's fencing policy.
     pub(crate) fencing: Fencing,
 }
@@ -319,10 +320,13 @@ struct EngineHost {
     state_events: KVec<State>,
     /// The replica's "crashed primary" (for the meta-data flags), copied after every call.
     crashed_primary: bool,
-    /// User-mode helpers the replica asked for, not yet started (the worker starts them).
+    /// User-mode helpers the replica asked for, not yet run (the worker starts the link's
+    /// helper thread, which runs them).
     helpers: KVec<Helper>,
     /// The replica asked for the `fence-peer` handler (the asender starts its thread).
     fence_wanted: bool,
+    /// A resync waits for this `before-resync-*` handler (the worker starts its thread).
+    resync_handler: Option<ResyncHandlerTicket>,
     meta_dirty: bool,
     bitmap_dirty: bool,
     /// Something could not be done for lack of memory: the connection is dropped.
@@ -617,6 +621,11 @@ impl Host for EngineHost {
         }
     }
 
+    fn before_resync(&mut self, ticket: ResyncHandlerTicket) -> Option<u8> {
+        self.resync_handler = Some(ticket);
+        None
+    }
+
     fn fence_peer(&mut self) {
         self.fence_wanted = true;
     }
@@ -825,9 +834,11 @@ pub(crate) struct Link {
     start: Ktime,
     events: Arc<StateEvents>,
     deps: Arc<Dependencies>,
-    fence_runs: Arc<FenceRuns>,
+    handler_runs: Arc<HandlerRuns>,
     /// A `fence-peer` handler thread of this link runs.
     fencing_now: AtomicBool,
+    /// The thread that runs this link's queued helpers runs ([`Link::start_helper_runner`]).
+    helpers_running: AtomicBool,
     /// When a write refused for want of good data was last logged ([`Link::now_ms`] + 1;
     /// 0: never): one line per second at most, as drbd's ratelimit.
     no_data_logged_ms: AtomicU64,
@@ -896,6 +907,7 @@ impl LinkState {
             crashed_primary,
             helpers: KVec::new(),
             fence_wanted: false,
+            resync_handler: None,
             meta_dirty: false,
             bitmap_dirty: false,
             failed: false,
@@ -936,8 +948,9 @@ impl Link {
                 start: Ktime::ktime_get(),
                 events: s.events,
                 deps: s.deps,
-                fence_runs: s.fence_runs,
+                handler_runs: s.handler_runs,
                 fencing_now: AtomicBool::new(false),
+                helpers_running: AtomicBool::new(false),
                 no_data_logged_ms: AtomicU64::new(0),
             }),
             GFP_KERNEL,
@@ -1056,26 +1069,36 @@ impl Link {
     /// Send `DRBD_EVENT`s for the states reached since the last call, in order.
     pub(crate) fn announce_states(&self) {
         self.events.announce(|| {
-            let bits = self.io.bitmap_weight();
             let mut st = self.st.lock();
             let states = core::mem::take(&mut st.host.state_events);
-            let superblock = &st.host.meta.superblock;
-            let snap = StatusSnapshot {
-                minor: self.minor,
-                volume: self.events.volume,
-                resource: &self.events.resource,
-                state: *st.replica.state(),
-                capacity: superblock.la_size_sect,
-                uuids: st.replica.uuids().to_array(),
-                disk: Some(DiskStatus {
-                    md_flags: superblock.flags.bits(),
-                    oos_bits: bits.map_or(0, |b| b.0),
-                    total_bits: bits.map_or(0, |b| b.1),
-                }),
-                counters: self.io.counters.snapshot(),
-            };
-            (states, snap)
+            (states, self.status_snapshot(&st))
         });
+    }
+
+    /// `DRBD_EVENT` for a helper: before it runs (`status` None) or with its wait status.
+    fn announce_helper(&self, name: &str, status: Option<u32>) {
+        self.events
+            .announce_helper(|| self.status_snapshot(&self.st.lock()), name, status);
+    }
+
+    /// What a status message of this device shows, from the link's state.
+    fn status_snapshot(&self, st: &LinkState) -> StatusSnapshot<'_> {
+        let bits = self.io.bitmap_weight();
+        let superblock = &st.host.meta.superblock;
+        StatusSnapshot {
+            minor: self.minor,
+            volume: self.events.volume,
+            resource: &self.events.resource,
+            state: *st.replica.state(),
+            capacity: superblock.la_size_sect,
+            uuids: st.replica.uuids().to_array(),
+            disk: Some(DiskStatus {
+                md_flags: superblock.flags.bits(),
+                oos_bits: bits.map_or(0, |b| b.0),
+                total_bits: bits.map_or(0, |b| b.1),
+            }),
+            counters: self.io.counters.snapshot(),
+        }
     }
 
     fn submit(&self, submit: Submit) {
@@ -1411,7 +1434,6 @@ impl Link {
         self.announce_states();
         // Other devices may wait for this one (`resync-after`); not under `st`.
         self.deps.link_changed(self);
-        self.start_helpers();
     }
 
     /// End the connection the replica ended, in two steps: once its last packets are sent
@@ -1448,33 +1470,102 @@ impl Link {
         }
     }
 
-    /// Start the user-mode helpers the replica asked for, in order (`<usermode_helper>
-    /// <name> minor-<N>`, as drbd runs device-level helpers). They are not waited for: the
-    /// exit codes of these helpers mean nothing to drbd, and a handler that runs drbdadm
-    /// against this device must not wait for this thread.
-    fn start_helpers(&self) {
-        let helpers = core::mem::take(&mut self.st.lock().host.helpers);
-        for helper in helpers.iter() {
-            let mut target = TextBuf::<24>::new();
-            let _ = write!(target, "minor-{}", self.minor);
-            let started =
-                umh::start_helper(helper.name(), target.as_str(), Some(self.config.peer_addr));
-            match started {
-                Ok(program) => pr_info!(
-                    "drbd{}: helper command: {} {} minor-{}\n",
-                    self.minor,
-                    program.to_str().unwrap_or("?"),
-                    helper.name(),
-                    self.minor
-                ),
-                Err(e) => pr_err!(
-                    "drbd{}: helper command {} minor-{} could not be started: error {}\n",
-                    self.minor,
-                    helper.name(),
-                    self.minor,
-                    e.to_errno()
-                ),
+    /// Run the user-mode helpers the replica asked for, in order, on a handler thread (one
+    /// per link at a time, which takes what is queued until nothing is): each waited for as
+    /// drbd's `drbd_khelper` waits, but by no thread of the link, since a handler may run
+    /// drbdadm against this device.
+    fn start_helper_runner(this: ArcBorrow<'_, Link>) {
+        if this.st.lock().host.helpers.is_empty()
+            || this.helpers_running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let link: Arc<Link> = this.into();
+        let started = this
+            .handler_runs
+            .start(format_args!("drbd{}_helpers", this.minor), move || {
+                link.run_queued_helpers()
+            });
+        if started.is_err() {
+            this.helpers_running.store(false, Ordering::Release);
+            let dropped = core::mem::take(&mut this.st.lock().host.helpers);
+            for helper in dropped.iter() {
+                pr_err!(
+                    "drbd{}: out of memory, failed to invoke {} helper\n",
+                    this.minor,
+                    helper.name()
+                );
             }
+        }
+    }
+
+    /// The helper thread's loop (see [`Link::start_helper_runner`]).
+    fn run_queued_helpers(&self) {
+        loop {
+            let helpers = core::mem::take(&mut self.st.lock().host.helpers);
+            if helpers.is_empty() {
+                self.helpers_running.store(false, Ordering::Release);
+                // Queued after the look above: this thread goes on, unless another started.
+                if self.st.lock().host.helpers.is_empty()
+                    || self.helpers_running.swap(true, Ordering::AcqRel)
+                {
+                    return;
+                }
+                continue;
+            }
+            for helper in helpers.iter() {
+                self.run_device_helper(helper.name());
+            }
+        }
+    }
+
+    /// drbd's `drbd_khelper` for this device: the `helper command:` line, `DRBD_EVENT`
+    /// (SIB_HELPER_PRE), `<usermode_helper> <name> minor-<N>` waited for, the line with its
+    /// exit code, `DRBD_EVENT` (SIB_HELPER_POST). Returns the exit code; a helper that could
+    /// not be run counts as 0, as drbd ignores errnos. Sleeps while the handler runs; call it
+    /// holding no lock.
+    fn run_device_helper(&self, name: &str) -> u8 {
+        let mut target = TextBuf::<24>::new();
+        let _ = write!(target, "minor-{}", self.minor);
+        let program = umh::program();
+        let program = program.as_str();
+        pr_info!(
+            "drbd{}: helper command: {} {} {}\n",
+            self.minor,
+            program,
+            name,
+            target.as_str()
+        );
+        self.announce_helper(name, None);
+        let status = match umh::run_helper(name, target.as_str(), Some(self.config.peer_addr)) {
+            Ok(status) => status,
+            Err(e) => WaitStatus::of_errno(e),
+        };
+        let exit = status.exit_code();
+        if status.raw() != 0 {
+            pr_warn!(
+                "drbd{}: helper command: {} {} {} exit code {} (0x{:x})\n",
+                self.minor,
+                program,
+                name,
+                target.as_str(),
+                exit,
+                status.raw()
+            );
+        } else {
+            pr_info!(
+                "drbd{}: helper command: {} {} {} exit code 0 (0x0)\n",
+                self.minor,
+                program,
+                name,
+                target.as_str()
+            );
+        }
+        self.announce_helper(name, Some(status.raw() as u32));
+        if status.raw() < 0 {
+            0
+        } else {
+            exit
         }
     }
 
@@ -2194,6 +2285,44 @@ impl Link {
         }
     }
 
+    // ---- before-resync handlers ---------------------------------------------------------
+
+    /// A resync waits for its `before-resync-*` handler: run it on a handler thread (it may
+    /// take long — an LVM snapshot — and its commands read /proc/drbd), then hand its exit
+    /// code to the replica.
+    fn start_resync_handler(this: ArcBorrow<'_, Link>) {
+        let Some(ticket) = this.st.lock().host.resync_handler.take() else {
+            return;
+        };
+        let link: Arc<Link> = this.into();
+        let started = this
+            .handler_runs
+            .start(format_args!("drbd{}_rs_h", this.minor), move || {
+                link.run_resync_handler(ticket)
+            });
+        if started.is_err() {
+            // As a handler that could not be run (drbd ignores such errors).
+            pr_err!(
+                "drbd{}: out of memory, failed to invoke {} helper\n",
+                this.minor,
+                ticket.helper().name()
+            );
+            let now = this.now_ms();
+            this.locked(|r, h| r.before_resync_done(ticket, 0, now, h));
+        }
+    }
+
+    /// The `before-resync-*` handler of `ticket`, then the replica's decision. Sleeps while
+    /// the handler runs; holds no lock.
+    fn run_resync_handler(&self, ticket: ResyncHandlerTicket) {
+        let exit = self.run_device_helper(ticket.helper().name());
+        if self.stopping() {
+            return;
+        }
+        let now = self.now_ms();
+        self.locked(|r, h| r.before_resync_done(ticket, exit, now, h));
+    }
+
     // ---- fencing ----------------------------------------------------------------------
 
     /// The replica asked for the `fence-peer` handler after losing the peer: start a thread
@@ -2208,7 +2337,7 @@ impl Link {
         this.fencing_now.store(true, Ordering::Release);
         let link = this.clone();
         let started = this
-            .fence_runs
+            .handler_runs
             .start(format_args!("drbd_async_h"), move || {
                 link.outdate_peer();
                 link.fencing_now.store(false, Ordering::Release);
@@ -2241,15 +2370,15 @@ impl Link {
         // drbd runs it for the connection: `<helper> fence-peer <resource>`.
         let exit = match umh::run_helper("fence-peer", target.as_str(), Some(self.config.peer_addr))
         {
-            Ok((program, exit)) => {
+            Ok(status) => {
                 pr_info!(
                     "drbd {}: helper command: {} fence-peer {} exit code {}\n",
                     target.as_str(),
-                    program.to_str().unwrap_or("?"),
+                    umh::program().as_str(),
                     target.as_str(),
-                    exit
+                    status.exit_code()
                 );
-                exit
+                status.exit_code()
             }
             Err(e) => {
                 pr_err!(
@@ -2278,9 +2407,11 @@ impl Link {
 }
 
 impl Service for Link {
-    fn run(&self) {
+    fn round(self: ArcBorrow<'_, Self>) {
         if !self.stopping() {
             self.service();
+            Link::start_helper_runner(self);
+            Link::start_resync_handler(self);
         }
     }
 }
@@ -2311,7 +2442,7 @@ impl Work {
             meta_queued: !h.queues[1].is_empty(),
             data_queued: !h.queues[0].is_empty() || h.close_after_send.is_some(),
             states_changed: !h.state_events.is_empty(),
-            helpers_pending: !h.helpers.is_empty(),
+            helpers_pending: !h.helpers.is_empty() || h.resync_handler.is_some(),
         }
     }
 }

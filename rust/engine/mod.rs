@@ -13,7 +13,7 @@ mod bitmap;
 mod dependency;
 mod device;
 mod events;
-mod fence;
+mod handler_runs;
 mod io;
 mod link;
 mod worker;
@@ -36,7 +36,7 @@ use crate::glue::procfs::{ProcShow, SeqWriter};
 pub(crate) use admin::{commands, Admin};
 use dependency::Dependencies;
 use device::Device;
-use fence::FenceRuns;
+use handler_runs::HandlerRuns;
 
 /// DRBD's block major.
 pub(crate) const DRBD_MAJOR: u32 = 147;
@@ -163,7 +163,7 @@ pub(crate) struct Drbd {
     major: Major,
     pool: Arc<Pin<KBox<BioSet>>>,
     deps: Arc<Dependencies>,
-    fence_runs: Arc<FenceRuns>,
+    handler_runs: Arc<HandlerRuns>,
     #[pin]
     registry: Mutex<Registry>,
     srcversion: Option<&'static str>,
@@ -175,13 +175,13 @@ impl Drbd {
         let major = Major::register(DRBD_MAJOR, c"drbd")?;
         let pool = Arc::new(KBox::pin_init(BioSet::new(128), GFP_KERNEL)?, GFP_KERNEL)?;
         let deps = Dependencies::new()?;
-        let fence_runs = FenceRuns::new()?;
+        let handler_runs = HandlerRuns::new()?;
         Arc::pin_init(
             pin_init!(Self {
                 major,
                 pool,
                 deps,
-                fence_runs,
+                handler_runs,
                 registry <- kernel::new_mutex!(
                     Registry { resources: RBTree::new(), next_resource: 0, devices: RBTree::new() },
                     "drbd_rs:registry"
@@ -215,7 +215,7 @@ impl Drbd {
         drop(reg);
         // A fence-peer handler may still run (its thread holds its link): wait for it, with
         // no lock held (it reads /proc/drbd).
-        self.fence_runs.join_all();
+        self.handler_runs.join_all();
     }
 }
 

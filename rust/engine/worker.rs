@@ -4,7 +4,7 @@
 //! sending), see [`Service`].
 
 use kernel::prelude::*;
-use kernel::sync::{Arc, CondVar, Mutex};
+use kernel::sync::{Arc, ArcBorrow, CondVar, Mutex};
 
 use crate::glue::events::Wakeup;
 use crate::glue::kthread::{Body, Kthread};
@@ -14,7 +14,7 @@ use crate::glue::sys;
 pub(crate) trait Service: Send + Sync {
     /// Handle whatever is pending; called after every wake-up and at least every
     /// [`SERVICE_PERIOD_MS`].
-    fn run(&self);
+    fn round(self: ArcBorrow<'_, Self>);
 }
 
 /// Longest sleep of a worker with a [`Service`] (the connection's timer resolution).
@@ -141,7 +141,7 @@ fn run(shared: Arc<Shared>) {
         let service = q.service.clone();
         drop(q);
         if let Some(service) = service {
-            service.run();
+            service.as_arc_borrow().round();
         }
         let mut done = 0;
         for mut job in batch {

@@ -82,14 +82,12 @@ extern "C" {
     ) -> c_int;
     pub(crate) fn drbd_rs_genl_unregister();
     pub(crate) fn drbd_rs_genl_multicast(cmd: u8, payload: *const c_void, len: usize) -> c_int;
-    pub(crate) fn drbd_rs_start_helper(
+    pub(crate) fn drbd_rs_usermode_helper(buf: *mut c_char, len: usize);
+    pub(crate) fn drbd_rs_run_helper(
         cmd: *const c_char,
         target: *const c_char,
         peer_af: *const c_char,
         peer_address: *const c_char,
-        prog: *mut c_char,
-        prog_len: usize,
-        wait_for_exit: c_int,
     ) -> c_int;
     pub(crate) fn drbd_rs_genl_reply(
         info: *mut GenlInfoRaw,

@@ -39,16 +39,22 @@ static char usermode_helper[80] = "/sbin/drbdadm";
 module_param_string(usermode_helper, usermode_helper, sizeof(usermode_helper), 0644);
 MODULE_PARM_DESC(usermode_helper, "Program run for drbd's handlers (default /sbin/drbdadm)");
 
+/* The helper program's path (NUL-terminated, truncated to @len) into @buf. */
+void drbd_rs_usermode_helper(char *buf, size_t len)
+{
+	kernel_param_lock(THIS_MODULE);
+	strscpy(buf, usermode_helper, len);
+	kernel_param_unlock(THIS_MODULE);
+}
+
 /*
  * Run "<usermode_helper> @cmd @target" with drbd's environment (and the peer's address
- * family and address when both are given). Without @wait_for_exit, return once it has been
- * executed, not when it ends: most helpers' exit codes mean nothing to drbd, and a helper
- * that runs drbdadm must not wait for a thread that waits for it. With it (fence-peer),
- * wait for the end and return the wait status (exit code << 8). The program's path goes
- * into @prog for the log line. Returns that, 0, or a negative errno.
+ * family and address when both are given) and wait for it to end, as drbd_khelper does.
+ * The callers are threads of their own (a helper may run drbdadm against the device that
+ * called it). Returns the wait status (exit code << 8) or a negative errno.
  */
-int drbd_rs_start_helper(const char *cmd, const char *target, const char *peer_af,
-			 const char *peer_address, char *prog, size_t prog_len, int wait_for_exit)
+int drbd_rs_run_helper(const char *cmd, const char *target, const char *peer_af,
+		       const char *peer_address)
 {
 	char path[sizeof(usermode_helper)];
 	char af[32], addr[80];
@@ -56,10 +62,7 @@ int drbd_rs_start_helper(const char *cmd, const char *target, const char *peer_a
 			 NULL, NULL, NULL };
 	char *argv[] = { path, (char *)cmd, (char *)target, NULL };
 
-	kernel_param_lock(THIS_MODULE);
-	strscpy(path, usermode_helper, sizeof(path));
-	kernel_param_unlock(THIS_MODULE);
-	strscpy(prog, path, prog_len);
+	drbd_rs_usermode_helper(path, sizeof(path));
 	if (peer_af && peer_address) {
 		snprintf(af, sizeof(af), "DRBD_PEER_AF=%s", peer_af);
 		snprintf(addr, sizeof(addr), "DRBD_PEER_ADDRESS=%s", peer_address);
@@ -70,8 +73,7 @@ int drbd_rs_start_helper(const char *cmd, const char *target, const char *peer_a
 	 * Killable: a handler may take long (crm-fence-peer.sh waits for the cluster), and a
 	 * killable wait is not a hung task; nothing sends our kthreads signals.
 	 */
-	return call_usermodehelper(path, argv, envp,
-				   wait_for_exit ? UMH_WAIT_PROC | UMH_KILLABLE : UMH_WAIT_EXEC);
+	return call_usermodehelper(path, argv, envp, UMH_WAIT_PROC | UMH_KILLABLE);
 }
 
 /* ---- procfs ---- */

@@ -46,8 +46,9 @@ int drbd_rs_genl_register(const char *name, unsigned int version, unsigned int h
 			  const struct drbd_rs_genl_cmd *cmds, unsigned int n_cmds);
 void drbd_rs_genl_unregister(void);
 int drbd_rs_genl_multicast(u8 cmd, const void *payload, size_t len);
-int drbd_rs_start_helper(const char *cmd, const char *target, const char *peer_af,
-			 const char *peer_address, char *prog, size_t prog_len, int wait_for_exit);
+void drbd_rs_usermode_helper(char *buf, size_t len);
+int drbd_rs_run_helper(const char *cmd, const char *target, const char *peer_af,
+		       const char *peer_address);
 int drbd_rs_genl_reply(struct genl_info *info, u8 cmd, const void *payload, size_t len);
 int drbd_rs_genl_dump_put(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd,
 			  const void *payload, size_t len);

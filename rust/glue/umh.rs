@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! drbd's user-mode helper: the kernel runs `<usermode_helper> <handler> <target>` (module
 //! parameter `usermode_helper`, default `/sbin/drbdadm`), which runs the handler the
-//! configuration names (`handlers { split-brain "..."; }`).
+//! configuration names (`handlers { split-brain "..."; }`), and waits for it, as drbd does.
 
 use core::ffi::c_char;
 use core::fmt::Write;
@@ -16,35 +16,54 @@ use crate::drbd_core::genl::addr::SockAddr as GenlSockAddr;
 use crate::drbd_core::text_buf::TextBuf;
 
 /// Longest program path the parameter holds (the C array's size).
-const PROGRAM_MAX: usize = 80;
+pub(crate) const PROGRAM_MAX: usize = 80;
 
-/// Start `<usermode_helper> <handler> <target>` with drbd's environment (`DRBD_PEER_AF` and
-/// `DRBD_PEER_ADDRESS` from `peer`) and return once it runs, with the program's path (for
-/// the log line). Process context; sleeps until the program has been executed.
-pub(crate) fn start_helper(handler: &str, target: &str, peer: Option<SockAddr>) -> Result<CString> {
-    call(handler, target, peer, false).map(|(path, _)| path)
+/// How a helper ended: the kernel's wait status (`exit code << 8` for a normal exit), or a
+/// negative errno when it could not be run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WaitStatus(i32);
+
+impl WaitStatus {
+    /// The status of a helper that could not be run.
+    pub(crate) fn of_errno(e: Error) -> Self {
+        WaitStatus(e.to_errno())
+    }
+
+    /// As returned by the kernel (what drbd puts in its notifications).
+    pub(crate) const fn raw(self) -> i32 {
+        self.0
+    }
+
+    /// The exit code, as drbd reads it (`(status >> 8) & 0xff`; a killed handler reads 0).
+    pub(crate) const fn exit_code(self) -> u8 {
+        ((self.0 >> 8) & 0xff) as u8
+    }
 }
 
-/// Run `<usermode_helper> <handler> <target>` as [`start_helper`] does, and wait for it to
-/// end: the program's path and its exit code (`fence-peer`). Process context; sleeps as long
+/// The program the helpers run (the module parameter), for the log lines.
+pub(crate) fn program() -> TextBuf<PROGRAM_MAX> {
+    let mut program = [0u8; PROGRAM_MAX];
+    // SAFETY: `program` is a writable buffer of the given length; the shim writes a
+    // NUL-terminated path into it.
+    unsafe { ffi::drbd_rs_usermode_helper(program.as_mut_ptr().cast::<c_char>(), program.len()) };
+    let len = program
+        .iter()
+        .position(|b| *b == 0)
+        .unwrap_or(program.len());
+    let mut text = TextBuf::new();
+    let path = core::str::from_utf8(program.get(..len).unwrap_or(&[])).unwrap_or("?");
+    let _ = text.write_str(path);
+    text
+}
+
+/// Run `<usermode_helper> <handler> <target>` with drbd's environment (`DRBD_PEER_AF` and
+/// `DRBD_PEER_ADDRESS` from `peer`) and wait for it to end. Process context; sleeps as long
 /// as the handler runs — call it holding no lock the handler's commands may need.
 pub(crate) fn run_helper(
     handler: &str,
     target: &str,
     peer: Option<SockAddr>,
-) -> Result<(CString, u8)> {
-    let (path, status) = call(handler, target, peer, true)?;
-    // A wait status: the exit code is in bits 8..15 (a killed handler reads as code 0,
-    // which no handler answer means: "broken").
-    Ok((path, ((status >> 8) & 0xff) as u8))
-}
-
-fn call(
-    handler: &str,
-    target: &str,
-    peer: Option<SockAddr>,
-    wait_for_exit: bool,
-) -> Result<(CString, i32)> {
+) -> Result<WaitStatus> {
     let handler = CString::try_from_fmt(fmt!("{handler}"))?;
     let target = CString::try_from_fmt(fmt!("{target}"))?;
     let (af, address) = match peer {
@@ -57,33 +76,18 @@ fn call(
         }
         None => (None, None),
     };
-    let mut program = [0u8; PROGRAM_MAX];
-    // SAFETY: the strings are NUL-terminated and live across the call; `program` is a
-    // writable buffer of the given length (the shim writes a NUL-terminated path into it).
+    // SAFETY: the strings are NUL-terminated and live across the call.
     let ret = unsafe {
-        ffi::drbd_rs_start_helper(
+        ffi::drbd_rs_run_helper(
             handler.as_char_ptr().cast(),
             target.as_char_ptr().cast(),
             af.map_or(core::ptr::null(), |a: &CStr| a.as_char_ptr().cast()),
             address
                 .as_ref()
                 .map_or(core::ptr::null(), |a| a.as_char_ptr().cast()),
-            program.as_mut_ptr().cast::<c_char>(),
-            program.len(),
-            i32::from(wait_for_exit),
         )
     };
-    let len = program
-        .iter()
-        .position(|b| *b == 0)
-        .unwrap_or(program.len());
-    let path = core::str::from_utf8(program.get(..len).unwrap_or(&[])).unwrap_or("?");
-    let path = CString::try_from_fmt(fmt!("{path}"))?;
-    if ret < 0 {
-        Err(Error::from_errno(ret))
-    } else {
-        Ok((path, ret))
-    }
+    Ok(WaitStatus(ret))
 }
 
 /// `DRBD_PEER_AF` and `DRBD_PEER_ADDRESS` as drbd sets them (`%pI4`, or `%pI6`: eight groups

@@ -34,6 +34,7 @@ use super::super::wire::{
 use super::conflicts::{Conflicts, IoKind, Slot, SlotEntry};
 use super::csums::ReadPurpose;
 use super::epochs::{ReceiverEpochs, SenderEpochs, SentEpoch};
+use super::resync_handlers::ResyncHandlerTicket;
 use super::resync_path::{HeldWrite, PeerRead, SyncProgress, SyncRun};
 use super::sync_control::SyncControl;
 use super::sync_handshake::{
@@ -116,6 +117,10 @@ pub trait Host {
     fn random_u64(&mut self) -> u64;
     /// Run a user-mode helper (`split-brain`, …).
     fn call_helper(&mut self, helper: Helper);
+    /// A resync is about to start: run `ticket`'s `before-resync-*` handler and wait for it,
+    /// outside the caller's locks. Its exit code now, or None and
+    /// [`Replica::before_resync_done`] once it exited ([`super::resync_handlers`]).
+    fn before_resync(&mut self, ticket: ResyncHandlerTicket) -> Option<u8>;
     /// Run the `fence-peer` handler, not under the caller's locks and without holding up
     /// the connection: [`Replica::fence_peer_start`], the handler, then
     /// [`Replica::fence_peer_done`] ([`super::fencing`]).
@@ -364,6 +369,8 @@ pub struct Replica<S: Storage> {
     /// Connection attempts that reached WFReportParams (drbd's `connect_cnt`): a fence-peer
     /// answer for an older attempt is stale.
     pub(super) connect_count: u32,
+    /// A resync that waits for its `before-resync-*` handler ([`super::resync_handlers`]).
+    pub(super) resync_handler: Option<ResyncHandlerTicket>,
 }
 
 /// A NUL-free algorithm name of at most 63 bytes (`SHARED_SECRET_MAX` − 1).
@@ -462,6 +469,7 @@ impl<S: Storage> Replica<S> {
             verify: VerifyState::new(),
             fencing: Fencing::DontCare,
             connect_count: 0,
+            resync_handler: None,
         }
     }
 
@@ -856,7 +864,7 @@ impl<S: Storage> Replica<S> {
         host.send(Socket::Data, &self.agreed, &packet);
     }
 
-    fn go_standalone(&mut self, host: &mut impl Host) {
+    pub(super) fn go_standalone(&mut self, host: &mut impl Host) {
         self.pending = None;
         self.leave_connection(ConnState::Disconnecting, false, host);
     }
@@ -1043,6 +1051,7 @@ impl<S: Storage> Replica<S> {
     /// data generation. `old` is the state before the peer was forgotten.
     fn after_peer_lost(&mut self, old: &State, host: &mut impl Host) {
         self.consider_resync = false;
+        self.resync_handler = None;
         self.sender.reset();
         self.receiver.reset();
         // Peer and resync I/O still in flight completes into nothing; local application
@@ -2020,6 +2029,9 @@ mod tests {
             self.random
         }
         fn call_helper(&mut self, _helper: Helper) {}
+        fn before_resync(&mut self, _ticket: ResyncHandlerTicket) -> Option<u8> {
+            Some(0)
+        }
         fn fence_peer(&mut self) {}
         fn set_capacity(&mut self, _sectors: u64) {}
         fn set_max_bio_size(&mut self, _bytes: u32) {}

@@ -14,6 +14,7 @@ pub mod establish;
 pub mod fencing;
 pub mod io_errors;
 pub mod request;
+pub mod resync_handlers;
 pub mod resync_path;
 pub mod settings;
 pub mod sync_control;

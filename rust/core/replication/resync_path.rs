@@ -26,6 +26,7 @@ use super::conflicts::{Interval, IoKind, Slot};
 use super::connection::{Host, Level, LossReason, Replica, Socket, Storage};
 use super::csums::{CsumStats, ReadPurpose};
 use super::io_errors::FailedIo;
+use super::resync_handlers::ResyncSide;
 use super::sync_handshake::Helper;
 use super::writes::PeerWrite;
 
@@ -272,7 +273,14 @@ impl<S: Storage> Replica<S> {
         }
     }
 
+    /// Become SyncSource (after the bitmap exchange, or as a full sync's source), once the
+    /// `before-resync-source` handler agrees.
     pub(super) fn start_sync_source(&mut self, now_ms: u64, host: &mut impl Host) {
+        self.run_before_resync(ResyncSide::Source, now_ms, host);
+    }
+
+    /// The source's start: new bitmap UUID, `P_SYNC_UUID`, SyncSource.
+    pub(super) fn enter_sync_source(&mut self, now_ms: u64, host: &mut impl Host) {
         let random = host.random_u64();
         let uuid = self.uuids_mut().start_sync_source(random);
         host.write_meta_data(self.uuids());
@@ -303,13 +311,18 @@ impl<S: Storage> Replica<S> {
         let primary = self.state().role == Role::Primary;
         self.uuids_mut().receive_sync_uuid(uuid, primary);
         host.write_meta_data(self.uuids());
+        self.run_before_resync(ResyncSide::Target, now_ms, host);
+        Ok(())
+    }
+
+    /// The target's start, once the `before-resync-target` handler agreed.
+    pub(super) fn enter_sync_target(&mut self, now_ms: u64, host: &mut impl Host) {
         self.sync_run = Some(SyncRun::new(now_ms));
         self.sync_progress = Some(SyncProgress::new(host.bitmap_weight(), now_ms));
         let mut ns = *self.state();
         ns.conn = ConnState::SyncTarget;
         self.set_state(ns, host);
         self.resync_step(now_ms, host);
-        Ok(())
     }
 
     /// The target's 100 ms step: request what the controller allows.

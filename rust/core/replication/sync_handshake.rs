@@ -237,6 +237,11 @@ pub enum Helper {
     /// `unfence-peer`: this node's resync as SyncSource finished with a fencing policy and
     /// both disks UpToDate.
     UnfencePeer,
+    /// `before-resync-target`: waited for before becoming SyncTarget
+    /// ([`super::resync_handlers`]).
+    BeforeResyncTarget,
+    /// `before-resync-source`: waited for before becoming SyncSource.
+    BeforeResyncSource,
 }
 
 impl Helper {
@@ -250,6 +255,8 @@ impl Helper {
             Helper::OutOfSync => "out-of-sync",
             Helper::AfterResyncTarget => "after-resync-target",
             Helper::UnfencePeer => "unfence-peer",
+            Helper::BeforeResyncTarget => "before-resync-target",
+            Helper::BeforeResyncSource => "before-resync-source",
         }
     }
 }

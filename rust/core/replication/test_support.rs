@@ -21,6 +21,7 @@ use super::connection::{
     CONFLICT_SLOTS, EPOCH_RING,
 };
 use super::epochs::SentEpoch;
+use super::resync_handlers::ResyncHandlerTicket;
 use super::resync_path::{HeldWrite, PeerRead};
 use super::sync_handshake::Helper;
 
@@ -65,6 +66,11 @@ pub(super) struct TestHost {
     pub(super) dropped: bool,
     /// [`Host::fence_peer`] calls.
     pub(super) fence_requests: u32,
+    /// The `before-resync-*` handlers asked for, in order.
+    pub(super) resync_handlers: Vec<ResyncHandlerTicket>,
+    /// Their exit code at once, or None: the test answers with
+    /// [`Replica::before_resync_done`].
+    pub(super) resync_handler_exit: Option<u8>,
 }
 
 impl TestHost {
@@ -81,6 +87,8 @@ impl TestHost {
             finished: Vec::new(),
             dropped: false,
             fence_requests: 0,
+            resync_handlers: Vec::new(),
+            resync_handler_exit: Some(0),
         }
     }
 
@@ -144,6 +152,10 @@ impl Host for TestHost {
     }
     fn call_helper(&mut self, helper: Helper) {
         self.helpers.push(helper);
+    }
+    fn before_resync(&mut self, ticket: ResyncHandlerTicket) -> Option<u8> {
+        self.resync_handlers.push(ticket);
+        self.resync_handler_exit
     }
     fn fence_peer(&mut self) {
         self.fence_requests += 1;

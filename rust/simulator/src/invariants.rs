@@ -59,7 +59,22 @@ pub fn states_allowed(w: &World) -> Result<(), String> {
                     | (C::VerifyS, C::VerifyT)
             )
         };
-        if !(pair_ok(a.conn, b.conn) || pair_ok(b.conn, a.conn)) {
+        // A node waiting for its `before-resync-*` handler: a source has not sent the sync
+        // UUID yet (its peer waits for it); a target got it, its peer is resyncing already
+        // (perhaps paused).
+        let waiting = |i: usize, x: ConnState, y: ConnState| {
+            w.nodes[i].replica.resync_handler_pending()
+                && matches!(
+                    (x, y),
+                    (C::WFBitMapS | C::StartingSyncS, C::WFSyncUUID)
+                        | (C::WFSyncUUID, C::SyncSource | C::PausedSyncS)
+                )
+        };
+        let paired = pair_ok(a.conn, b.conn)
+            || pair_ok(b.conn, a.conn)
+            || waiting(0, a.conn, b.conn)
+            || waiting(1, b.conn, a.conn);
+        if !paired {
             return Err(format!(
                 "connection states {} / {} do not form a pair",
                 a.conn, b.conn

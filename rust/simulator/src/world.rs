@@ -46,6 +46,7 @@ use drbd_core::replication::establish::Establish;
 use drbd_core::replication::fencing::{FenceStart, Promotion, PromotionStep};
 use drbd_core::replication::io_errors::FailedIo;
 use drbd_core::replication::request::{Step, WriteRequest};
+use drbd_core::replication::resync_handlers::ResyncHandlerTicket;
 use drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use drbd_core::replication::sync_handshake::Helper;
 use drbd_core::replication::writes::{PeerWriteKind, WriteFlags};
@@ -118,6 +119,16 @@ pub struct NodeHost {
     /// The simulated `fence-peer` handler's exit code (5, "peer unreachable", unless a test
     /// sets another).
     pub fence_exit: u8,
+    /// `before-resync-*` handler runs the core asked for ([`Host::before_resync`]) and not
+    /// answered at once: answered at the node's next tick (as the engine's handler thread
+    /// does, outside the replica's calls), with [`NodeHost::resync_handler_exit`]. Every other
+    /// request is answered at once (a handler with nothing to do), so that schedules see
+    /// both: the resync starting within the call that asked, and later.
+    pub resync_handler_requests: Vec<ResyncHandlerTicket>,
+    /// The simulated `before-resync-*` handler's exit code (0 unless a test sets another).
+    pub resync_handler_exit: u8,
+    /// Every `before-resync-*` handler asked for, in order.
+    pub resync_handlers_run: Vec<Helper>,
     /// Results of finished cluster-wide changes.
     pub finished: Vec<Result<(), StateError>>,
     /// The engine was told to close its sockets.
@@ -492,6 +503,15 @@ impl Host for NodeHost {
         self.helpers.push(helper);
     }
 
+    fn before_resync(&mut self, ticket: ResyncHandlerTicket) -> Option<u8> {
+        self.resync_handlers_run.push(ticket.helper());
+        if self.resync_handlers_run.len() % 2 == 1 {
+            return Some(self.resync_handler_exit);
+        }
+        self.resync_handler_requests.push(ticket);
+        None
+    }
+
     fn fence_peer(&mut self) {
         self.fence_requests += 1;
     }
@@ -769,6 +789,9 @@ impl World {
                     fence_requests: 0,
                     fence_handled: 0,
                     fence_exit: 5,
+                    resync_handler_requests: Vec::new(),
+                    resync_handler_exit: 0,
+                    resync_handlers_run: Vec::new(),
                     disk_failing: false,
                     finished: Vec::new(),
                     drop_requested: false,
@@ -1247,6 +1270,10 @@ impl World {
                     if n.host.fence_handled < n.host.fence_requests {
                         n.host.fence_handled = n.host.fence_requests;
                         run_fence_handler(&mut n.replica, &mut n.host);
+                    }
+                    for ticket in core::mem::take(&mut n.host.resync_handler_requests) {
+                        let exit = n.host.resync_handler_exit;
+                        n.replica.before_resync_done(ticket, exit, now, &mut n.host);
                     }
                 }
                 self.sched.schedule(TICK_NS, Event::Tick(i));

@@ -45,6 +45,7 @@ use drbd_core::replication::connection::{
 };
 use drbd_core::replication::epochs::SentEpoch;
 use drbd_core::replication::request::{Step, WriteRequest};
+use drbd_core::replication::resync_handlers::ResyncHandlerTicket;
 use drbd_core::replication::resync_path::{HeldWrite, PeerRead};
 use drbd_core::replication::sync_handshake::Helper;
 use drbd_core::replication::writes::WriteFlags;
@@ -476,6 +477,12 @@ impl Host for ReplayHost {
 
     fn call_helper(&mut self, helper: Helper) {
         self.helpers.push(helper);
+    }
+
+    fn before_resync(&mut self, ticket: ResyncHandlerTicket) -> Option<u8> {
+        // drbd.ko ran its handlers in the captured sessions; none was configured (exit 0).
+        self.helpers.push(ticket.helper());
+        Some(0)
     }
 
     fn fence_peer(&mut self) {
@@ -1291,7 +1298,9 @@ fn node_a_sync_source_writes_and_reconnect() {
         "peer packets after our replica closed the sockets"
     );
     assert_eq!(node.host.bad_acks, 0);
-    assert!(node.host.helpers.is_empty());
+    // As drbd.ko (its log: splitbrain.node-a.dmesg.txt): `before-resync-source` before each
+    // resync as SyncSource.
+    assert_eq!(node.host.helpers, [Helper::BeforeResyncSource]);
     let ours_data = node.sent_since(0, Socket::Data);
 
     // Handshake, state changes, UUIDs, bitmap, sync UUID, disconnect: the same packets in the
@@ -1409,7 +1418,7 @@ fn node_a_sync_source_writes_and_reconnect() {
         )
     );
     assert_eq!(node.host.bitmap.count(), 0);
-    assert!(node.host.helpers.is_empty());
+    assert_eq!(node.host.helpers, [Helper::BeforeResyncSource; 2]);
 
     // `verify` (§5.6): we are VerifyS to the end of the capture (`secondary`, `down`). Our
     // requests are paced by our controller, node-b's digests delivered against them; each is
@@ -1477,7 +1486,7 @@ fn node_a_sync_source_writes_and_reconnect() {
         .iter()
         .any(|l| l.starts_with("Online verify done")));
     assert!(!node.host.log.iter().any(|l| l.starts_with("Out of sync")));
-    assert!(node.host.helpers.is_empty());
+    assert_eq!(node.host.helpers, [Helper::BeforeResyncSource; 2]);
     assert_eq!(node.host.bitmap.count(), 0);
     assert_eq!(node.replica.verify_start_sector(), 0, "a complete run");
 }
@@ -1532,8 +1541,11 @@ fn node_b_sync_target_writes_and_reconnect() {
         "peer packets after our replica closed the sockets"
     );
     // As drbd.ko (its log in ../shared/testdata/drbd84-peer/splitbrain.node-b.dmesg.txt):
-    // a finished resync as SyncTarget runs `after-resync-target`.
-    assert_eq!(node.host.helpers, [Helper::AfterResyncTarget]);
+    // `before-resync-target` before the resync as SyncTarget, `after-resync-target` after.
+    assert_eq!(
+        node.host.helpers,
+        [Helper::BeforeResyncTarget, Helper::AfterResyncTarget]
+    );
     let ours_data = node.sent_since(0, Socket::Data);
     let ours_meta = node.sent_since(0, Socket::Meta);
 
@@ -1701,7 +1713,15 @@ fn node_b_sync_target_writes_and_reconnect() {
         .any(|l| l.starts_with("Online verify done")));
     assert!(!node.host.log.iter().any(|l| l.starts_with("Out of sync")));
     // No `out-of-sync`: only the two earlier resyncs' helpers.
-    assert_eq!(node.host.helpers, [Helper::AfterResyncTarget; 2]);
+    assert_eq!(
+        node.host.helpers,
+        [
+            Helper::BeforeResyncTarget,
+            Helper::AfterResyncTarget,
+            Helper::BeforeResyncTarget,
+            Helper::AfterResyncTarget
+        ]
+    );
     assert_eq!(node.host.bitmap.count(), 0);
     assert!(node
         .host

@@ -626,8 +626,10 @@ fn resync_after_holds_a_resync_until_the_dependency_finished() {
         scribble(&mut r0, 1, 1 << 40);
         scribble(&mut r1, 1, 1 << 41);
         assert_eq!(full_sync(&mut r0, 1, FullSyncSide::Target), Ok(Ok(())));
+        // Both ends: the target may still wait for its `before-resync-target` handler.
         assert!(r0.run_until(r0.now_ms() + 2_000, |w| w.link_idle()
-            && w.nodes[0].replica.state().conn == ConnState::SyncSource));
+            && w.nodes[0].replica.state().conn == ConnState::SyncSource
+            && w.nodes[1].replica.state().conn == ConnState::SyncTarget));
         // The engine looks at the dependency after every state change.
         tell_dependency(&mut r0, &mut r1);
         assert!(r1.run_until(r1.now_ms() + 1_000, World::link_idle));

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The threads that run the `fence-peer` handler after a Primary lost its peer (drbd's
-//! `drbd_async_h`; the decisions are the core's, [`crate::drbd_core::replication::fencing`]).
+//! The threads that run the handlers a link waits for: `fence-peer` after a Primary lost its
+//! peer (drbd's `drbd_async_h`; [`crate::drbd_core::replication::fencing`]) and
+//! `before-resync-target` / `before-resync-source` before a resync starts
+//! ([`crate::drbd_core::replication::resync_handlers`]). The decisions are the core's.
 //!
 //! A handler may run for a long time (cluster manager calls) and reads `/proc/drbd`, which
 //! waits for admin requests to finish: nothing may wait for the handler while holding the
@@ -23,18 +25,18 @@ struct Run {
     done: Arc<AtomicBool>,
 }
 
-/// The module's fence-peer threads.
+/// The module's handler threads.
 #[pin_data]
-pub(crate) struct FenceRuns {
+pub(crate) struct HandlerRuns {
     #[pin]
     runs: Mutex<KVec<Run>>,
 }
 
-impl FenceRuns {
+impl HandlerRuns {
     pub(crate) fn new() -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
-                runs <- kernel::new_mutex!(KVec::new(), "drbd_rs:fence_runs"),
+                runs <- kernel::new_mutex!(KVec::new(), "drbd_rs:handler_runs"),
             }),
             GFP_KERNEL,
         )
