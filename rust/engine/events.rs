@@ -218,16 +218,8 @@ impl StateEvents {
                 continue;
             }
             snap.state = *state;
-            let len = write_status_message(
-                &snap,
-                None,
-                Reason::StateChange { prev: *announced },
-                &mut Writer::new(&mut buf),
-            );
-            let sent = len
-                .and_then(|len| buf.get(NLMSG_HDRLEN + GENL_HDRLEN..len))
-                .map(|payload| genl::multicast(Command::Event as u8, payload));
-            if !matches!(sent, Some(Ok(()))) {
+            let reason = Reason::StateChange { prev: *announced };
+            if !multicast_event(&snap, reason, &mut buf) {
                 pr_warn!("drbd{}: state change notification not sent\n", self.minor);
             }
             *announced = *state;
@@ -249,17 +241,18 @@ impl StateEvents {
         let Ok(mut buf) = KVec::from_elem(0u8, STATUS_MESSAGE_MAX, GFP_KERNEL) else {
             return;
         };
-        let len = write_status_message(
-            &snap,
-            None,
-            Reason::Helper { name, status },
-            &mut Writer::new(&mut buf),
-        );
-        let sent = len
-            .and_then(|len| buf.get(NLMSG_HDRLEN + GENL_HDRLEN..len))
-            .map(|payload| genl::multicast(Command::Event as u8, payload));
-        if !matches!(sent, Some(Ok(()))) {
+        if !multicast_event(&snap, Reason::Helper { name, status }, &mut buf) {
             pr_warn!("drbd{}: helper notification not sent\n", self.minor);
         }
     }
+}
+
+/// Encode a `DRBD_EVENT` for `snap` into `buf` and send it to the events group; whether it
+/// went out.
+fn multicast_event(snap: &StatusSnapshot<'_>, reason: Reason<'_>, buf: &mut [u8]) -> bool {
+    let len = write_status_message(snap, None, reason, &mut Writer::new(buf));
+    let sent = len
+        .and_then(|len| buf.get(NLMSG_HDRLEN + GENL_HDRLEN..len))
+        .map(|payload| genl::multicast(Command::Event as u8, payload));
+    matches!(sent, Some(Ok(())))
 }

@@ -877,6 +877,11 @@ impl World {
         s
     }
 
+    /// Whether `node` logged exactly `line`.
+    pub fn logged(&self, node: NodeId, line: &str) -> bool {
+        self.nodes[node].host.log.iter().any(|l| l == line)
+    }
+
     /// Virtual time in milliseconds.
     pub fn now_ms(&self) -> u64 {
         self.sched.now().0 / 1_000_000

@@ -13,10 +13,6 @@ const A: usize = 0;
 const B: usize = 1;
 const SEEDS: std::ops::Range<u64> = 0..8;
 
-fn logged(w: &World, node: usize, line: &str) -> bool {
-    w.nodes[node].host.log.iter().any(|l| l == line)
-}
-
 /// Connected, both UpToDate with the same data, fencing `resource-only` on both, A Primary.
 fn pair_with_fencing(seed: u64) -> World {
     let uuids = UuidSet::from_array([0x6d1a_22c0_47e8_1234, 0, 0x1111_0000, 0]);
@@ -50,8 +46,7 @@ fn a_primary_losing_its_peer_outdates_it_and_unfences_after_the_resync() {
             w.report()
         );
         assert_eq!(w.nodes[A].host.fence_requests, 1, "seed {seed}");
-        assert!(logged(
-            &w,
+        assert!(w.logged(
             A,
             "fence-peer helper returned 5 (peer is unreachable, assumed to be dead)"
         ));
@@ -132,11 +127,11 @@ fn a_broken_handler_refuses_the_promotion_unless_forced() {
             Err(StateError::PrimaryNop),
             "seed {seed}"
         );
-        assert!(logged(&w, B, "fence-peer helper broken, returned 1"));
+        assert!(w.logged(B, "fence-peer helper broken, returned 1"));
         assert_eq!(w.nodes[B].replica.state().role, Role::Secondary);
         w.promote(B, true)
             .unwrap_or_else(|e| panic!("seed {seed}: forced: {e:?}\n{}", w.report()));
-        assert!(logged(&w, B, "Forced into split brain situation!"));
+        assert!(w.logged(B, "Forced into split brain situation!"));
         let s = *w.nodes[B].replica.state();
         assert_eq!(
             (s.role, s.pdsk),

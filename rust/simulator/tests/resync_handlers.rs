@@ -15,10 +15,6 @@ const A: usize = 0;
 const B: usize = 1;
 const SEEDS: std::ops::Range<u64> = 0..8;
 
-fn logged(w: &World, node: usize, line: &str) -> bool {
-    w.nodes[node].host.log.iter().any(|l| l == line)
-}
-
 /// Connected and in sync, A Primary; then the link breaks and A writes three blocks B
 /// misses. Returns with the link still cut.
 fn primary_wrote_while_apart(seed: u64) -> World {
@@ -62,8 +58,7 @@ fn a_refusing_before_resync_target_leaves_the_target_untouched() {
             "seed {seed}: B drops the connection\n{}",
             w.report()
         );
-        assert!(logged(
-            &w,
+        assert!(w.logged(
             B,
             "before-resync-target handler returned 1, dropping connection."
         ));
@@ -113,8 +108,7 @@ fn before_resync_source_exit_3_is_ignored_others_drop_the_connection() {
             "seed {seed}: resynced\n{}",
             w.report()
         );
-        assert!(logged(
-            &w,
+        assert!(w.logged(
             A,
             "before-resync-source handler returned 3, ignoring. Old userland tools?"
         ));
@@ -130,8 +124,7 @@ fn before_resync_source_exit_3_is_ignored_others_drop_the_connection() {
             "seed {seed}: A drops the connection\n{}",
             w.report()
         );
-        assert!(logged(
-            &w,
+        assert!(w.logged(
             A,
             "before-resync-source handler returned 5, dropping connection."
         ));

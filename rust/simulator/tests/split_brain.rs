@@ -126,10 +126,6 @@ fn diverge(seed: u64, d: Divergence) -> World {
     w
 }
 
-fn logged(w: &World, node: usize, line: &str) -> bool {
-    w.nodes[node].host.log.iter().any(|l| l == line)
-}
-
 /// The split-brain helpers a node ran (without those that end every resync).
 fn split_brain_helpers(w: &World, node: usize) -> Vec<Helper> {
     w.nodes[node]
@@ -158,12 +154,12 @@ fn expect_winner(seed: u64, d: Divergence, winner: usize, primaries: u8) -> Worl
             "Split-Brain detected, {primaries} primaries, automatically solved. Sync from {from} node"
         );
         assert!(
-            logged(&w, node, &line),
+            w.logged(node, &line),
             "seed {seed} node {node}: {line}\n{}",
             w.report()
         );
         assert!(
-            logged(&w, node, "uuid_compare()=100 by rule 90"),
+            w.logged(node, "uuid_compare()=100 by rule 90"),
             "seed {seed}"
         );
         assert_eq!(
@@ -194,8 +190,7 @@ fn expect_winner(seed: u64, d: Divergence, winner: usize, primaries: u8) -> Worl
     // Bitmap-based (from a 100 result): the exchanged bitmaps, the blocks either node wrote,
     // were enough; nothing asked for a full sync.
     for node in [A, B] {
-        assert!(!logged(
-            &w,
+        assert!(!w.logged(
             node,
             "Writing the whole bitmap, full sync required after drbd_sync_handshake."
         ));
@@ -221,8 +216,7 @@ fn expect_standalone(seed: u64, d: Divergence) -> World {
             "seed {seed} node {node}"
         );
         assert!(
-            logged(
-                &w,
+            w.logged(
                 node,
                 "Split-Brain detected but unresolved, dropping connection!"
             ),
@@ -267,9 +261,7 @@ fn zero_primaries_younger_primary_falls_through_to_least_changes() {
         d.promote_after_cut = [true, true];
         let w = expect_winner(seed, d, B, 0);
         for node in [A, B] {
-            assert!(logged(
-                &w,
-                node,
+            assert!(w.logged(node,
                 "Discard younger/older primary did not find a decision\nUsing discard-least-changes instead"
             ));
         }
@@ -348,8 +340,7 @@ fn one_primary_violently_as0p_may_discard_the_primary() {
         net.rr_conflict = RrConflict::Violently;
         let w = expect_winner(seed, Divergence::one_primary(net), B, 1);
         assert_eq!(w.nodes[A].replica.state().role, Role::Primary);
-        assert!(logged(
-            &w,
+        assert!(w.logged(
             A,
             "Becoming SyncTarget, violating the stable-data assumption"
         ));
@@ -362,7 +353,7 @@ fn one_primary_call_pri_lost_after_sb_demotes_the_losing_primary() {
         let net = policies(DiscardOlderPrimary, CallPriLostAfterSb, Disconnect);
         let w = expect_winner(seed, Divergence::one_primary(net), B, 1);
         assert_eq!(w.nodes[A].replica.state().role, Role::Secondary);
-        assert!(logged(&w, A, "Successfully gave up primary role."));
+        assert!(w.logged(A, "Successfully gave up primary role."));
         // The demotion cleared bit 0 of the current UUID, and it was written.
         assert_eq!(w.nodes[A].replica.uuids().current & 1, 0);
     }
@@ -391,11 +382,7 @@ fn one_primary_call_pri_lost_after_sb_with_the_device_open_calls_the_helper() {
                 Helper::SplitBrain
             ]
         );
-        assert!(logged(
-            &w,
-            A,
-            "State change failed: Device is held open by someone"
-        ));
+        assert!(w.logged(A, "State change failed: Device is held open by someone"));
         assert_eq!(w.nodes[A].replica.state().role, Role::Primary);
         for node in [A, B] {
             assert_eq!(
@@ -415,7 +402,7 @@ fn two_primaries_call_pri_lost_after_sb_demotes_the_loser() {
         let w = expect_winner(seed, Divergence::two_primaries(net), A, 2);
         assert_eq!(w.nodes[A].replica.state().role, Role::Primary);
         assert_eq!(w.nodes[B].replica.state().role, Role::Secondary);
-        assert!(logged(&w, B, "Successfully gave up primary role."));
+        assert!(w.logged(B, "Successfully gave up primary role."));
     }
 }
 
@@ -464,13 +451,11 @@ fn the_recorded_split_brain_session() {
             "seed {seed}\n{}",
             w.report()
         );
-        assert!(logged(
-            &w,
+        assert!(w.logged(
             A,
             "Split-Brain detected, manually solved. Sync from this node"
         ));
-        assert!(logged(
-            &w,
+        assert!(w.logged(
             B,
             "Split-Brain detected, manually solved. Sync from peer node"
         ));
@@ -497,12 +482,11 @@ fn two_primaries_without_allow_two_primaries_cannot_connect() {
             w.report()
         );
         w.run_until_ms(w.now_ms() + 2_000);
-        assert!(logged(
-            &w,
+        assert!(w.logged(
             A,
             "State change failed: Multiple primaries not allowed by config"
         ));
-        assert!(logged(&w, B, "Successfully gave up primary role."));
+        assert!(w.logged(B, "Successfully gave up primary role."));
         for node in [A, B] {
             assert_eq!(
                 w.nodes[node].host.disk, disks[node],

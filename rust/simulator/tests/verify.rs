@@ -61,10 +61,6 @@ fn primary_pair(seed: u64, blocks: u64, net: NetSettings, sync: SyncSettings) ->
     w
 }
 
-fn logged(w: &World, node: usize, line: &str) -> bool {
-    w.nodes[node].host.log.iter().any(|l| l == line)
-}
-
 fn log_count(w: &World, node: usize, prefix: &str) -> usize {
     w.nodes[node]
         .host
@@ -156,17 +152,13 @@ fn verify_finds_exactly_the_corrupted_blocks_and_a_reconnect_repairs_them() {
             // follows it in the order the comparisons finish), and both ran the helper.
             assert_eq!(set_bits(&w, node), corrupted, "seed {seed} node {node}");
             assert_eq!(logged_runs(&w, node), corrupted, "seed {seed} node {node}");
-            assert!(logged(
-                &w,
-                node,
-                "Online verify found 5 4k block out of sync!"
-            ));
+            assert!(w.logged(node, "Online verify found 5 4k block out of sync!"));
             assert_eq!(w.nodes[node].host.helpers, [Helper::OutOfSync]);
         }
         // In order they are three runs (the unit tests of verify.rs pin the coalescing).
         assert!(log_count(&w, 0, "Out of sync: ") >= 3);
-        assert!(logged(&w, 0, "Starting Online Verify from sector 0"));
-        assert!(logged(&w, 1, "Online Verify start sector: 0"));
+        assert!(w.logged(0, "Starting Online Verify from sector 0"));
+        assert!(w.logged(1, "Online Verify start sector: 0"));
         // One request, digest and result per block (§5.6).
         assert_eq!(w.nodes[0].host.sent(Cmd::OvRequest), BLOCKS);
         assert_eq!(w.nodes[1].host.sent(Cmd::OvReply), BLOCKS);
@@ -205,11 +197,11 @@ fn verify_between_start_and_stop_sector_covers_only_that_range() {
     assert_eq!(w.nodes[0].host.sent(Cmd::OvRequest), 8);
     assert_eq!(set_bits(&w, 0), [10]);
     assert_eq!(set_bits(&w, 1), [10]);
-    assert!(logged(&w, 0, "Starting Online Verify from sector 64"));
-    assert!(logged(&w, 1, "Online Verify start sector: 64"));
+    assert!(w.logged(0, "Starting Online Verify from sector 64"));
+    assert!(w.logged(1, "Online Verify start sector: 64"));
     // Stopped early: both remember where (VerifyT learned the end from VerifyS's P_STATE).
-    assert!(logged(&w, 0, "Online Verify reached sector 128"));
-    assert!(logged(&w, 1, "Online Verify reached sector 128"));
+    assert!(w.logged(0, "Online Verify reached sector 128"));
+    assert!(w.logged(1, "Online Verify reached sector 128"));
     assert_eq!(w.nodes[0].replica.verify_start_sector(), 128);
 
     // The next `verify` resumes there and runs to the end.
@@ -248,11 +240,7 @@ fn a_verify_cut_by_the_link_keeps_what_it_found_and_resumes_where_it_was() {
     assert_eq!(set_bits(&w, 0), [100]);
     let reached = w.nodes[0].replica.verify_start_sector();
     assert!((400 * 8..1500 * 8).contains(&reached), "reached {reached}");
-    assert!(logged(
-        &w,
-        0,
-        &format!("Online Verify reached sector {reached}")
-    ));
+    assert!(w.logged(0, &format!("Online Verify reached sector {reached}")));
     assert_eq!(log_count(&w, 0, "Online verify done"), 0);
 
     // Reconnected, the Primary resyncs what was found.
@@ -269,15 +257,9 @@ fn a_verify_cut_by_the_link_keeps_what_it_found_and_resumes_where_it_was() {
     // `verify` again: it resumes at the position reached and finds the other block.
     start_verify(&mut w, 0, None, None);
     assert!(
-        logged(
-            &w,
-            0,
-            &format!("Starting Online Verify from sector {reached}")
-        ) || w.run_until(w.now_ms() + 1_000, |w| logged(
-            w,
-            0,
-            &format!("Starting Online Verify from sector {reached}")
-        ))
+        w.logged(0, &format!("Starting Online Verify from sector {reached}"))
+            || w.run_until(w.now_ms() + 1_000, |w| w
+                .logged(0, &format!("Starting Online Verify from sector {reached}")))
     );
     assert!(
         w.run_until(w.now_ms() + 60_000, |w| verified(w, 1)),
@@ -383,8 +365,7 @@ fn csums_resync_after_a_link_cut_transfers_only_blocks_that_differ() {
         assert!(set_bits(&w, 0).is_empty() && set_bits(&w, 1).is_empty());
         for node in 0..2 {
             assert!(
-                logged(
-                    &w,
+                w.logged(
                     node,
                     "57 % had equal checksums, eliminated: 16K; transferred 12K total 28K"
                 ),
