@@ -137,7 +137,7 @@ pub(crate) struct Device {
     pub(crate) net_conf: Option<KBox<StoredSet>>,
     /// The `resync-after` board: this device's entry lives as long as the device.
     deps: Arc<Dependencies>,
-    /// Where the link's `fence-peer` handler threads run.
+    /// Where the link's handler threads (`fence-peer`, the helper thread) run.
     handler_runs: Arc<HandlerRuns>,
     /// State-change notifications (`DRBD_EVENT`).
     events: Arc<StateEvents>,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The threads that run the handlers a link waits for: `fence-peer` after a Primary lost its
-//! peer (drbd's `drbd_async_h`; [`crate::drbd_core::replication::fencing`]) and
-//! `before-resync-target` / `before-resync-source` before a resync starts
+//! The threads that run the handlers of links: `fence-peer` after a Primary lost its peer
+//! (drbd's `drbd_async_h`; [`crate::drbd_core::replication::fencing`]), and each link's
+//! helper thread, which runs the device-level helpers one after the other, among them
+//! `before-resync-target` / `before-resync-source`, whose answer a resync waits for
 //! ([`crate::drbd_core::replication::resync_handlers`]). The decisions are the core's.
 //!
 //! A handler may run for a long time (cluster manager calls) and reads `/proc/drbd`, which

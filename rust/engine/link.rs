@@ -139,7 +139,7 @@ pub(crate) struct LinkStart {
     pub(crate) events: Arc<StateEvents>,
     /// The `resync-after` board (the worker reports state changes to it).
     pub(crate) deps: Arc<Dependencies>,
-    /// Where `fence-peer` handler threads run.
+    /// Where the handler threads (`fence-peer`, the helper thread) run.
     pub(crate) handler_runs: Arc<HandlerRuns>,
     /// The disk's fencing policy.
     pub(crate) fencing: Fencing,
@@ -322,11 +322,9 @@ struct EngineHost {
     crashed_primary: bool,
     /// User-mode helpers the replica asked for, not yet run (the worker starts the link's
     /// helper thread, which runs them).
-    helpers: KVec<Helper>,
+    helpers: KVec<HelperCall>,
     /// The replica asked for the `fence-peer` handler (the asender starts its thread).
     fence_wanted: bool,
-    /// A resync waits for this `before-resync-*` handler (the worker starts its thread).
-    resync_handler: Option<ResyncHandlerTicket>,
     meta_dirty: bool,
     bitmap_dirty: bool,
     /// Something could not be done for lack of memory: the connection is dropped.
@@ -612,7 +610,11 @@ impl Host for EngineHost {
     }
 
     fn call_helper(&mut self, helper: Helper) {
-        if self.helpers.push(helper, GFP_KERNEL).is_err() {
+        if self
+            .helpers
+            .push(HelperCall::Notify(helper), GFP_KERNEL)
+            .is_err()
+        {
             pr_err!(
                 "drbd{}: helper command {} dropped: out of memory\n",
                 self.minor,
@@ -622,8 +624,21 @@ impl Host for EngineHost {
     }
 
     fn before_resync(&mut self, ticket: ResyncHandlerTicket) -> Option<u8> {
-        self.resync_handler = Some(ticket);
-        None
+        match self
+            .helpers
+            .push(HelperCall::BeforeResync(ticket), GFP_KERNEL)
+        {
+            Ok(()) => None,
+            Err(_) => {
+                // As a handler that could not be run (drbd ignores such errors).
+                pr_err!(
+                    "drbd{}: out of memory, failed to invoke {} helper\n",
+                    self.minor,
+                    ticket.helper().name()
+                );
+                Some(0)
+            }
+        }
     }
 
     fn fence_peer(&mut self) {
@@ -907,7 +922,6 @@ impl LinkState {
             crashed_primary,
             helpers: KVec::new(),
             fence_wanted: false,
-            resync_handler: None,
             meta_dirty: false,
             bitmap_dirty: false,
             failed: false,
@@ -1473,7 +1487,8 @@ impl Link {
     /// Run the user-mode helpers the replica asked for, in order, on a handler thread (one
     /// per link at a time, which takes what is queued until nothing is): each waited for as
     /// drbd's `drbd_khelper` waits, but by no thread of the link, since a handler may run
-    /// drbdadm against this device.
+    /// drbdadm against this device (or take an LVM snapshot before a resync). A
+    /// `before-resync-*` handler's exit code goes back to the replica.
     fn start_helper_runner(this: ArcBorrow<'_, Link>) {
         if this.st.lock().host.helpers.is_empty()
             || this.helpers_running.swap(true, Ordering::AcqRel)
@@ -1489,12 +1504,14 @@ impl Link {
         if started.is_err() {
             this.helpers_running.store(false, Ordering::Release);
             let dropped = core::mem::take(&mut this.st.lock().host.helpers);
-            for helper in dropped.iter() {
+            for call in dropped.iter() {
                 pr_err!(
                     "drbd{}: out of memory, failed to invoke {} helper\n",
                     this.minor,
-                    helper.name()
+                    call.name()
                 );
+                // As a handler that could not be run (drbd ignores such errors).
+                this.helper_done(call, 0);
             }
         }
     }
@@ -1513,9 +1530,21 @@ impl Link {
                 }
                 continue;
             }
-            for helper in helpers.iter() {
-                self.run_device_helper(helper.name());
+            for call in helpers.iter() {
+                let exit = self.run_device_helper(call.name());
+                if !self.stopping() {
+                    self.helper_done(call, exit);
+                }
             }
+        }
+    }
+
+    /// What follows a helper's end: a `before-resync-*` handler's exit code goes to the
+    /// replica (the resync starts, or the connection ends).
+    fn helper_done(&self, call: &HelperCall, exit: u8) {
+        if let HelperCall::BeforeResync(ticket) = *call {
+            let now = self.now_ms();
+            self.locked(|r, h| r.before_resync_done(ticket, exit, now, h));
         }
     }
 
@@ -2285,44 +2314,6 @@ impl Link {
         }
     }
 
-    // ---- before-resync handlers ---------------------------------------------------------
-
-    /// A resync waits for its `before-resync-*` handler: run it on a handler thread (it may
-    /// take long — an LVM snapshot — and its commands read /proc/drbd), then hand its exit
-    /// code to the replica.
-    fn start_resync_handler(this: ArcBorrow<'_, Link>) {
-        let Some(ticket) = this.st.lock().host.resync_handler.take() else {
-            return;
-        };
-        let link: Arc<Link> = this.into();
-        let started = this
-            .handler_runs
-            .start(format_args!("drbd{}_rs_h", this.minor), move || {
-                link.run_resync_handler(ticket)
-            });
-        if started.is_err() {
-            // As a handler that could not be run (drbd ignores such errors).
-            pr_err!(
-                "drbd{}: out of memory, failed to invoke {} helper\n",
-                this.minor,
-                ticket.helper().name()
-            );
-            let now = this.now_ms();
-            this.locked(|r, h| r.before_resync_done(ticket, 0, now, h));
-        }
-    }
-
-    /// The `before-resync-*` handler of `ticket`, then the replica's decision. Sleeps while
-    /// the handler runs; holds no lock.
-    fn run_resync_handler(&self, ticket: ResyncHandlerTicket) {
-        let exit = self.run_device_helper(ticket.helper().name());
-        if self.stopping() {
-            return;
-        }
-        let now = self.now_ms();
-        self.locked(|r, h| r.before_resync_done(ticket, exit, now, h));
-    }
-
     // ---- fencing ----------------------------------------------------------------------
 
     /// The replica asked for the `fence-peer` handler after losing the peer: start a thread
@@ -2411,7 +2402,24 @@ impl Service for Link {
         if !self.stopping() {
             self.service();
             Link::start_helper_runner(self);
-            Link::start_resync_handler(self);
+        }
+    }
+}
+
+/// A user-mode helper the replica asked for, as the link's helper thread runs it.
+#[derive(Clone, Copy)]
+enum HelperCall {
+    /// One whose exit code means nothing (`split-brain`, `after-resync-target`, …).
+    Notify(Helper),
+    /// A resync waits for this `before-resync-*` handler's exit code.
+    BeforeResync(ResyncHandlerTicket),
+}
+
+impl HelperCall {
+    fn name(&self) -> &'static str {
+        match self {
+            HelperCall::Notify(helper) => helper.name(),
+            HelperCall::BeforeResync(ticket) => ticket.helper().name(),
         }
     }
 }
@@ -2442,7 +2450,7 @@ impl Work {
             meta_queued: !h.queues[1].is_empty(),
             data_queued: !h.queues[0].is_empty() || h.close_after_send.is_some(),
             states_changed: !h.state_events.is_empty(),
-            helpers_pending: !h.helpers.is_empty() || h.resync_handler.is_some(),
+            helpers_pending: !h.helpers.is_empty(),
         }
     }
 }
