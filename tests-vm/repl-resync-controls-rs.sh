@@ -105,7 +105,7 @@ if [[ $DRBDRS_NODE == b ]]; then
 fi
 sync_point corrupted
 [[ $DRBDRS_NODE == a ]] && adm verify r0
-wait_for "the verify to start" 60 bash -c "grep -Eq 'cs:Verify(S|T)|oos:8 ' /proc/drbd"
+wait_for "the verify to start" 60 bash -c "grep -Eq 'cs:Verify(S|T)|oos:8\$' /proc/drbd"
 wait_for "the verify to finish" 240 is_cs Connected
 cat /proc/drbd
 expect_eq "out of sync after the verify (KiB)" 8 "$(oos)"
