@@ -7,7 +7,8 @@
 # lower device, and a reconnect resyncs just them. A slow fixed resync rate
 # keeps the sync long enough to pause: the SyncTarget issues requests at that rate, and what
 # it requested before the pause still arrives (drbd keeps up to max-buffers/2 in flight), so
-# the rate must stay below what the link carries under TCG.
+# the rate must stay below what the link carries under TCG. The second full sync runs under
+# the dynamic resync controller (c-plan-ahead, c-fill-target) and must not exceed c-max-rate.
 # Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
 # drbd_rs on both, drbdadm-rs on node-a and drbd-utils' drbdadm on node-b).
 # vm-nodes: 2
@@ -78,22 +79,39 @@ if [[ $DRBDRS_NODE == b ]]; then
   dd if=/dev/vda bs=1M count=2 iflag=direct status=none | cmp - <(seeded_data 7) ||
     fail "node-b does not have node-a's data after the full sync"
 fi
+# The next sync is paced by the dynamic controller (c-plan-ahead > 0): the SyncTarget
+# decides each 100 ms step how much to request, to keep c-fill-target sectors in flight and
+# never more than c-max-rate.
+max_rate_kib=512
+adm -- --c-plan-ahead=20 --c-fill-target=100 --c-max-rate=$max_rate_kib disk-options r0
 # Counted before the sync point: node-a starts the next sync as soon as it leaves it, and
 # its first blocks may arrive before node-b looks.
 before=$(received)
 compare_devices invalidated
 
-log "invalidate-remote on node-a: another full sync towards node-b"
+log "invalidate-remote on node-a: another full sync towards node-b, at most c-max-rate"
 [[ $DRBDRS_NODE == a ]] && adm invalidate-remote r0
-# At 20M the sync may be over before a poll sees it run: what shows it happened is the whole
-# device arriving at node-b. node-a's part ends with node-b's sync point.
+# What shows the sync happened is the whole device arriving at node-b; node-a's part ends
+# with node-b's sync point.
 if [[ $DRBDRS_NODE == b ]]; then
+  now_ms() { echo $(($(date +%s%N) / 1000000)); }
+  first_block_received() { (($(received) > before)); }
   whole_device_received() { (($(received) - before >= device_kib)); }
+  wait_for "the full sync's first block" 60 first_block_received
+  start_ms=$(now_ms)
   wait_for "the full sync (the whole device received)" 240 whole_device_received
+  took_ms=$(($(now_ms) - start_ms))
   wait_for "the full sync to finish" 240 in_sync
   cat /proc/drbd
+  # A ceiling, not a speed: a slower host only takes longer. Two seconds' worth of slack
+  # for what the first steps may request and for the polls.
+  floor_ms=$(((device_kib - 2 * max_rate_kib) * 1000 / max_rate_kib))
+  log "the whole device ($device_kib KiB) arrived in $took_ms ms (c-max-rate $max_rate_kib KiB/s)"
+  ((took_ms >= floor_ms)) ||
+    fail "the whole device arrived in $took_ms ms, faster than c-max-rate allows (>= $floor_ms ms)"
 fi
 compare_devices invalidated-remote
+adm -- --c-plan-ahead=0 disk-options r0
 
 log "online verify: two blocks changed behind DRBD's back on node-b"
 if [[ $DRBDRS_NODE == b ]]; then

@@ -1,5 +1,6 @@
 # tests-vm/repl-resync-controls-rs.sh against the in-tree drbd.ko: node-a (drbd_rs) is the
-# Primary, node-b (drbd.ko) is invalidated, paused by its peer, invalidated from node-a,
+# Primary, node-b (drbd.ko) is invalidated, paused by its peer, invalidated from node-a
+# (drbd.ko's dynamic controller pacing it below c-max-rate, as drbd_rs's in the -rs variant),
 # and verified by node-a: both modules find and log the same two blocks, and a reconnect
 # resyncs just them.
 # vm-nodes: 2

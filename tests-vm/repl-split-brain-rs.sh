@@ -10,7 +10,11 @@
 # DRBD guide's LVM-snapshot handler needs): node-b's refuses the first attempt (exit 1:
 # node-b drops the connection, StandAlone, nothing resynced), the next connect resyncs.
 # Then a second split brain that `after-sb-0pri discard-zero-changes` resolves by itself: both
-# promote while apart, only node-a writes; on connect node-b becomes SyncTarget.
+# promote while apart, only node-a writes; on connect node-b becomes SyncTarget. Last the
+# rr-conflict: node-b stays Primary, unchanged, and `after-sb-1pri violently-as0p` makes it
+# the one to discard: `connect --discard-my-data` on a Primary is refused, the default
+# `rr-conflict disconnect` drops the connection ("I shall become SyncTarget, but I am
+# primary!"), `rr-conflict violently` resyncs the Primary from node-a.
 # Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
 # drbd_rs on both, drbdadm-rs on node-a and drbd-utils' drbdadm on node-b).
 # vm-nodes: 2
@@ -128,6 +132,55 @@ if [[ $DRBDRS_NODE == b ]]; then
     fail "node-b does not have node-a's second write"
 fi
 compare_devices resolved
+
+log "a third time apart: node-b stays Primary with no changes (after-sb-1pri violently-as0p)"
+adm disconnect r0
+sync_point apart-3
+# One Primary at the handshake: violently-as0p applies the 0pri policy even where it
+# discards the Primary's data. node-b, unchanged, is to become SyncTarget while Primary:
+# the default rr-conflict (disconnect) refuses; `rr-conflict violently` lets it.
+write_drbd_conf C "connect-int 3; after-sb-0pri discard-zero-changes; after-sb-1pri violently-as0p;"
+adm primary r0
+if [[ $DRBDRS_NODE == a ]]; then
+  seeded_data 44 | dd of=/dev/drbd0 bs=1M seek=4 oflag=direct status=none
+  adm secondary r0
+fi
+sync_point written-3
+if [[ $DRBDRS_NODE == b ]]; then
+  # The victim of a split brain must be demoted before it discards its data (drbd's
+  # check_net_options: ERR_DISCARD_IMPOSSIBLE).
+  out=$(adm -- --discard-my-data connect r0 2>&1) &&
+    fail "connect --discard-my-data on a Primary succeeded: $out"
+  echo "$out"
+  grep -q -- "--discard-my-data not allowed when primary" <<<"$out" ||
+    fail "the refusal does not say why"
+  adm connect r0
+  wait_for "StandAlone after the rr-conflict" 90 is_cs StandAlone
+  dmesg | grep -q "I shall become SyncTarget, but I am primary!" ||
+    fail "no 'I shall become SyncTarget, but I am primary!' in the kernel log"
+  grep -q 'ro:Primary/' /proc/drbd || fail "node-b is no longer Primary"
+else
+  adm connect r0
+  wait_for "the split-brain decision" 90 bash -c \
+    "dmesg | grep -q 'Split-Brain detected, 1 primaries, automatically solved. Sync from this node'"
+fi
+cat /proc/drbd
+sync_point rr-refused
+write_drbd_conf C "connect-int 3; after-sb-0pri discard-zero-changes; after-sb-1pri violently-as0p; rr-conflict violently;"
+# node-a is still trying to connect; node-b, StandAlone, connects with the new setting.
+[[ $DRBDRS_NODE == b ]] && adm connect r0
+wait_for "the resync towards the Primary" 240 in_sync
+cat /proc/drbd
+if [[ $DRBDRS_NODE == b ]]; then
+  dmesg | grep -q "Becoming SyncTarget, violating the stable-data" ||
+    fail "no 'Becoming SyncTarget, violating the stable-data assumption' in the kernel log"
+  grep -q 'ro:Primary/Secondary' /proc/drbd || fail "node-b is no longer Primary"
+  # The Primary's own device now shows node-a's write.
+  dd if=/dev/drbd0 bs=1M skip=4 count=2 iflag=direct status=none | cmp - <(seeded_data 44) ||
+    fail "node-b's /dev/drbd0 does not show node-a's write after the resync"
+fi
+compare_devices rr-violently
+[[ $DRBDRS_NODE == b ]] && adm secondary r0
 sync_point down
 adm down r0
 expect_clean_dmesg

@@ -1,7 +1,9 @@
 # tests-vm/repl-split-brain-rs.sh against the in-tree drbd.ko: node-a runs drbd_rs, node-b
 # drbd.ko. Both detect the split brain and run the handlers, the manual recovery
 # (node-b --discard-my-data) is a bitmap resync, and after-sb-0pri discard-zero-changes
-# resolves the second one by itself.
+# resolves the second one by itself; drbd.ko as the Primary to be discarded refuses
+# `--discard-my-data` and, under the default rr-conflict, the resync it would be the target
+# of — as drbd_rs does in the -rs variant.
 # vm-nodes: 2
 # vm-disks: 8M
 # vm-timeout: 900

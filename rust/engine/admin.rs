@@ -30,7 +30,9 @@ use crate::drbd_core::genl::validate::Outcome;
 use crate::drbd_core::genl::writer::Writer;
 use crate::drbd_core::replication::connection::NetSettings;
 use crate::drbd_core::replication::fencing::Promotion;
-use crate::drbd_core::replication::settings::{cpu_mask_valid, net_settings, DiskOptions};
+use crate::drbd_core::replication::settings::{
+    check_net_for_device, cpu_mask_valid, net_settings, DiskOptions, Refused,
+};
 use crate::drbd_core::replication::sync_control::{check_resync_after, FullSyncSide};
 use crate::drbd_core::text_buf::TextBuf;
 use crate::engine::link::LinkConfig;
@@ -512,6 +514,7 @@ impl Drbd {
                     connect_int_s: conf.connect_int.unwrap_or(10),
                 };
                 let dev = device(&mut reg, minor)?;
+                check_net_for(dev, &net, info)?;
                 dev.connect(config, net)?;
                 dev.net_conf = Some(stored);
                 Ok(())
@@ -532,6 +535,7 @@ impl Drbd {
                 let mut buf =
                     KVec::from_elem(0u8, REPLY_BUF, GFP_KERNEL).map_err(|_| Failure::NoMemory)?;
                 let (net, _) = net_config(&stored, &mut buf, info)?;
+                check_net_for(dev, &net, info)?;
                 dev.change_net_options(net)?;
                 dev.net_conf = Some(stored);
                 Ok(())
@@ -858,13 +862,23 @@ fn net_config<'a>(
         .view(buf)
         .ok_or(Failure::Ret(RetCode::ErrInvalidRequest))?;
     let conf = NetConf::from_view(&view);
-    let mut net = net_settings(&conf).map_err(|r| {
-        let _ = info.write_str(r.why);
-        Failure::Ret(r.code)
-    })?;
+    let mut net = net_settings(&conf).map_err(|r| refusal(r, info))?;
     // Discards and zeroes are not replicated yet: the peer must not send P_TRIM either.
     net.features = 0;
     Ok((net, conf))
+}
+
+/// A refused configuration as the reply: its code, and why in the info text.
+fn refusal(refused: Refused, info: &mut InfoText) -> Failure {
+    let _ = info.write_str(refused.why);
+    Failure::Ret(refused.code)
+}
+
+/// `net` against the device as it is now (a Primary cannot `--discard-my-data`; protocol A
+/// not under `resource-and-stonith`).
+fn check_net_for(dev: &Device, net: &NetSettings, info: &mut InfoText) -> Result<(), Failure> {
+    check_net_for_device(net, dev.current_state().role, dev.disk_fencing())
+        .map_err(|r| refusal(r, info))
 }
 
 /// new-resource / resource-options: the request's `res_opts` into `opts` (after a reset to

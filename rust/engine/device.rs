@@ -195,6 +195,11 @@ impl Device {
     }
 
     /// Whether a backing device is attached.
+    /// The attached disk's `fencing` policy as configured (`None`: diskless).
+    pub(crate) fn disk_fencing(&self) -> Option<Fencing> {
+        self.backing.is_some().then_some(self.options.fencing)
+    }
+
     pub(crate) fn has_disk(&self) -> bool {
         self.backing.is_some()
     }

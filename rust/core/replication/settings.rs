@@ -10,7 +10,7 @@
 use super::super::digest::DigestAlg;
 use super::super::genl::ret_code::RetCode;
 use super::super::genl::typed::{DiskConf, NetConf};
-use super::super::state::Fencing;
+use super::super::state::{Fencing, Role};
 use super::super::wire::Controller;
 use super::connection::{AlgName, NetSettings, SyncSettings};
 use super::sync_control::RESYNC_AFTER_NONE;
@@ -125,6 +125,32 @@ pub fn net_settings(conf: &NetConf<'_>) -> Result<NetSettings, Refused> {
     })
 }
 
+/// What `connect` / `net-options` are refused for on this device as it is now (drbd's
+/// `check_net_options` beyond the options themselves): `--discard-my-data` on a Primary — a
+/// split-brain victim must be demoted first, or the handshake would fail later as a
+/// rr-conflict ("I shall become SyncTarget, but I am primary!") — and protocol A under
+/// `resource-and-stonith` (the fencing policy needs the peer's acknowledgement of every write).
+/// `disk_fencing` is the attached disk's policy (`None`: diskless).
+pub fn check_net_for_device(
+    net: &NetSettings,
+    role: Role,
+    disk_fencing: Option<Fencing>,
+) -> Result<(), Refused> {
+    if net.protocol == WireProtocol::A && disk_fencing == Some(Fencing::ResourceAndStonith) {
+        return Err(refused(
+            RetCode::ErrStonithAndProtA,
+            "fencing resource-and-stonith needs protocol B or C",
+        ));
+    }
+    if net.discard_my_data && role == Role::Primary {
+        return Err(refused(
+            RetCode::ErrDiscardImpossible,
+            "demote the device (secondary) before connecting with --discard-my-data",
+        ));
+    }
+    Ok(())
+}
+
 /// The disk options a device keeps while attached besides what attach itself uses: the
 /// resync pacing and `resync-after` (both changeable with `disk-options`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +216,37 @@ pub fn cpu_mask_valid(mask: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discard_my_data_refused_on_a_primary_only() {
+        let net = NetSettings {
+            discard_my_data: true,
+            ..NetSettings::DEFAULT
+        };
+        let r = check_net_for_device(&net, Role::Primary, Some(Fencing::DontCare));
+        assert_eq!(r.map_err(|r| r.code), Err(RetCode::ErrDiscardImpossible));
+        assert_eq!(check_net_for_device(&net, Role::Secondary, None), Ok(()));
+        let keep = NetSettings::DEFAULT;
+        assert_eq!(check_net_for_device(&keep, Role::Primary, None), Ok(()));
+    }
+
+    #[test]
+    fn stonith_fencing_refuses_protocol_a() {
+        let a = NetSettings {
+            protocol: WireProtocol::A,
+            ..NetSettings::DEFAULT
+        };
+        let stonith = Some(Fencing::ResourceAndStonith);
+        let r = check_net_for_device(&a, Role::Secondary, stonith);
+        assert_eq!(r.map_err(|r| r.code), Err(RetCode::ErrStonithAndProtA));
+        assert_eq!(
+            check_net_for_device(&a, Role::Secondary, Some(Fencing::ResourceOnly)),
+            Ok(())
+        );
+        assert_eq!(check_net_for_device(&a, Role::Secondary, None), Ok(()));
+        let c = NetSettings::DEFAULT;
+        assert_eq!(check_net_for_device(&c, Role::Secondary, stonith), Ok(()));
+    }
 
     #[test]
     fn cpu_masks_as_bitmap_parse() {
