@@ -112,6 +112,9 @@ impl Host for TestHost {
     fn clear_bitmap(&mut self) {
         self.unexpected();
     }
+    fn resync_progress(&mut self, _announce: bool) {
+        self.unexpected();
+    }
     fn bitmap_weight(&self) -> u64 {
         0
     }

@@ -8,7 +8,8 @@
 # keeps the sync long enough to pause: the SyncTarget issues requests at that rate, and what
 # it requested before the pause still arrives (drbd keeps up to max-buffers/2 in flight), so
 # the rate must stay below what the link carries under TCG. The second full sync runs under
-# the dynamic resync controller (c-plan-ahead, c-fill-target) and must not exceed c-max-rate.
+# the dynamic resync controller (c-plan-ahead, c-fill-target) and must not exceed c-max-rate;
+# both nodes announce its progress (drbdsetup-84 events: SP).
 # Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
 # drbd_rs on both, drbdadm-rs on node-a and drbd-utils' drbdadm on node-b).
 # vm-nodes: 2
@@ -87,6 +88,10 @@ adm -- --c-plan-ahead=20 --c-fill-target=100 --c-max-rate=$max_rate_kib disk-opt
 # Counted before the sync point: node-a starts the next sync as soon as it leaves it, and
 # its first blocks may arrive before node-b looks.
 before=$(received)
+# A running resync announces its progress every 2 s (DRBD_EVENT SIB_SYNC_PROGRESS, after
+# the bitmap's cleared pages were written), which drbdsetup-84 events prints as "SP".
+/lib/drbd/drbdsetup-84 events all >/tmp/events 2>&1 &
+events_pid=$!
 compare_devices invalidated
 
 log "invalidate-remote on node-a: another full sync towards node-b, at most c-max-rate"
@@ -111,6 +116,15 @@ if [[ $DRBDRS_NODE == b ]]; then
     fail "the whole device arrived in $took_ms ms, faster than c-max-rate allows (>= $floor_ms ms)"
 fi
 compare_devices invalidated-remote
+kill $events_pid
+grep ' SP ' /tmp/events || true
+# Each node, source and target, announced progress, never backwards: drbd.ko when a 16 MiB
+# resync extent is done (here: once, at the end), drbd_rs every 2 s as well (about four
+# times in the ≈ 8 s sync). drbdsetup-84 prints 100.0 throughout for a device under
+# 4 MiB (it counts in units of 1024 bits).
+percents=$(sed -n 's/^[0-9]* SP 0,r0\[0\] \([0-9]*\.[0-9]\)$/\1/p' /tmp/events)
+[[ -n $percents ]] || fail "no sync-progress event"
+sort -n -c <<<"$percents" || fail "sync progress went backwards: $percents"
 adm -- --c-plan-ahead=0 disk-options r0
 
 log "online verify: two blocks changed behind DRBD's back on node-b"

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The quick-sync bitmap of an attached device, in memory: one bit per 4 KiB block that may
 //! differ from the peer. Loaded from the meta data at attach, updated by every write the
-//! peer does not see, written back to the meta data on detach and role changes.
+//! peer does not see, written back to the meta data on detach, disconnect and role changes,
+//! when a resync starts and as it progresses.
 
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
+use kernel::sync::SpinLock;
 
 use crate::drbd_core::bitmap::{
-    bits_for_sectors, pages_for_bits, words_for_bits, Bitmap, BM_PAGE_SIZE,
+    bits_for_sectors, pages_for_bits, words_for_bits, Bitmap, BITS_PER_PAGE, BM_PAGE_SIZE,
+    BM_SECT_PER_BIT,
 };
 use crate::glue::block::LowerDevice;
 use crate::glue::sys;
@@ -35,6 +38,9 @@ pub(crate) struct BitmapStorage(Bitmap<Words>);
 pub(crate) struct DeviceBitmap {
     bm: Bitmap<Words>,
     set: u64,
+    /// The first and last page with bits cleared since [`DeviceBitmap::take_cleared_pages`]
+    /// (a resync clears in order, so the span stays small between two write-outs).
+    cleared_pages: Option<(u64, u64)>,
 }
 
 impl DeviceBitmap {
@@ -70,7 +76,11 @@ impl DeviceBitmap {
         bm.clear_range(read_bits..bits);
         bm.set_range(read_bits..bits);
         let set = bm.count();
-        Ok(Self { bm, set })
+        Ok(Self {
+            bm,
+            set,
+            cleared_pages: None,
+        })
     }
 
     /// Mark `nr_sectors` from `sector` out of sync; returns the bits newly set.
@@ -113,7 +123,32 @@ impl DeviceBitmap {
     pub(crate) fn set_in_sync(&mut self, sector: u64, nr_sectors: u64) -> u64 {
         let cleared = self.bm.set_in_sync(sector, nr_sectors);
         self.set -= cleared.min(self.set);
+        if let (true, PageSelection::Span(first, last)) =
+            (cleared > 0, PageSelection::of_sectors(sector, nr_sectors))
+        {
+            self.note_cleared_pages((first, last));
+        }
         cleared
+    }
+
+    /// Pages `span` (first, last) hold cleared bits not written out yet.
+    pub(crate) fn note_cleared_pages(&mut self, span: (u64, u64)) {
+        self.cleared_pages = Some(match self.cleared_pages {
+            Some((a, b)) => (a.min(span.0), b.max(span.1)),
+            None => span,
+        });
+    }
+
+    /// The pages with bits cleared since the last call (first, last), if any.
+    pub(crate) fn take_cleared_pages(&mut self) -> Option<(u64, u64)> {
+        self.cleared_pages.take()
+    }
+
+    /// Whether page `page` has a bit set.
+    pub(crate) fn page_has_set_bits(&self, page: u64) -> bool {
+        let start = page.saturating_mul(BITS_PER_PAGE).min(self.bm.bits());
+        let end = start.saturating_add(BITS_PER_PAGE).min(self.bm.bits());
+        self.bm.count_range(start..end) > 0
     }
 
     /// Run `f` on a mutable view of the bits (the core's interface); the count of set bits
@@ -154,4 +189,120 @@ impl DeviceBitmap {
     pub(crate) fn pages(&self) -> u64 {
         pages_for_bits(self.bm.bits())
     }
+}
+
+/// Where a device's bitmap lives on disk, and the data device whose writes its bits
+/// describe.
+pub(crate) struct BitmapArea<'a> {
+    /// Flushed before bitmap pages are written.
+    pub(crate) data: &'a LowerDevice,
+    /// The meta-data device (the data device itself for internal meta data).
+    pub(crate) meta: &'a LowerDevice,
+    /// First sector of the bitmap area.
+    pub(crate) bm_sector: u64,
+    /// Pages the area holds (what does not fit is marked out of sync at the next attach,
+    /// see [`DeviceBitmap::load`]).
+    pub(crate) pages: u64,
+}
+
+/// Which pages [`write_bitmap_pages`] writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PageSelection {
+    /// Every page.
+    All,
+    /// The pages with a bit set: the disk then marks at least what memory marks (a resync
+    /// is about to start from these bits).
+    WithSetBits,
+    /// Pages first..=last.
+    Span(u64, u64),
+}
+
+impl PageSelection {
+    /// The pages of `self` and of `other` (or more).
+    pub(crate) fn and(self, other: PageSelection) -> PageSelection {
+        use PageSelection::*;
+        match (self, other) {
+            (All, _) | (_, All) => All,
+            // A span is only asked for around bits just set: those pages have set bits.
+            (WithSetBits, _) | (_, WithSetBits) => WithSetBits,
+            (Span(a, b), Span(c, d)) => Span(a.min(c), b.max(d)),
+        }
+    }
+
+    /// The pages holding the bits of `nr_sectors` from `sector` (at least one sector).
+    pub(crate) fn of_sectors(sector: u64, nr_sectors: u64) -> PageSelection {
+        let page = |s: u64| (s / BM_SECT_PER_BIT) / BITS_PER_PAGE;
+        PageSelection::Span(page(sector), page(sector + nr_sectors.max(1) - 1))
+    }
+}
+
+/// Pages copied per round, and pages looked at per hold of the bitmap lock.
+const BATCH_PAGES: usize = 16;
+const SCAN_PAGES: u64 = 256;
+
+/// Write `which` pages of `bitmap` to `area`; the number written.
+///
+/// A cleared bit must not reach the disk before the data it stands for, which may still sit
+/// in the data device's volatile cache: each batch of pages is copied under the lock, then
+/// the data device is flushed (all that completed before the copy is stable), then the
+/// copies are written, the batch's last with preflush and FUA, so the batch is stable when
+/// this returns. Set bits may be stale on disk the other way (a block marked that is in
+/// sync): that costs a resync of it, never data.
+pub(crate) fn write_bitmap_pages(
+    bitmap: &SpinLock<Option<DeviceBitmap>>,
+    area: &BitmapArea<'_>,
+    which: PageSelection,
+) -> Result<u64> {
+    let total = bitmap
+        .lock()
+        .as_ref()
+        .map_or(0, |b| b.pages())
+        .min(area.pages);
+    let (mut next, end) = match which {
+        PageSelection::All | PageSelection::WithSetBits => (0, total),
+        PageSelection::Span(first, last) => (first.min(total), last.saturating_add(1).min(total)),
+    };
+    let mut copies = KVVec::from_elem(0u8, BATCH_PAGES * BM_PAGE_SIZE, GFP_KERNEL)?;
+    let mut numbers = [0u64; BATCH_PAGES];
+    let mut written = 0;
+    while next < end {
+        let mut n = 0;
+        {
+            let guard = bitmap.lock();
+            let Some(bm) = guard.as_ref() else {
+                return Ok(written);
+            };
+            let scan_end = end.min(next.saturating_add(SCAN_PAGES));
+            while next < scan_end && n < BATCH_PAGES {
+                if which != PageSelection::WithSetBits || bm.page_has_set_bits(next) {
+                    bm.page(next, page_slot(&mut copies, n)?);
+                    numbers[n] = next;
+                    n += 1;
+                }
+                next += 1;
+            }
+        }
+        if n == 0 {
+            continue;
+        }
+        area.data.flush()?;
+        for (i, page) in numbers.iter().take(n).enumerate() {
+            let durable = i + 1 == n;
+            area.meta.write_block(
+                area.bm_sector + page * 8,
+                page_slot(&mut copies, i)?,
+                durable,
+            )?;
+        }
+        written += n as u64;
+    }
+    Ok(written)
+}
+
+/// Slot `i` of the copy buffer as one page.
+fn page_slot(copies: &mut [u8], i: usize) -> Result<&mut [u8; BM_PAGE_SIZE]> {
+    let slot = copies
+        .get_mut(i * BM_PAGE_SIZE..(i + 1) * BM_PAGE_SIZE)
+        .ok_or(EINVAL)?;
+    <&mut [u8; BM_PAGE_SIZE]>::try_from(slot).map_err(|_| EINVAL)
 }

@@ -28,7 +28,9 @@ use crate::drbd_core::state::{
     ConnState, DiskState, Fencing, Role, State, StateChange, StateContext, StateError,
 };
 use crate::engine::al::{ActivityLog, Submitter};
-use crate::engine::bitmap::{BitmapStorage, DeviceBitmap};
+use crate::engine::bitmap::{
+    write_bitmap_pages, BitmapArea, BitmapStorage, DeviceBitmap, PageSelection,
+};
 use crate::engine::dependency::Dependencies;
 use crate::engine::events::{DiskStatus, StateEvents, StatusSnapshot};
 use crate::engine::handler_runs::HandlerRuns;
@@ -88,6 +90,15 @@ struct Backing {
 impl Backing {
     fn meta_device(&self) -> &LowerDevice {
         self.meta.as_deref().unwrap_or(&self.lower)
+    }
+
+    fn bitmap_area(&self) -> BitmapArea<'_> {
+        BitmapArea {
+            data: &self.lower,
+            meta: self.meta_device(),
+            bm_sector: self.geometry.bm_sector(),
+            pages: self.geometry.bitmap_area_sectors() / 8,
+        }
     }
 
     fn meta_device_arc(&self) -> Arc<LowerDevice> {
@@ -341,7 +352,7 @@ impl Device {
         self.disk
             .stack_limits(&backing.lower)
             .map_err(|_| Failure::OpenDisk)?;
-        write_bitmap_pages(&backing, bitmap.pages(), |p, page| bitmap.page(p, page))?;
+        write_fresh_bitmap(&backing, &bitmap)?;
         backing.write_superblock()?;
         let al = if p.al_updates {
             let (al, submitter) = ActivityLog::start(
@@ -851,18 +862,12 @@ impl Device {
         Ok(())
     }
 
-    /// Write the attached bitmap to the meta data (every page; the superblock write that
-    /// follows flushes them to stable storage). Each page is copied under the lock, written
-    /// outside it.
+    /// Write the attached bitmap to the meta data, every page, stable on return
+    /// ([`write_bitmap_pages`]).
     fn write_bitmap(&self, backing: &Backing) -> Result<(), Failure> {
-        let Some(pages) = self.io.bitmap.lock().as_ref().map(|b| b.pages()) else {
-            return Ok(());
-        };
-        write_bitmap_pages(backing, pages, |p, page| {
-            if let Some(bm) = self.io.bitmap.lock().as_ref() {
-                bm.page(p, page);
-            }
-        })
+        write_bitmap_pages(&self.io.bitmap, &backing.bitmap_area(), PageSelection::All)
+            .map(|_| ())
+            .map_err(|_| Failure::MdIo)
     }
 
     /// The state as the admin interface reports it (the link's while connected).
@@ -983,6 +988,7 @@ impl Device {
             pool: self.io.pool.clone(),
             io: self.io.clone(),
             meta: MetaStore {
+                data: backing.lower.clone(),
                 device: backing.meta_device_arc(),
                 md_offset: backing.geometry.md_offset,
                 bm_sector: backing.geometry.bm_sector(),
@@ -1081,6 +1087,10 @@ impl Device {
                 md_flags: self.md_flags(),
                 oos_bits,
                 total_bits,
+                resync: self
+                    .link
+                    .as_ref()
+                    .and_then(|(link, _)| link.status().resync),
             }
         });
         StatusSnapshot {
@@ -1133,18 +1143,17 @@ impl Device {
     }
 }
 
-/// Write `pages` bitmap pages, each filled in by `fill(page_number, buffer)`.
-fn write_bitmap_pages(
-    backing: &Backing,
-    pages: u64,
-    mut fill: impl FnMut(u64, &mut [u8; BM_PAGE_SIZE]),
-) -> Result<(), Failure> {
+/// Write the bitmap `attach` just loaded (not published yet: no I/O of the device can have
+/// changed it) whole; the superblock write that follows makes it stable.
+fn write_fresh_bitmap(backing: &Backing, bitmap: &DeviceBitmap) -> Result<(), Failure> {
     let mut page = sys::zeroed_block::<BM_PAGE_SIZE>().map_err(|_| Failure::NoMemory)?;
     // Never past the bitmap area (see `DeviceBitmap::load`: what does not fit is marked out
     // of sync at the next attach).
-    let pages = pages.min(backing.geometry.bitmap_area_sectors() / 8);
+    let pages = bitmap
+        .pages()
+        .min(backing.geometry.bitmap_area_sectors() / 8);
     for p in 0..pages {
-        fill(p, &mut page);
+        bitmap.page(p, &mut page);
         backing
             .meta_device()
             .write_block(backing.geometry.bm_sector() + p * 8, &page, false)

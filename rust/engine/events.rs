@@ -32,6 +32,8 @@ pub(crate) struct DiskStatus {
     pub(crate) oos_bits: u64,
     /// Bits of the bitmap.
     pub(crate) total_bits: u64,
+    /// While a resync runs: its blocks in total and those that failed.
+    pub(crate) resync: Option<(u64, u64)>,
 }
 
 /// Everything a status message says about one minor.
@@ -73,6 +75,8 @@ pub(crate) enum Reason<'a> {
     /// `DRBD_EVENT` before the user-mode helper `name` runs (`status` None, SIB_HELPER_PRE)
     /// or after it returned this wait status (SIB_HELPER_POST).
     Helper { name: &'a str, status: Option<u32> },
+    /// `DRBD_EVENT` after a resync's progress was written out (SIB_SYNC_PROGRESS).
+    SyncProgress,
 }
 
 /// Encode the whole netlink message (from `nlmsghdr` on) for `snap` into `w`; its length.
@@ -113,6 +117,7 @@ pub(crate) fn write_status_message(
         Reason::Helper {
             status: Some(_), ..
         } => (Command::Event, 0, sib_reason::HELPER_POST, None),
+        Reason::SyncProgress => (Command::Event, 0, sib_reason::SYNC_PROGRESS, None),
     };
     let (helper, helper_exit_code) = match reason {
         Reason::Helper { name, status } => (Some(name.as_bytes()), status),
@@ -136,6 +141,8 @@ pub(crate) fn write_status_message(
         disk_flags: snap.disk.map(|d| d.md_flags),
         bits_total: snap.disk.map(|d| d.total_bits),
         bits_oos: snap.disk.map(|d| d.oos_bits),
+        bits_rs_total: snap.disk.and_then(|d| d.resync).map(|r| r.0),
+        bits_rs_failed: snap.disk.and_then(|d| d.resync).map(|r| r.1),
         prev_state: prev_new.map(|(p, _)| p),
         new_state: prev_new.map(|(_, n)| n),
         helper_exit_code,
@@ -226,6 +233,12 @@ impl StateEvents {
         }
     }
 
+    /// `DRBD_EVENT` for a resync's progress, with the device's status from `snapshot`. In
+    /// order with the state announcements.
+    pub(crate) fn announce_progress<'a>(&self, snapshot: impl FnOnce() -> StatusSnapshot<'a>) {
+        self.announce_event(snapshot, Reason::SyncProgress);
+    }
+
     /// `DRBD_EVENT` for the user-mode helper `name`: before it runs (`status` None) or with
     /// its wait status, with the device's status from `snapshot`. In order with the state
     /// announcements.
@@ -235,14 +248,23 @@ impl StateEvents {
         name: &str,
         status: Option<u32>,
     ) {
+        self.announce_event(snapshot, Reason::Helper { name, status });
+    }
+
+    /// One `DRBD_EVENT` other than a state change, in order with those.
+    fn announce_event<'a>(
+        &self,
+        snapshot: impl FnOnce() -> StatusSnapshot<'a>,
+        reason: Reason<'_>,
+    ) {
         let _noio = NoIo::enter();
         let _announced = self.announced.lock();
         let snap = snapshot();
         let Ok(mut buf) = KVec::from_elem(0u8, STATUS_MESSAGE_MAX, GFP_KERNEL) else {
             return;
         };
-        if !multicast_event(&snap, Reason::Helper { name, status }, &mut buf) {
-            pr_warn!("drbd{}: helper notification not sent\n", self.minor);
+        if !multicast_event(&snap, reason, &mut buf) {
+            pr_warn!("drbd{}: notification not sent\n", self.minor);
         }
     }
 }

@@ -57,6 +57,7 @@ use crate::drbd_core::uuid::UuidSet;
 use crate::drbd_core::wire::{
     self, AckKind, Agreed, BlockAck, DescKind, Packet, MAX_FIXED_PAYLOAD,
 };
+use crate::engine::bitmap::{write_bitmap_pages, BitmapArea, PageSelection};
 use crate::engine::dependency::Dependencies;
 use crate::engine::events::{DiskStatus, StateEvents, StatusSnapshot};
 use crate::engine::handler_runs::HandlerRuns;
@@ -116,11 +117,24 @@ pub(crate) struct LinkConfig {
 /// The superblock and where it lives, written by the link while it exists (the device
 /// takes it back when the link ends).
 pub(crate) struct MetaStore {
+    /// The data device (flushed before bitmap pages are written).
+    pub(crate) data: Arc<LowerDevice>,
     pub(crate) device: Arc<LowerDevice>,
     pub(crate) md_offset: u64,
     pub(crate) bm_sector: u64,
     pub(crate) bm_area_sectors: u64,
     pub(crate) superblock: Superblock,
+}
+
+impl MetaStore {
+    fn bitmap_area(&self) -> BitmapArea<'_> {
+        BitmapArea {
+            data: &self.data,
+            meta: &self.device,
+            bm_sector: self.bm_sector,
+            pages: self.bm_area_sectors / 8,
+        }
+    }
 }
 
 /// Everything a new link starts from.
@@ -326,7 +340,11 @@ struct EngineHost {
     /// The replica asked for the `fence-peer` handler (the asender starts its thread).
     fence_wanted: bool,
     meta_dirty: bool,
-    bitmap_dirty: bool,
+    /// Bitmap pages to write at the end of the replica call, before anything it sent leaves.
+    bitmap_dirty: Option<PageSelection>,
+    /// The replica reported resync progress ([`Host::resync_progress`]): the worker writes
+    /// the pages cleared since and, with `true`, announces it.
+    progress: Option<bool>,
     /// Something could not be done for lack of memory: the connection is dropped.
     failed: bool,
     drop_requested: bool,
@@ -459,12 +477,11 @@ impl EngineHost {
         FlagState::of(&self.state, self.crashed_primary)
     }
 
-    /// Write what the replica changed in the meta data: the whole bitmap after a full sync
-    /// was decided, then the superblock.
+    /// Write what the replica changed in the meta data: the bitmap (whole after a full sync
+    /// was decided, its marked pages when a resync is about to start), then the superblock.
     fn write_meta(&mut self) {
-        if self.bitmap_dirty {
-            self.bitmap_dirty = false;
-            if self.write_bitmap().is_err() {
+        if let Some(which) = self.bitmap_dirty.take() {
+            if self.write_bitmap(which).is_err() {
                 pr_err!("drbd{}: bitmap write failed\n", self.minor);
             }
         }
@@ -490,24 +507,8 @@ impl EngineHost {
         }
     }
 
-    fn write_bitmap(&mut self) -> Result {
-        let pages = self
-            .io
-            .bitmap
-            .lock()
-            .as_ref()
-            .map_or(0, |b| b.pages())
-            .min(self.meta.bm_area_sectors / 8);
-        let mut page = sys::zeroed_block::<MD_BLOCK_SIZE>()?;
-        for p in 0..pages {
-            if let Some(bm) = self.io.bitmap.lock().as_ref() {
-                bm.page(p, &mut page);
-            }
-            self.meta
-                .device
-                .write_block(self.meta.bm_sector + p * 8, &page, false)?;
-        }
-        Ok(())
+    fn write_bitmap(&mut self, which: PageSelection) -> Result {
+        write_bitmap_pages(&self.io.bitmap, &self.meta.bitmap_area(), which).map(|_| ())
     }
 
     fn shutdown_sockets(&mut self) {
@@ -516,6 +517,15 @@ impl EngineHost {
             s.meta.shutdown();
         }
     }
+}
+
+/// From the bitmap exchange to the end of a resync as its target: the states in which the
+/// peer clears a bit once we acknowledge the block, so the bit must be on our disk first.
+fn is_resync_target(conn: ConnState) -> bool {
+    matches!(
+        conn,
+        ConnState::WFSyncUUID | ConnState::SyncTarget | ConnState::PausedSyncT
+    )
 }
 
 fn socket_name(socket: Socket) -> &'static str {
@@ -571,6 +581,15 @@ impl Host for EngineHost {
         {
             self.meta_dirty = true;
         }
+        // The SyncTarget's disk must mark every block it is about to receive until the
+        // block is stable: the peer clears its bit on our ack, and a crash of ours could
+        // lose that write from our cache. Before the first request leaves, the pages with
+        // set bits (the peer's merged in) go to disk (bits set later: `mark_out_of_sync`);
+        // later write-outs flush first.
+        if is_resync_target(new.conn) && !is_resync_target(old.conn) {
+            let marked = PageSelection::WithSetBits;
+            self.bitmap_dirty = Some(self.bitmap_dirty.map_or(marked, |p| p.and(marked)));
+        }
         pr_info!(
             "drbd{}: {} {}/{} {}/{}\n",
             self.minor,
@@ -591,14 +610,18 @@ impl Host for EngineHost {
         if let Some(bm) = self.io.bitmap.lock().as_mut() {
             bm.set_all();
         }
-        self.bitmap_dirty = true;
+        self.bitmap_dirty = Some(PageSelection::All);
     }
 
     fn clear_bitmap(&mut self) {
         if let Some(bm) = self.io.bitmap.lock().as_mut() {
             bm.with_view(&mut |b| b.clear_all());
         }
-        self.bitmap_dirty = true;
+        self.bitmap_dirty = Some(PageSelection::All);
+    }
+
+    fn resync_progress(&mut self, announce: bool) {
+        self.progress = Some(announce || self.progress == Some(true));
     }
 
     fn bitmap_weight(&self) -> u64 {
@@ -787,8 +810,17 @@ impl Host for EngineHost {
     }
 
     fn mark_out_of_sync(&mut self, sector: u64, size: u32) {
-        if let Some(bm) = self.io.bitmap.lock().as_mut() {
-            bm.set_out_of_sync(sector, u64::from(size >> 9));
+        let nr_sectors = u64::from(size >> 9);
+        let newly = self
+            .io
+            .bitmap
+            .lock()
+            .as_mut()
+            .map_or(0, |bm| bm.set_out_of_sync(sector, nr_sectors));
+        if newly > 0 && is_resync_target(self.state.conn) {
+            // As at the start of the resync: on disk before the block is requested.
+            let pages = PageSelection::of_sectors(sector, nr_sectors);
+            self.bitmap_dirty = Some(self.bitmap_dirty.map_or(pages, |p| p.and(pages)));
         }
     }
 
@@ -923,7 +955,8 @@ impl LinkState {
             helpers: KVec::new(),
             fence_wanted: false,
             meta_dirty: false,
-            bitmap_dirty: false,
+            bitmap_dirty: None,
+            progress: None,
             failed: false,
             drop_requested: false,
             close_after_send: None,
@@ -1075,7 +1108,7 @@ impl Link {
         // (`flush_socket`). Waking the worker for it would make the worker go round without
         // sleeping for as long as that sender waits for the peer (on one CPU, for ever).
         let data_for_worker = work.data_queued && !self.data_sending.load(Ordering::Acquire);
-        if data_for_worker || work.states_changed || work.helpers_pending {
+        if data_for_worker || work.states_changed || work.helpers_pending || work.progress_pending {
             self.completions.wake.kick();
         }
     }
@@ -1087,6 +1120,54 @@ impl Link {
             let states = core::mem::take(&mut st.host.state_events);
             (states, self.status_snapshot(&st))
         });
+    }
+
+    /// What the replica reported as resync progress: write the bitmap pages cleared since
+    /// the last time (on the worker: page writes and a flush take a while, and nothing of
+    /// the link waits for them), then announce it (`DRBD_EVENT` SIB_SYNC_PROGRESS).
+    fn write_resync_progress(&self) {
+        let Some((announce, data, meta, bm_sector, pages)) = ({
+            let mut st = self.st.lock();
+            let m = &st.host.meta;
+            let store = (
+                m.data.clone(),
+                m.device.clone(),
+                m.bm_sector,
+                m.bm_area_sectors / 8,
+            );
+            st.host
+                .progress
+                .take()
+                .map(|a| (a, store.0, store.1, store.2, store.3))
+        }) else {
+            return;
+        };
+        let span = self
+            .io
+            .bitmap
+            .lock()
+            .as_mut()
+            .and_then(|b| b.take_cleared_pages());
+        if let Some((first, last)) = span {
+            let area = BitmapArea {
+                data: &data,
+                meta: &meta,
+                bm_sector,
+                pages,
+            };
+            let which = PageSelection::Span(first, last);
+            if let Err(e) = write_bitmap_pages(&self.io.bitmap, &area, which) {
+                pr_err!("drbd{}: bitmap write failed: {:?}\n", self.minor, e);
+                // Written at the next progress, or at disconnect/detach.
+                if let Some(b) = self.io.bitmap.lock().as_mut() {
+                    b.note_cleared_pages((first, last));
+                }
+            }
+        }
+        if announce {
+            self.events
+                .announce_progress(|| self.status_snapshot(&self.st.lock()));
+        }
     }
 
     /// `DRBD_EVENT` for a helper: before it runs (`status` None) or with its wait status.
@@ -1110,6 +1191,7 @@ impl Link {
                 md_flags: superblock.flags.bits(),
                 oos_bits: bits.map_or(0, |b| b.0),
                 total_bits: bits.map_or(0, |b| b.1),
+                resync: st.replica.resync_totals(),
             }),
             counters: self.io.counters.snapshot(),
         }
@@ -1901,6 +1983,7 @@ impl Link {
             protocol: st.replica.net().protocol,
             sync: st.replica.sync_status(bits, self.now_ms()),
             uuids: *st.replica.uuids(),
+            resync: st.replica.resync_totals(),
         }
     }
 
@@ -2401,6 +2484,7 @@ impl Service for Link {
     fn round(self: ArcBorrow<'_, Self>) {
         if !self.stopping() {
             self.service();
+            self.write_resync_progress();
             Link::start_helper_runner(self);
         }
     }
@@ -2430,6 +2514,8 @@ pub(crate) struct LinkStatus {
     pub(crate) protocol: crate::drbd_core::replication::WireProtocol,
     pub(crate) sync: Option<crate::drbd_core::proc_text::SyncStatus>,
     pub(crate) uuids: UuidSet,
+    /// Blocks of the running resync and those that failed.
+    pub(crate) resync: Option<(u64, u64)>,
 }
 
 /// What a replica call left to do outside the lock.
@@ -2440,6 +2526,7 @@ struct Work {
     data_queued: bool,
     states_changed: bool,
     helpers_pending: bool,
+    progress_pending: bool,
 }
 
 impl Work {
@@ -2451,6 +2538,7 @@ impl Work {
             data_queued: !h.queues[0].is_empty() || h.close_after_send.is_some(),
             states_changed: !h.state_events.is_empty(),
             helpers_pending: !h.helpers.is_empty(),
+            progress_pending: h.progress.is_some(),
         }
     }
 }

@@ -519,6 +519,18 @@ impl LowerDevice {
         self.rw_page(sector, &page, true, durable)
     }
 
+    /// Flush the device's volatile write cache: every write completed before is on stable
+    /// storage on return.
+    pub(crate) fn flush(&self) -> Result {
+        // SAFETY: the device is open (type invariant); the call waits for the flush.
+        let ret = unsafe { bindings::blkdev_issue_flush(self.bdev.as_ptr()) };
+        if ret < 0 {
+            Err(Error::from_errno(ret))
+        } else {
+            Ok(())
+        }
+    }
+
     fn rw_page(&self, sector: u64, page: &Page, write: bool, durable: bool) -> Result {
         // SAFETY: the device is open; `page` is a live page we hold for the whole (synchronous)
         // call.

@@ -111,6 +111,14 @@ pub trait Host {
     /// Clear every bit of the bitmap and write it whole (`new-current-uuid --clear-bitmap`,
     /// drbd's `drbd_bmio_clear_n_write`).
     fn clear_bitmap(&mut self);
+    /// A resync cleared bits: write the bitmap's changed part to the meta data — only after
+    /// the data those bits stand for is durable — and, with `announce`, tell listeners
+    /// (`DRBD_EVENT` SIB_SYNC_PROGRESS). Called every
+    /// [`super::resync_path::RESYNC_PROGRESS_INTERVAL_MS`] while a resync clears bits, when
+    /// it ends, and (without `announce`) when the connection is lost during one (drbd's
+    /// `update_on_disk_bitmap` and the write-out at disconnect). May be done after the call
+    /// returns, outside the caller's locks.
+    fn resync_progress(&mut self, announce: bool);
     /// Bits set in the bitmap (`UI_SIZE` of `P_UUIDS`).
     fn bitmap_weight(&self) -> u64;
     /// A random 64-bit value (new UUIDs).
@@ -1063,7 +1071,11 @@ impl<S: Storage> Replica<S> {
         });
         self.bm_rx = None;
         self.sync_run = None;
-        self.sync_progress = None;
+        if self.sync_progress.take().is_some() {
+            // What the resync achieved stays achieved (drbd writes the bitmap when a
+            // connection ends).
+            host.resync_progress(false);
+        }
         self.sync_control.connection_lost();
         host.requests_lost();
         let had_peer_data = (DiskState::Inconsistent..=DiskState::UpToDate).contains(&old.pdsk)
@@ -2022,6 +2034,7 @@ mod tests {
         fn clear_bitmap(&mut self) {
             self.words.fill(0);
         }
+        fn resync_progress(&mut self, _announce: bool) {}
         fn bitmap_weight(&self) -> u64 {
             self.words.iter().map(|w| u64::from(w.count_ones())).sum()
         }

@@ -137,7 +137,15 @@ pub(super) struct SyncProgress {
     marks: SyncMarks,
     /// Checksum-based resync in this run (either role).
     pub(super) csums: CsumStats,
+    /// When the progress was last written out ([`Host::resync_progress`]), and the bits out
+    /// of sync then.
+    written_ms: u64,
+    written_weight: u64,
 }
+
+/// How often a running resync writes its progress (the bitmap's cleared bits) to the meta
+/// data and announces it: drbd's `lazy_bitmap_update_due`, 2 s.
+pub const RESYNC_PROGRESS_INTERVAL_MS: u64 = 2000;
 
 impl SyncProgress {
     pub(super) const fn new(bits: u64, now_ms: u64) -> Self {
@@ -146,6 +154,9 @@ impl SyncProgress {
             started_ms: now_ms,
             marks: SyncMarks::new(bits, now_ms),
             csums: CsumStats::NONE,
+            // The first write-out comes a second after the start (drbd's `rs_last_bcast`).
+            written_ms: now_ms.saturating_sub(RESYNC_PROGRESS_INTERVAL_MS / 2),
+            written_weight: bits,
         }
     }
 }
@@ -231,6 +242,14 @@ impl<S: Storage> Replica<S> {
         }
     }
 
+    /// Blocks of the running resync (in any of its states, paused too) and those that
+    /// failed: the `bits_rs_total` / `bits_rs_failed` of status messages.
+    pub fn resync_totals(&self) -> Option<(u64, u64)> {
+        let progress = self.sync_progress?;
+        let failed = self.sync_run.as_ref().map_or(0, |r| r.failed_blocks);
+        Some((progress.rs_total, failed))
+    }
+
     /// The numbers /proc/drbd shows for a running resync or online verify (None outside
     /// SyncSource, SyncTarget, VerifyS, VerifyT); `bm_bits` = bits of the whole bitmap. Times
     /// are ms, so `hz` is 1000.
@@ -265,11 +284,28 @@ impl<S: Storage> Replica<S> {
         })
     }
 
-    /// Take a progress mark every few seconds (the speeds and the finish estimate). The
-    /// bitmap is counted only while a resync runs.
+    /// Take a progress mark every few seconds (the speeds and the finish estimate), and
+    /// have the progress written out every [`RESYNC_PROGRESS_INTERVAL_MS`] while bits are
+    /// cleared — so a node that crashes in a long resync resumes it rather than starting
+    /// over. The bitmap is counted only while a resync runs.
     pub(super) fn mark_progress(&mut self, now_ms: u64, host: &mut impl Host) {
-        if let Some(p) = self.sync_progress.as_mut() {
-            p.marks.advance(host.bitmap_weight(), now_ms, 1000);
+        let running = matches!(
+            self.state().conn,
+            ConnState::SyncSource | ConnState::SyncTarget
+        );
+        let Some(p) = self.sync_progress.as_mut() else {
+            return;
+        };
+        let weight = host.bitmap_weight();
+        p.marks.advance(weight, now_ms, 1000);
+        let due = now_ms.saturating_sub(p.written_ms) >= RESYNC_PROGRESS_INTERVAL_MS;
+        if running && due && weight < p.written_weight {
+            p.written_ms = now_ms;
+            host.resync_progress(true);
+        }
+        if due || weight > p.written_weight {
+            // Bits set meanwhile (P_OUT_OF_SYNC) are no progress: count from here.
+            p.written_weight = weight;
         }
     }
 
@@ -453,6 +489,7 @@ impl<S: Storage> Replica<S> {
                 format_args!("Resync done, but {failed} blocks could not be synced"),
             );
         }
+        host.resync_progress(true);
         host.write_meta_data(self.uuids());
         self.set_state(ns, host);
         self.send_state_packet(host);
@@ -463,6 +500,7 @@ impl<S: Storage> Replica<S> {
     pub(super) fn finish_sync_source(&mut self, host: &mut impl Host) {
         self.log_csums_stats(host);
         self.sync_progress = None;
+        host.resync_progress(true);
         self.uuids_mut().clear_bitmap_uuid();
         host.write_meta_data(self.uuids());
         let mut ns = *self.state();
@@ -719,5 +757,71 @@ impl<S: Storage> Replica<S> {
             }
             host.submit_held(slot);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::state::DiskState;
+    use super::super::test_support::{connected, Setup, TestHost, TestReplica};
+    use super::*;
+
+    /// Our UpToDate replica as SyncSource of the two blocks the Inconsistent peer's bitmap
+    /// marks, started at 0 ms.
+    fn syncing_source() -> (TestReplica, TestHost) {
+        let (mut r, mut h) = connected(Setup {
+            peer_disk: DiskState::Inconsistent,
+            ..Setup::DEFAULT
+        });
+        let word = 0b110u64.to_le_bytes();
+        r.receive(Socket::Data, &Packet::Bitmap(&word), 0, &mut h);
+        r.receive(Socket::Data, &Packet::Bitmap(&[]), 0, &mut h);
+        assert_eq!(r.state().conn, ConnState::SyncSource);
+        assert_eq!(h.bitmap.count(), 2);
+        (r, h)
+    }
+
+    #[test]
+    fn a_running_resync_writes_its_progress_every_two_seconds_while_bits_clear() {
+        let (mut r, mut h) = syncing_source();
+        r.tick(RESYNC_PROGRESS_INTERVAL_MS, &mut h);
+        assert!(
+            h.progress.is_empty(),
+            "nothing cleared yet: nothing to write"
+        );
+        // The peer's acks clear a block.
+        h.bitmap.clear(1);
+        r.tick(RESYNC_PROGRESS_INTERVAL_MS + 100, &mut h);
+        assert_eq!(h.progress, [(true, 1)], "written once due and cleared");
+        r.tick(RESYNC_PROGRESS_INTERVAL_MS + 200, &mut h);
+        h.bitmap.clear(2);
+        r.tick(2 * RESYNC_PROGRESS_INTERVAL_MS, &mut h);
+        assert_eq!(h.progress.len(), 1, "not before the interval is over");
+        r.tick(2 * RESYNC_PROGRESS_INTERVAL_MS + 100, &mut h);
+        assert_eq!(h.progress, [(true, 1), (true, 0)]);
+        r.tick(4 * RESYNC_PROGRESS_INTERVAL_MS, &mut h);
+        assert_eq!(h.progress.len(), 2, "no progress, no write");
+    }
+
+    #[test]
+    fn bits_set_during_the_resync_are_no_progress() {
+        let (mut r, mut h) = syncing_source();
+        h.bitmap.set(5);
+        r.tick(RESYNC_PROGRESS_INTERVAL_MS, &mut h);
+        assert!(h.progress.is_empty());
+        h.bitmap.clear(1);
+        r.tick(2 * RESYNC_PROGRESS_INTERVAL_MS, &mut h);
+        assert_eq!(h.progress, [(true, 2)]);
+    }
+
+    #[test]
+    fn a_connection_lost_in_a_resync_writes_what_it_achieved_silently() {
+        let (mut r, mut h) = syncing_source();
+        h.bitmap.clear(1);
+        r.socket_failed(&mut h);
+        assert_eq!(h.progress, [(false, 1)]);
+        // Not again when nothing was syncing.
+        r.socket_failed(&mut h);
+        assert_eq!(h.progress.len(), 1);
     }
 }

@@ -71,6 +71,8 @@ pub(super) struct TestHost {
     /// Their exit code at once, or None: the test answers with
     /// [`Replica::before_resync_done`].
     pub(super) resync_handler_exit: Option<u8>,
+    /// [`Host::resync_progress`] calls: (announce, bits out of sync then).
+    pub(super) progress: Vec<(bool, u64)>,
 }
 
 impl TestHost {
@@ -89,6 +91,7 @@ impl TestHost {
             fence_requests: 0,
             resync_handlers: Vec::new(),
             resync_handler_exit: Some(0),
+            progress: Vec::new(),
         }
     }
 
@@ -143,6 +146,10 @@ impl Host for TestHost {
     }
     fn clear_bitmap(&mut self) {
         self.bitmap.clear_all();
+    }
+    fn resync_progress(&mut self, announce: bool) {
+        let weight = self.bitmap.count();
+        self.progress.push((announce, weight));
     }
     fn bitmap_weight(&self) -> u64 {
         self.bitmap.count()

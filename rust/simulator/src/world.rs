@@ -33,7 +33,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
-use drbd_core::bitmap::{al_extent_bits, Bitmap, BITS_PER_AL_EXTENT};
+use drbd_core::bitmap::{al_extent_bits, Bitmap, BITS_PER_AL_EXTENT, BITS_PER_PAGE};
 use drbd_core::bitmap_xfer::{BitmapSender, ChunkKind};
 use drbd_core::meta_data::{AttachDisk, FlagState, MdFlags};
 use drbd_core::replication::conflicts::{Slot, SlotEntry};
@@ -129,6 +129,10 @@ pub struct NodeHost {
     pub resync_handler_exit: u8,
     /// Every `before-resync-*` handler asked for, in order.
     pub resync_handlers_run: Vec<Helper>,
+    /// Resync progress written out ([`Host::resync_progress`]).
+    pub progress_writes: u32,
+    /// First and last bitmap page with bits cleared since the last progress write.
+    cleared_pages: Option<(u64, u64)>,
     /// Results of finished cluster-wide changes.
     pub finished: Vec<Result<(), StateError>>,
     /// The engine was told to close its sockets.
@@ -313,6 +317,30 @@ impl NodeHost {
         self.meta_data_write();
     }
 
+    /// Write the bitmap pages `pages` selects, as the engine does (copied, the data disk
+    /// flushed, then written): the model's meta-data write flushes first.
+    fn write_bitmap_pages(&mut self, mut pages: impl FnMut(&Bitmap<Vec<u64>>, u64) -> bool) {
+        let bits = self.bitmap.bits();
+        let mut any = false;
+        for page in 0..bits.div_ceil(BITS_PER_PAGE) {
+            if !pages(&self.bitmap, page) {
+                continue;
+            }
+            any = true;
+            let end = ((page + 1) * BITS_PER_PAGE).min(bits);
+            for bit in page * BITS_PER_PAGE..end {
+                if self.bitmap.test(bit) {
+                    self.persisted.bitmap.set(bit);
+                } else {
+                    self.persisted.bitmap.clear(bit);
+                }
+            }
+        }
+        if any {
+            self.meta_data_write();
+        }
+    }
+
     /// An application write to `block` is about to be submitted: its extent joins the
     /// activity log (a transaction, i.e. a meta-data write, when it was not active).
     fn al_get(&mut self, block: u64) {
@@ -395,6 +423,14 @@ impl NodeHost {
     }
 }
 
+/// The states in which a node is (about to be) the target of a resync (the engine's rule).
+fn is_resync_target(conn: ConnState) -> bool {
+    matches!(
+        conn,
+        ConnState::WFSyncUUID | ConnState::SyncTarget | ConnState::PausedSyncT
+    )
+}
+
 /// A 4 KiB block holding write `id`: the id in its first 8 bytes, zeros after.
 fn block_bytes(id: u64) -> [u8; 4096] {
     let mut block = [0u8; 4096];
@@ -467,10 +503,17 @@ impl Host for NodeHost {
 
     fn state_changed(&mut self, old: &State, new: &State) {
         self.states.push(*new);
-        // drbd writes the changed bitmap pages when a connection or resync ends, and on
-        // demotion; the model writes the whole bitmap at every connection-state change.
-        if old.conn != new.conn || (old.role == Role::Primary && new.role != Role::Primary) {
+        // Where the engine writes the bitmap besides full syncs, AL evictions and resync
+        // progress: whole at a demotion; the pages with set bits when this node is about to
+        // become SyncTarget (before its first request).
+        if old.role == Role::Primary && new.role != Role::Primary {
             self.write_bitmap();
+        }
+        if is_resync_target(new.conn) && !is_resync_target(old.conn) {
+            self.write_bitmap_pages(|bm, page| {
+                let end = ((page + 1) * BITS_PER_PAGE).min(bm.bits());
+                bm.count_range(page * BITS_PER_PAGE..end) > 0
+            });
         }
         self.write_flags(new);
     }
@@ -489,6 +532,14 @@ impl Host for NodeHost {
     fn clear_bitmap(&mut self) {
         self.bitmap.clear_all();
         self.write_bitmap();
+    }
+
+    fn resync_progress(&mut self, _announce: bool) {
+        // The pages with bits cleared since the last time.
+        self.progress_writes += 1;
+        if let Some((first, last)) = self.cleared_pages.take() {
+            self.write_bitmap_pages(|_, page| (first..=last).contains(&page));
+        }
     }
 
     fn bitmap_weight(&self) -> u64 {
@@ -569,13 +620,24 @@ impl Host for NodeHost {
     fn mark_out_of_sync(&mut self, sector: u64, size: u32) {
         let r = blocks_of(sector, size);
         let end = r.end.min(self.bitmap.bits());
-        self.bitmap.set_range(r.start.min(end)..end);
+        let newly = self.bitmap.set_range(r.start.min(end)..end);
+        if newly > 0 && self.states.last().is_some_and(|s| is_resync_target(s.conn)) {
+            // The engine writes these pages before the block can be requested.
+            let pages = r.start / BITS_PER_PAGE..=(end.max(1) - 1) / BITS_PER_PAGE;
+            self.write_bitmap_pages(|_, page| pages.contains(&page));
+        }
     }
 
     fn mark_in_sync(&mut self, sector: u64, size: u32) {
         let r = blocks_of(sector, size);
         let end = r.end.min(self.bitmap.bits());
-        self.bitmap.clear_range(r.start.min(end)..end);
+        if self.bitmap.clear_range(r.start.min(end)..end) > 0 {
+            let (first, last) = (r.start / BITS_PER_PAGE, (end.max(1) - 1) / BITS_PER_PAGE);
+            self.cleared_pages = Some(match self.cleared_pages {
+                Some((a, b)) => (a.min(first), b.max(last)),
+                None => (first, last),
+            });
+        }
     }
 
     fn peer_acked(&mut self, kind: AckKind, ack: &BlockAck) -> bool {
@@ -612,8 +674,8 @@ impl Host for NodeHost {
             self.update(id, |req| Some(req.connection_lost()));
         }
         // drbd writes the bitmap once the transfer log is cleared ("write from
-        // disconnected"), with the bits of every write the peer may lack.
-        self.write_bitmap();
+        // disconnected"); the engine does not: the bits of the writes the peer may lack lie
+        // in extents of the activity log, which a crashed Primary's return marks.
     }
 }
 
@@ -787,6 +849,8 @@ impl World {
                     read_buffers: BTreeMap::new(),
                     helpers: Vec::new(),
                     fence_requests: 0,
+                    progress_writes: 0,
+                    cleared_pages: None,
                     fence_handled: 0,
                     fence_exit: 5,
                     resync_handler_requests: Vec::new(),

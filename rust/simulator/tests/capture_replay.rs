@@ -465,6 +465,8 @@ impl Host for ReplayHost {
         self.bitmap.clear_all();
     }
 
+    fn resync_progress(&mut self, _announce: bool) {}
+
     fn bitmap_weight(&self) -> u64 {
         self.bitmap.count()
     }
