@@ -125,6 +125,9 @@ grep ' SP ' /tmp/events || true
 percents=$(sed -n 's/^[0-9]* SP 0,r0\[0\] \([0-9]*\.[0-9]\)$/\1/p' /tmp/events)
 [[ -n $percents ]] || fail "no sync-progress event"
 sort -n -c <<<"$percents" || fail "sync progress went backwards: $percents"
+# Each progress event follows a write of the bitmap's cleared pages (after a flush).
+! dmesg | grep -E 'bitmap write failed|meta-data write failed' ||
+  fail "a meta-data write failed during the resync"
 adm -- --c-plan-ahead=0 disk-options r0
 
 log "online verify: two blocks changed behind DRBD's back on node-b"
