@@ -14,7 +14,9 @@
 # rr-conflict: node-b stays Primary, unchanged, and `after-sb-1pri violently-as0p` makes it
 # the one to discard: `connect --discard-my-data` on a Primary is refused, the default
 # `rr-conflict disconnect` drops the connection ("I shall become SyncTarget, but I am
-# primary!"), `rr-conflict violently` resyncs the Primary from node-a.
+# primary!"), `rr-conflict violently` resyncs the Primary from node-a. Then one split brain
+# per further policy (discard-younger-primary, discard-older-primary, discard-least-changes,
+# after-sb-1pri discard-secondary), each resolved towards the node the policy names.
 # Module and tool per node: DRBD_MODULE_A/B, DRBD_TOOL_A/B (tests-vm/lib/common.sh; here
 # drbd_rs on both, drbdadm-rs on node-a and drbd-utils' drbdadm on node-b).
 # vm-nodes: 2
@@ -181,6 +183,44 @@ if [[ $DRBDRS_NODE == b ]]; then
 fi
 compare_devices rr-violently
 [[ $DRBDRS_NODE == b ]] && adm secondary r0
+
+# sb_round NAME NET_OPTIONS FIRST A_MIB B_MIB STAYS WINNER: a split brain made with node
+# FIRST (or -) Primary already when the link goes, the other promoting after it; node-a
+# writes A_MIB at 0, node-b B_MIB at 4 MiB; all but STAYS (or -) demote before connecting.
+# The policies in NET_OPTIONS must resolve it with WINNER's data ("automatically solved").
+sb_round() {
+  local name=$1 options=$2 first=$3 a_mib=$4 b_mib=$5 stays=$6 winner=$7 mib seek from
+  log "split brain '$name': $options"
+  write_drbd_conf C "connect-int 3; $options"
+  [[ $DRBDRS_NODE == "$first" ]] && adm primary r0
+  sync_point "$name-first"
+  adm disconnect r0
+  sync_point "$name-apart"
+  [[ $DRBDRS_NODE != "$first" ]] && adm primary r0
+  if [[ $DRBDRS_NODE == a ]]; then mib=$a_mib seek=0; else mib=$b_mib seek=4; fi
+  # (The generator's broken pipe, once head has its MiB, is expected.)
+  { seeded_data "${#name}$mib$seek" 2>/dev/null || true; } | head -c "${mib}M" |
+    dd of=/dev/drbd0 bs=1M seek=$seek oflag=direct status=none
+  [[ $DRBDRS_NODE != "$stays" ]] && adm secondary r0
+  sync_point "$name-written"
+  if [[ $DRBDRS_NODE == "$winner" ]]; then from=this; else from=peer; fi
+  local solved="automatically solved. Sync from $from node"
+  local before_round
+  before_round=$(dmesg | grep -c "$solved" || true)
+  adm connect r0
+  wait_for "the automatic resync ($name)" 240 in_sync
+  (($(dmesg | grep -c "$solved") > before_round)) ||
+    fail "$name: no new '$solved' in the kernel log"
+  compare_devices "$name"
+  [[ $DRBDRS_NODE == "$stays" ]] && adm secondary r0
+  sync_point "$name-done"
+}
+# The Primary at the split (its bitmap UUID remembers it) is the older one.
+sb_round younger "after-sb-0pri discard-younger-primary;" a 1 1 - a
+sb_round older "after-sb-0pri discard-older-primary;" a 1 1 - b
+sb_round least "after-sb-0pri discard-least-changes;" - 1 2 - b
+# One Primary at the connect (node-b): the Secondary's changes go.
+sb_round secondary "after-sb-1pri discard-secondary;" - 1 1 b b
 sync_point down
 adm down r0
 expect_clean_dmesg

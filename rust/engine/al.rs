@@ -309,6 +309,8 @@ impl ActivityLog {
     /// Write the bitmap pages covering `extents` (before the transaction that evicts them,
     /// so the on-disk bitmap is right for everything outside the AL).
     fn write_evicted_bitmap(&self, io: &DeviceIo, extents: &[u32]) -> Result {
+        // In turn with the other bitmap writers (see `DeviceIo::bitmap_writes`).
+        let _serial = io.bitmap_writes.lock();
         let mut last_page = None;
         let mut page = sys::zeroed_block::<BM_PAGE_SIZE>()?;
         for &e in extents {

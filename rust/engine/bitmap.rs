@@ -6,14 +6,15 @@
 
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
-use kernel::sync::SpinLock;
+use kernel::sync::Arc;
 
 use crate::drbd_core::bitmap::{
     bits_for_sectors, pages_for_bits, words_for_bits, Bitmap, BITS_PER_PAGE, BM_PAGE_SIZE,
     BM_SECT_PER_BIT,
 };
+use crate::engine::io::DeviceIo;
 use crate::glue::block::LowerDevice;
-use crate::glue::sys;
+use crate::glue::sys::{self, NoIo};
 
 /// Bitmap storage: large devices need more than kmalloc gives, hence KVVec (which in 6.12
 /// does not implement `AsRef`/`AsMut` itself).
@@ -193,11 +194,12 @@ impl DeviceBitmap {
 
 /// Where a device's bitmap lives on disk, and the data device whose writes its bits
 /// describe.
-pub(crate) struct BitmapArea<'a> {
+#[derive(Clone)]
+pub(crate) struct BitmapArea {
     /// Flushed before bitmap pages are written.
-    pub(crate) data: &'a LowerDevice,
+    pub(crate) data: Arc<LowerDevice>,
     /// The meta-data device (the data device itself for internal meta data).
-    pub(crate) meta: &'a LowerDevice,
+    pub(crate) meta: Arc<LowerDevice>,
     /// First sector of the bitmap area.
     pub(crate) bm_sector: u64,
     /// Pages the area holds (what does not fit is marked out of sync at the next attach,
@@ -240,19 +242,24 @@ impl PageSelection {
 const BATCH_PAGES: usize = 16;
 const SCAN_PAGES: u64 = 256;
 
-/// Write `which` pages of `bitmap` to `area`; the number written.
+/// Write `which` pages of `io`'s bitmap to `area`; the number written.
 ///
 /// A cleared bit must not reach the disk before the data it stands for, which may still sit
 /// in the data device's volatile cache: each batch of pages is copied under the lock, then
 /// the data device is flushed (all that completed before the copy is stable), then the
 /// copies are written, the batch's last with preflush and FUA, so the batch is stable when
 /// this returns. Set bits may be stale on disk the other way (a block marked that is in
-/// sync): that costs a resync of it, never data.
+/// sync): that costs a resync of it, never data. Writers are serialized
+/// ([`DeviceIo::bitmap_writes`]), so no older copy of a page overwrites a newer one.
 pub(crate) fn write_bitmap_pages(
-    bitmap: &SpinLock<Option<DeviceBitmap>>,
-    area: &BitmapArea<'_>,
+    io: &DeviceIo,
+    area: &BitmapArea,
     which: PageSelection,
 ) -> Result<u64> {
+    // Our own writeback may wait for a bitmap write (an activity-log eviction).
+    let _noio = NoIo::enter();
+    let _serial = io.bitmap_writes.lock();
+    let bitmap = &io.bitmap;
     let total = bitmap
         .lock()
         .as_ref()

@@ -92,10 +92,10 @@ impl Backing {
         self.meta.as_deref().unwrap_or(&self.lower)
     }
 
-    fn bitmap_area(&self) -> BitmapArea<'_> {
+    fn bitmap_area(&self) -> BitmapArea {
         BitmapArea {
-            data: &self.lower,
-            meta: self.meta_device(),
+            data: self.lower.clone(),
+            meta: self.meta_device_arc(),
             bm_sector: self.geometry.bm_sector(),
             pages: self.geometry.bitmap_area_sectors() / 8,
         }
@@ -865,7 +865,7 @@ impl Device {
     /// Write the attached bitmap to the meta data, every page, stable on return
     /// ([`write_bitmap_pages`]).
     fn write_bitmap(&self, backing: &Backing) -> Result<(), Failure> {
-        write_bitmap_pages(&self.io.bitmap, &backing.bitmap_area(), PageSelection::All)
+        write_bitmap_pages(&self.io, &backing.bitmap_area(), PageSelection::All)
             .map(|_| ())
             .map_err(|_| Failure::MdIo)
     }

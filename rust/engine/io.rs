@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use kernel::error::code::{EIO, EROFS};
 use kernel::prelude::*;
-use kernel::sync::{Arc, ArcBorrow, SpinLock};
+use kernel::sync::{Arc, ArcBorrow, Mutex, SpinLock};
 
 use crate::drbd_core::al_cache::ExtentRange;
 use crate::drbd_core::proc_text::{Counters as ProcCounters, WriteOrdering};
@@ -112,6 +112,11 @@ pub(crate) struct DeviceIo {
     /// The quick-sync bitmap while attached.
     #[pin]
     pub(crate) bitmap: SpinLock<Option<DeviceBitmap>>,
+    /// Held by whoever writes bitmap pages to the meta data (the link, the resync's
+    /// progress write-out, activity-log evictions, detach): a page copied earlier must not
+    /// land on the disk after one copied later.
+    #[pin]
+    pub(crate) bitmap_writes: Mutex<()>,
     /// Pool for clones (module-wide).
     pub(crate) pool: Arc<Pin<KBox<BioSet>>>,
     /// The connection to the peer, while a net config exists: writes go through it.
@@ -131,6 +136,7 @@ impl DeviceIo {
             counters: Counters::default(),
             backing <- kernel::new_spinlock!(None, "drbd_rs:backing"),
             bitmap <- kernel::new_spinlock!(None, "drbd_rs:bitmap"),
+            bitmap_writes <- kernel::new_mutex!((), "drbd_rs:bitmap_writes"),
             pool,
             link <- kernel::new_spinlock!(None, "drbd_rs:io_link"),
             al <- kernel::new_spinlock!(None, "drbd_rs:io_al"),

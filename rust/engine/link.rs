@@ -127,10 +127,10 @@ pub(crate) struct MetaStore {
 }
 
 impl MetaStore {
-    fn bitmap_area(&self) -> BitmapArea<'_> {
+    fn bitmap_area(&self) -> BitmapArea {
         BitmapArea {
-            data: &self.data,
-            meta: &self.device,
+            data: self.data.clone(),
+            meta: self.device.clone(),
             bm_sector: self.bm_sector,
             pages: self.bm_area_sectors / 8,
         }
@@ -508,7 +508,7 @@ impl EngineHost {
     }
 
     fn write_bitmap(&mut self, which: PageSelection) -> Result {
-        write_bitmap_pages(&self.io.bitmap, &self.meta.bitmap_area(), which).map(|_| ())
+        write_bitmap_pages(&self.io, &self.meta.bitmap_area(), which).map(|_| ())
     }
 
     fn shutdown_sockets(&mut self) {
@@ -1126,19 +1126,10 @@ impl Link {
     /// the last time (on the worker: page writes and a flush take a while, and nothing of
     /// the link waits for them), then announce it (`DRBD_EVENT` SIB_SYNC_PROGRESS).
     fn write_resync_progress(&self) {
-        let Some((announce, data, meta, bm_sector, pages)) = ({
+        let Some((announce, area)) = ({
             let mut st = self.st.lock();
-            let m = &st.host.meta;
-            let store = (
-                m.data.clone(),
-                m.device.clone(),
-                m.bm_sector,
-                m.bm_area_sectors / 8,
-            );
-            st.host
-                .progress
-                .take()
-                .map(|a| (a, store.0, store.1, store.2, store.3))
+            let area = st.host.meta.bitmap_area();
+            st.host.progress.take().map(|announce| (announce, area))
         }) else {
             return;
         };
@@ -1149,14 +1140,8 @@ impl Link {
             .as_mut()
             .and_then(|b| b.take_cleared_pages());
         if let Some((first, last)) = span {
-            let area = BitmapArea {
-                data: &data,
-                meta: &meta,
-                bm_sector,
-                pages,
-            };
             let which = PageSelection::Span(first, last);
-            if let Err(e) = write_bitmap_pages(&self.io.bitmap, &area, which) {
+            if let Err(e) = write_bitmap_pages(&self.io, &area, which) {
                 pr_err!("drbd{}: bitmap write failed: {:?}\n", self.minor, e);
                 // Written at the next progress, or at disconnect/detach.
                 if let Some(b) = self.io.bitmap.lock().as_mut() {
