@@ -29,7 +29,7 @@ use drbd_core::replication::WireProtocol;
 use drbd_core::state::{ConnState, DiskState, Role, StateChange};
 use drbd_core::uuid::UuidSet;
 use drbd_sim::invariants;
-use drbd_sim::world::{Completion, World};
+use drbd_sim::world::{Completion, NodeHost, World};
 use drbd_sim::SimRng;
 
 const BLOCKS: u64 = 64;
@@ -62,6 +62,12 @@ fn connected_pair(seed: u64, blocks: u64) -> World {
 }
 
 fn in_sync(w: &World) -> bool {
+    connected_up_to_date(w, |h| h.bitmap.count() == 0)
+}
+
+/// Nothing in flight, both nodes running, Connected UpToDate/UpToDate, and each node's
+/// bitmap as `bitmap_ok` wants it.
+fn connected_up_to_date(w: &World, bitmap_ok: impl Fn(&NodeHost) -> bool) -> bool {
     w.quiescent()
         && w.link_idle()
         && w.nodes.iter().all(|n| {
@@ -69,7 +75,7 @@ fn in_sync(w: &World) -> bool {
             !n.down
                 && s.conn == ConnState::Connected
                 && (s.disk, s.pdsk) == (DiskState::UpToDate, DiskState::UpToDate)
-                && n.host.bitmap.count() == 0
+                && bitmap_ok(&n.host)
         })
 }
 
@@ -80,20 +86,11 @@ fn in_sync(w: &World) -> bool {
 /// bits in bitmap!"), and the stale bits wait for the next resync (seed 48777).
 fn settled(w: &World) -> bool {
     let (a, b) = (&w.nodes[0].host, &w.nodes[1].host);
-    let stale_only = |h: &drbd_sim::world::NodeHost| {
+    connected_up_to_date(w, |h| {
         (0..h.bitmap.bits())
             .filter(|&bit| h.bitmap.test(bit))
             .all(|bit| a.disk.get(bit as usize) == b.disk.get(bit as usize))
-    };
-    w.quiescent()
-        && w.link_idle()
-        && w.nodes.iter().all(|n| {
-            let s = n.replica.state();
-            !n.down
-                && s.conn == ConnState::Connected
-                && (s.disk, s.pdsk) == (DiskState::UpToDate, DiskState::UpToDate)
-                && stale_only(&n.host)
-        })
+    })
 }
 
 // ---------------------------------------------------------------------------------------
