@@ -39,9 +39,9 @@ pub(crate) struct BitmapStorage(Bitmap<Words>);
 pub(crate) struct DeviceBitmap {
     bm: Bitmap<Words>,
     set: u64,
-    /// The first and last page with bits cleared since [`DeviceBitmap::take_cleared_pages`]
-    /// (a resync clears in order, so the span stays small between two write-outs).
-    cleared_pages: Option<(u64, u64)>,
+    /// The span of pages with bits cleared since [`DeviceBitmap::take_cleared_pages`] (a
+    /// resync clears in order, so it stays small between two write-outs).
+    cleared_pages: Option<PageSelection>,
 }
 
 impl DeviceBitmap {
@@ -124,24 +124,19 @@ impl DeviceBitmap {
     pub(crate) fn set_in_sync(&mut self, sector: u64, nr_sectors: u64) -> u64 {
         let cleared = self.bm.set_in_sync(sector, nr_sectors);
         self.set -= cleared.min(self.set);
-        if let (true, PageSelection::Span(first, last)) =
-            (cleared > 0, PageSelection::of_sectors(sector, nr_sectors))
-        {
-            self.note_cleared_pages((first, last));
+        if cleared > 0 {
+            self.note_cleared_pages(PageSelection::of_sectors(sector, nr_sectors));
         }
         cleared
     }
 
-    /// Pages `span` (first, last) hold cleared bits not written out yet.
-    pub(crate) fn note_cleared_pages(&mut self, span: (u64, u64)) {
-        self.cleared_pages = Some(match self.cleared_pages {
-            Some((a, b)) => (a.min(span.0), b.max(span.1)),
-            None => span,
-        });
+    /// `pages` hold cleared bits not written out yet.
+    pub(crate) fn note_cleared_pages(&mut self, pages: PageSelection) {
+        self.cleared_pages = Some(self.cleared_pages.map_or(pages, |p| p.and(pages)));
     }
 
-    /// The pages with bits cleared since the last call (first, last), if any.
-    pub(crate) fn take_cleared_pages(&mut self) -> Option<(u64, u64)> {
+    /// The pages with bits cleared since the last call, if any.
+    pub(crate) fn take_cleared_pages(&mut self) -> Option<PageSelection> {
         self.cleared_pages.take()
     }
 
@@ -225,7 +220,8 @@ impl PageSelection {
         use PageSelection::*;
         match (self, other) {
             (All, _) | (_, All) => All,
-            // A span is only asked for around bits just set: those pages have set bits.
+            // Only the SyncTarget's writes meet a span here, one around bits just set:
+            // those pages have set bits.
             (WithSetBits, _) | (_, WithSetBits) => WithSetBits,
             (Span(a, b), Span(c, d)) => Span(a.min(c), b.max(d)),
         }

@@ -1133,19 +1133,18 @@ impl Link {
         }) else {
             return;
         };
-        let span = self
+        let cleared = self
             .io
             .bitmap
             .lock()
             .as_mut()
             .and_then(|b| b.take_cleared_pages());
-        if let Some((first, last)) = span {
-            let which = PageSelection::Span(first, last);
+        if let Some(which) = cleared {
             if let Err(e) = write_bitmap_pages(&self.io, &area, which) {
                 pr_err!("drbd{}: bitmap write failed: {:?}\n", self.minor, e);
                 // Written at the next progress, or at disconnect/detach.
                 if let Some(b) = self.io.bitmap.lock().as_mut() {
-                    b.note_cleared_pages((first, last));
+                    b.note_cleared_pages(which);
                 }
             }
         }
